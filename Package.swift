@@ -1,0 +1,64 @@
+// swift-tools-version:6.1
+// edged — the WellPulse edge gateway daemon.
+// Arrows point one way: executables → I/O modules (ModbusPoller, SerialIO, EdgeBuffer, Uplink) → EdgeCore.
+import PackageDescription
+
+let package = Package(
+    name: "edged",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "edged", targets: ["edged"]),
+        .executable(name: "edgectl", targets: ["edgectl"]),
+        .library(name: "EdgeCore", targets: ["EdgeCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+    ],
+    targets: [
+        // System libraries from Debian, found through pkg-config.
+        .systemLibrary(name: "CModbus", pkgConfig: "libmodbus", providers: [.apt(["libmodbus-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Typed wrappers for variadic C functions and macros (curl_easy_setopt, sd_journal_send, TIOCSRS485).
+        .target(name: "CEdgeShim", dependencies: ["CModbus", "CSystemd", "CCurl"]),
+
+        // Pure logic: value types, config model and validation, decoding, planning, alarm logic. No I/O.
+        .target(name: "EdgeCore", dependencies: [.product(name: "Yams", package: "Yams")]),
+
+        // I/O shells around the core.
+        // Process-level OS plumbing shared by edged and edgectl: config files on disk, systemd notify,
+        // journald, the control socket.
+        .target(name: "EdgeRuntime", dependencies: ["EdgeCore", "CSystemd", "CEdgeShim"]),
+        .target(name: "SerialIO", dependencies: ["EdgeCore", "CEdgeShim"]),
+        .target(name: "ModbusPoller", dependencies: ["EdgeCore", "SerialIO", "CModbus", "CEdgeShim",
+                                                     .product(name: "Logging", package: "swift-log")]),
+        .target(name: "EdgeBuffer", dependencies: ["EdgeCore", .product(name: "GRDB", package: "GRDB.swift"),
+                                                   .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Uplink", dependencies: ["EdgeCore", "CCurl", "CEdgeShim",
+                                               .product(name: "Logging", package: "swift-log")]),
+
+        // Executables only wire things together.
+        .executableTarget(name: "edged", dependencies: [
+            "EdgeCore", "EdgeRuntime", "ModbusPoller", "SerialIO", "EdgeBuffer", "Uplink", "CSystemd", "CEdgeShim",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "edgectl", dependencies: [
+            "EdgeCore", "EdgeRuntime", "ModbusPoller", "SerialIO", "EdgeBuffer", "Uplink",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+
+        .target(name: "EdgeTestSupport", dependencies: ["EdgeCore"], path: "Tests/EdgeTestSupport"),
+        .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeRuntime", "EdgeTestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "EdgeCore", "EdgeRuntime", "EdgeTestSupport", "ModbusPoller", "SerialIO", "EdgeBuffer", "Uplink", "CEdgeShim",
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

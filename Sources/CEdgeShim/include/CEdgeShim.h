@@ -1,0 +1,31 @@
+// Typed wrappers for C APIs that Swift cannot call directly: variadic functions
+// (curl_easy_setopt, curl_easy_getinfo) and ioctl requests built from macros (TIOCSRS485).
+#ifndef CEDGESHIM_H
+#define CEDGESHIM_H
+
+#include <stdint.h>
+#include <curl/curl.h>
+
+// ---- libcurl -------------------------------------------------------------
+CURLcode edge_curl_setopt_long(CURL *handle, CURLoption option, long value);
+CURLcode edge_curl_setopt_ptr(CURL *handle, CURLoption option, void *value);
+CURLcode edge_curl_setopt_str(CURL *handle, CURLoption option, const char *value);
+CURLcode edge_curl_setopt_off(CURL *handle, CURLoption option, int64_t value);
+CURLcode edge_curl_setopt_writefunction(CURL *handle,
+    size_t (*fn)(char *ptr, size_t size, size_t nmemb, void *userdata));
+CURLcode edge_curl_setopt_headerfunction(CURL *handle,
+    size_t (*fn)(char *ptr, size_t size, size_t nmemb, void *userdata));
+CURLcode edge_curl_getinfo_long(CURL *handle, CURLINFO info, long *out);
+CURLcode edge_curl_getinfo_double(CURL *handle, CURLINFO info, double *out);
+CURLcode edge_curl_getinfo_off(CURL *handle, CURLINFO info, int64_t *out);
+/// Non-zero when libcurl was built against OpenSSL (the Debian "openssl flavour").
+int edge_curl_uses_openssl(void);
+
+// ---- RS-485 (TIOCSRS485) -------------------------------------------------
+/// Puts a serial port into RS-485 mode with the given RTS behaviour.
+/// Returns 0 on success, or the errno of the failed ioctl (ENOTTY/EINVAL when
+/// the driver — a pty, many USB adapters — has no RS-485 support).
+int edge_serial_set_rs485(int fd, int enabled, int rts_on_send, int rts_after_send,
+                          uint32_t delay_before_ms, uint32_t delay_after_ms);
+
+#endif

@@ -1,0 +1,68 @@
+#include "CEdgeShim.h"
+
+#include <errno.h>
+#include <linux/serial.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+// The kernel ABI we rely on for TIOCSRS485: flags first, then the two delays.
+_Static_assert(offsetof(struct serial_rs485, flags) == 0, "serial_rs485.flags offset");
+_Static_assert(offsetof(struct serial_rs485, delay_rts_before_send) == 4, "serial_rs485 layout");
+_Static_assert(offsetof(struct serial_rs485, delay_rts_after_send) == 8, "serial_rs485 layout");
+_Static_assert(sizeof(curl_off_t) == sizeof(int64_t), "curl_off_t is 64-bit");
+
+CURLcode edge_curl_setopt_long(CURL *handle, CURLoption option, long value) {
+    return curl_easy_setopt(handle, option, value);
+}
+CURLcode edge_curl_setopt_ptr(CURL *handle, CURLoption option, void *value) {
+    return curl_easy_setopt(handle, option, value);
+}
+CURLcode edge_curl_setopt_str(CURL *handle, CURLoption option, const char *value) {
+    return curl_easy_setopt(handle, option, value);
+}
+CURLcode edge_curl_setopt_off(CURL *handle, CURLoption option, int64_t value) {
+    return curl_easy_setopt(handle, option, (curl_off_t)value);
+}
+CURLcode edge_curl_setopt_writefunction(CURL *handle,
+    size_t (*fn)(char *ptr, size_t size, size_t nmemb, void *userdata)) {
+    return curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, fn);
+}
+CURLcode edge_curl_setopt_headerfunction(CURL *handle,
+    size_t (*fn)(char *ptr, size_t size, size_t nmemb, void *userdata)) {
+    return curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, fn);
+}
+CURLcode edge_curl_getinfo_long(CURL *handle, CURLINFO info, long *out) {
+    return curl_easy_getinfo(handle, info, out);
+}
+CURLcode edge_curl_getinfo_double(CURL *handle, CURLINFO info, double *out) {
+    return curl_easy_getinfo(handle, info, out);
+}
+CURLcode edge_curl_getinfo_off(CURL *handle, CURLINFO info, int64_t *out) {
+    curl_off_t v = 0;
+    CURLcode rc = curl_easy_getinfo(handle, info, &v);
+    *out = (int64_t)v;
+    return rc;
+}
+int edge_curl_uses_openssl(void) {
+    curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+    return info != NULL && info->ssl_version != NULL && strncmp(info->ssl_version, "OpenSSL", 7) == 0;
+}
+
+int edge_serial_set_rs485(int fd, int enabled, int rts_on_send, int rts_after_send,
+                          uint32_t delay_before_ms, uint32_t delay_after_ms) {
+    struct serial_rs485 conf;
+    memset(&conf, 0, sizeof conf);
+    if (enabled) {
+        conf.flags |= SER_RS485_ENABLED;
+        if (rts_on_send) conf.flags |= SER_RS485_RTS_ON_SEND;
+        if (rts_after_send) conf.flags |= SER_RS485_RTS_AFTER_SEND;
+        conf.delay_rts_before_send = delay_before_ms;
+        conf.delay_rts_after_send = delay_after_ms;
+    }
+    int rc;
+    do {
+        rc = ioctl(fd, TIOCSRS485, &conf);
+    } while (rc < 0 && errno == EINTR);
+    return rc < 0 ? errno : 0;
+}

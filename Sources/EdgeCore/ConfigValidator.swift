@@ -1,0 +1,227 @@
+import Foundation
+import Yams
+
+/// Cross-checks between the parts of a configuration: references, duplicates, addresses against device
+/// limits, alarms against their tags, and whether each bus can serve its devices' poll intervals.
+struct ConfigValidator {
+    let draft: ConfigParser.Draft
+    let files: any ConfigFileAccess
+    var log: DiagnosticLog
+
+    init(draft: ConfigParser.Draft, files: any ConfigFileAccess, log: DiagnosticLog) {
+        self.draft = draft; self.files = files; self.log = log
+    }
+
+    /// The node of `key` inside a mapping node, for pointing at a field.
+    static func field(_ n: YNode, _ key: String) -> YNode {
+        guard let v = n.node.mapping?[key] else { return n }
+        return n.child(key, v)
+    }
+
+    mutating func validate() -> EdgeConfig? {
+        checkUnique(draft.buses.map { ($0.0.name, $0.1) }, what: "bus")
+        checkUnique(draft.templates.map { ($0.0.name, $0.1) }, what: "template")
+        checkUnique(draft.devices.map { ($0.0.name, $0.1) }, what: "device")
+        checkUnique(draft.alarms.map { ($0.0.name, $0.1) }, what: "alarm")
+        for (t, n) in draft.templates { checkTemplate(t, n) }
+        checkDevices()
+        checkAlarms()
+        checkBusCapacity()
+        checkFiles()
+        guard let gateway = draft.gateway, let uplink = draft.uplink, let storage = draft.storage else { return nil }
+        if let host = URL(string: uplink.endpoint)?.host, host.hasSuffix(".wellpulse.io"),
+           !host.hasPrefix("\(gateway.tenant).") {
+            log.warning(nil, "uplink.endpoint", "host \(host) is not tenant \(gateway.tenant)'s (\(gateway.tenant).wellpulse.io)")
+        }
+        if draft.devices.isEmpty { log.warning(nil, "devices", "no devices configured; edged will only upload what is buffered") }
+        var alarms = draft.alarms.map(\.0)
+        for i in alarms.indices { resolveStates(&alarms[i]) }
+        return EdgeConfig(gateway: gateway, uplink: uplink, storage: storage, buses: draft.buses.map(\.0),
+                          templates: draft.templates.map(\.0), devices: draft.devices.map(\.0), alarms: alarms)
+    }
+
+    mutating func checkUnique(_ items: [(String, YNode)], what: String) {
+        var seen: [String: YNode] = [:]
+        for (name, n) in items {
+            if let first = seen[name] {
+                let at = Self.field(n, "name")
+                let firstAt = first.location.map { " at line \($0.line)" } ?? ""
+                log.error(at.location, at.path, "duplicate \(what) name '\(name)' (first defined at \(first.path)\(firstAt))")
+            } else { seen[name] = n }
+        }
+    }
+
+    mutating func checkTemplate(_ t: DeviceTemplate, _ n: YNode) {
+        var seen: Set<String> = []
+        let where_ = t.sourceFile.map { " in \($0)" } ?? ""
+        for tag in t.tags {
+            if !seen.insert(tag.name).inserted {
+                log.error(n.location, n.path, "template '\(t.name)'\(where_) defines tag '\(tag.name)' twice")
+            }
+            let maxCount = tag.table.isBitTable ? t.limits.maxBits : t.limits.maxRegisters
+            if tag.width > maxCount {
+                log.error(n.location, n.path, "tag '\(tag.name)' of template '\(t.name)' is \(tag.width) registers, more than maxRegisters \(maxCount)")
+            }
+            if let bad = t.limits.neverRead.first(where: { $0.overlaps(table: tag.table, tag.address, tag.lastAddress) }) {
+                log.error(n.location, n.path, "tag '\(tag.name)' of template '\(t.name)' lies in neverRead \(bad.table.rawValue) \(bad.first)...\(bad.last)")
+            }
+        }
+    }
+
+    mutating func checkDevices() {
+        let buses = Dictionary(draft.buses.map { ($0.0.name, $0.0) }, uniquingKeysWith: { a, _ in a })
+        let templates = Dictionary(draft.templates.map { ($0.0.name, $0.0) }, uniquingKeysWith: { a, _ in a })
+        var units: [String: String] = [:]
+        for (d, n) in draft.devices {
+            if let bus = buses[d.bus] {
+                let un = Self.field(n, "unit")
+                if bus.kind != .tcp && !(1...247).contains(d.unit) {
+                    log.error(un.location, un.path, "\(d.unit) is out of range 1...247 (unit ids on a serial line)")
+                }
+                let key = "\(d.bus)#\(d.unit)"
+                if let other = units[key] {
+                    log.error(un.location, un.path, "unit \(d.unit) on bus \(d.bus) is already device '\(other)'")
+                } else { units[key] = d.name }
+            } else {
+                let bn = Self.field(n, "bus")
+                log.error(bn.location, bn.path, "unknown bus '\(d.bus)'\(Suggestion.hint(for: d.bus, in: buses.keys.sorted()))")
+            }
+            guard let t = templates[d.template] else {
+                let tn = Self.field(n, "template")
+                log.error(tn.location, tn.path, "unknown template '\(d.template)'\(Suggestion.hint(for: d.template, in: templates.keys.sorted()))")
+                continue
+            }
+            let tagsNode = Self.field(n, "tags")
+            for name in d.tagOverrides.keys.sorted() where t.tag(named: name) == nil {
+                let at = tagsNode.node.mapping?.first { $0.key.scalar?.string == name }.map { YNode(node: $0.key, path: tagsNode.path, file: n.file) }
+                log.error((at ?? tagsNode).location, "\(tagsNode.path).\(name)",
+                          "template '\(t.name)' has no tag '\(name)'\(Suggestion.hint(for: name, in: t.tags.map(\.name)))")
+            }
+            for (name, o) in d.tagOverrides {
+                guard case .percentOfSpan? = o.deadband, let tag = t.tag(named: name), tag.span == nil, o.span == nil else { continue }
+                log.error(tagsNode.location, "\(tagsNode.path).\(name).deadband", "a deadband in % needs the tag's span")
+            }
+        }
+    }
+
+    func tagsOf(device name: String) -> (DeviceConfig, [TagDefinition])? {
+        guard let d = draft.devices.first(where: { $0.0.name == name })?.0,
+              let t = draft.templates.first(where: { $0.0.name == d.template })?.0 else { return nil }
+        return (d, t.tags.map { tag in d.tagOverrides[tag.name].map { $0.applied(to: tag) } ?? tag })
+    }
+
+    mutating func checkAlarms() {
+        let deviceNames = draft.devices.map(\.0.name)
+        for (a, n) in draft.alarms {
+            guard let (device, tags) = tagsOf(device: a.device) else {
+                if !deviceNames.contains(a.device) {
+                    let dn = Self.field(n, "device")
+                    log.error(dn.location, dn.path, "unknown device '\(a.device)'\(Suggestion.hint(for: a.device, in: deviceNames))")
+                }
+                continue
+            }
+            if let tagName = a.tag {
+                let tn = Self.field(n, "tag")
+                guard let tag = tags.first(where: { $0.name == tagName }) else {
+                    log.error(tn.location, tn.path, "device '\(a.device)' (template \(device.template)) has no tag '\(tagName)'\(Suggestion.hint(for: tagName, in: tags.map(\.name)))")
+                    continue
+                }
+                let numeric = ![.bool, .bit, .string].contains(tag.type)
+                switch a.kind {
+                case .limit where !numeric, .rate where !numeric:
+                    log.error(tn.location, tn.path, "a \(a.kind.rawValue) alarm needs a numeric tag; '\(tagName)' is \(tag.type.rawValue)")
+                case .state where tag.type == .string || tag.type == .float32 || tag.type == .float64:
+                    log.error(tn.location, tn.path, "a state alarm needs a bool, bit or integer tag; '\(tagName)' is \(tag.type.rawValue)")
+                case .state:
+                    let sn = Self.field(n, "states")
+                    for name in a.alarmStateNames where tag.stateValue(named: name) == nil {
+                        let known = tag.stateNames.sorted()
+                        let hint = known.isEmpty ? " (the tag defines no states)" : Suggestion.hint(for: name, in: known)
+                        log.error(sn.location, sn.path, "'\(name)' is not a state of \(a.device).\(tagName)\(hint)")
+                    }
+                case .stale:
+                    if let after = a.after, after <= device.poll {
+                        let an = Self.field(n, "after")
+                        log.error(an.location, an.path, "\(after) is not longer than the device's poll interval \(device.poll); the alarm would chatter")
+                    }
+                default: break
+                }
+            }
+            if let cond = a.suppressWhen { checkCondition(cond, alarm: a, Self.field(n, "suppressWhen")) }
+        }
+    }
+
+    mutating func checkCondition(_ cond: ConditionExpression, alarm: AlarmRule, _ at: YNode) {
+        for (ref, _, lit) in cond.condition.comparisons {
+            let deviceName = ref.device ?? alarm.device
+            guard let (_, tags) = tagsOf(device: deviceName) else {
+                log.error(at.location, at.path, "condition refers to unknown device '\(deviceName)'\(Suggestion.hint(for: deviceName, in: draft.devices.map(\.0.name)))")
+                continue
+            }
+            guard let tag = tags.first(where: { $0.name == ref.tag }) else {
+                log.error(at.location, at.path, "condition refers to '\(ref)', but device '\(deviceName)' has no tag '\(ref.tag)'\(Suggestion.hint(for: ref.tag, in: tags.map(\.name)))")
+                continue
+            }
+            if case .state(let s) = lit, tag.stateValue(named: s) == nil {
+                let known = tag.stateNames.sorted()
+                let hint = known.isEmpty ? " (the tag defines no states)" : Suggestion.hint(for: s, in: known)
+                log.error(at.location, at.path, "'\(s)' is not a state of \(deviceName).\(ref.tag)\(hint)")
+            }
+            if tag.type == .string {
+                log.error(at.location, at.path, "condition compares string tag '\(ref)'; only numeric, bool and bit tags can be compared")
+            }
+        }
+    }
+
+    func resolveStates(_ a: inout AlarmRule) {
+        guard a.kind == .state, let tagName = a.tag, let (_, tags) = tagsOf(device: a.device),
+              let tag = tags.first(where: { $0.name == tagName }) else { return }
+        for name in a.alarmStateNames {
+            if let v = tag.stateValue(named: name) { a.alarmStates = (a.alarmStates ?? []) + [Double(v)] }
+        }
+    }
+
+    /// Each device's cycle must fit its poll interval; all devices of a bus together must fit the bus.
+    mutating func checkBusCapacity() {
+        for (bus, bn) in draft.buses {
+            var load = 0.0
+            var names: [String] = []
+            for (d, n) in draft.devices where d.bus == bus.name && d.enabled {
+                guard let t = draft.templates.first(where: { $0.0.name == d.template })?.0 else { continue }
+                let limits = d.limitOverrides?.applied(to: t.limits) ?? t.limits
+                let tags = t.tags.map { tag in d.tagOverrides[tag.name].map { $0.applied(to: tag) } ?? tag }
+                let plan = ReadPlanner.plan(tags: tags, limits: limits, timing: BusTiming.of(bus, turnaround: limits.turnaround))
+                let cycle = plan.busSeconds
+                if cycle > d.poll.seconds {
+                    let pn = Self.field(n, "poll")
+                    log.error(pn.location, pn.path, "\(d.poll) is below the \(Self.ms(cycle)) one poll of '\(d.name)' takes on bus \(bus.name) (\(plan.requests.count) requests\(bus.serial.map { " at \($0.baud) baud" } ?? ""))")
+                }
+                load += cycle / d.poll.seconds
+                names.append(d.name)
+            }
+            if load > 1 {
+                let at = Self.field(bn, "name")
+                log.warning(at.location, bn.path, "bus \(bus.name) needs \(Int((load * 100).rounded()))% of its time to poll \(names.joined(separator: ", ")) on schedule; polls will run late (lengthen poll intervals\(bus.kind == .tcp ? "" : " or raise the baud rate"))")
+            }
+        }
+    }
+
+    static func ms(_ seconds: Double) -> String {
+        seconds < 1 ? "\(Int((seconds * 1000).rounded())) ms" : String(format: "%.2f s", seconds)
+    }
+
+    mutating func checkFiles() {
+        if let (path, n) = draft.tokenFile {
+            if let mode = files.permissions(path) {
+                if mode & 0o077 != 0 {
+                    log.error(n.location, n.path, "token file \(path) is readable by others (mode \(String(mode & 0o777, radix: 8))); run: chmod 600 \(path)")
+                }
+            } else {
+                log.warning(n.location, n.path, "token file \(path) does not exist; readings are buffered but not uploaded until it does")
+            }
+        }
+        for (path, n) in draft.tlsFiles where files.permissions(path) == nil {
+            log.warning(n.location, n.path, "\(path) does not exist; the uplink cannot connect until it does")
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import EdgeCore
+import EdgeRuntime
+import Foundation
+
+/// The field tech's tool: validate and change configuration, read devices, see what edged is doing.
+@main
+struct EdgeCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edgectl",
+        abstract: "Configure and inspect the edged gateway daemon.",
+        version: EdgeCoreVersion.string,
+        subcommands: [ConfigCommand.self, PlanCommand.self]
+    )
+}
+
+/// Standard error, for diagnostics.
+enum Console {
+    static func error(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// Loads a configuration, printing every diagnostic; exits 1 when it has errors.
+func loadConfigOrExit(_ path: String, quietWarnings: Bool = false) throws -> LoadedConfig {
+    switch ConfigLoader(files: DiskConfigFiles()).load(path: path) {
+    case .success(let loaded):
+        if !quietWarnings { loaded.warnings.forEach { Console.error($0.description) } }
+        return loaded
+    case .failure(let error):
+        error.diagnostics.forEach { Console.error($0.description) }
+        let count = error.errors.count
+        Console.error("\(path): \(count) error\(count == 1 ? "" : "s"); configuration not valid")
+        throw ExitCode(1)
+    }
+}
