@@ -72,6 +72,17 @@ public struct ConfigLoader: Sendable {
         return [1, l.file == main ? 0 : 1, l.line, l.column, seq]
     }
 
+    /// Where a key given twice in a block mapping appears the second time (same indentation, after the first).
+    static func repeatedKey(_ key: String, after first: Mark, in text: String) -> (line: Int, column: Int) {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let indent = String(repeating: " ", count: max(0, first.column - 1))
+        for i in first.line..<lines.count {
+            let line = lines[i]
+            if line.hasPrefix(indent + key + ":") || line.hasPrefix(indent + "\"\(key)\":") { return (i + 1, first.column) }
+        }
+        return (first.line, first.column)
+    }
+
     private func compose(_ text: String, file: String, log: inout DiagnosticLog) -> YNode? {
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -85,6 +96,11 @@ public struct ConfigLoader: Sendable {
                  .composer(let context, let problem, let mark, _):
                 let ctx = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
                 log.error(SourceLocation(file: file, line: mark.line, column: mark.column), "", "YAML syntax: \(problem)\(ctx)")
+            case .duplicatedKeysInMapping(let keys, let context):
+                let first = context.mark
+                let at = Self.repeatedKey(keys.first ?? "", after: first, in: text)
+                log.error(SourceLocation(file: file, line: at.line, column: at.column), "",
+                          "duplicate key '\(keys.first ?? "")' in one mapping (first given at line \(first.line))")
             default:
                 log.error(SourceLocation(file: file, line: 1, column: 1), "", "YAML: \(e)")
             }

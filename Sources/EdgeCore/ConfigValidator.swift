@@ -45,7 +45,7 @@ struct ConfigValidator {
         for (name, n) in items {
             if let first = seen[name] {
                 let at = Self.field(n, "name")
-                let firstAt = first.location.map { " at line \($0.line)" } ?? ""
+                let firstAt = first.location.map { ", line \($0.line)" } ?? ""
                 log.error(at.location, at.path, "duplicate \(what) name '\(name)' (first defined at \(first.path)\(firstAt))")
             } else { seen[name] = n }
         }

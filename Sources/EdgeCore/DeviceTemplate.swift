@@ -66,6 +66,9 @@ public enum WordOrder: String, Sendable, Codable, CaseIterable {
 
 /// A raw → engineering linear map, e.g. raw 0...65534 → 0...240 in.
 public struct Span: Sendable, Equatable, Codable {
+    public init(rawLow: Double, rawHigh: Double, engLow: Double, engHigh: Double) {
+        self.rawLow = rawLow; self.rawHigh = rawHigh; self.engLow = engLow; self.engHigh = engHigh
+    }
     public var rawLow: Double
     public var rawHigh: Double
     public var engLow: Double
@@ -80,6 +83,9 @@ public enum Deadband: Sendable, Equatable, Codable {
 
 /// One value a device exposes, and how to turn its registers into an engineering reading.
 public struct TagDefinition: Sendable, Equatable, Codable {
+    public init(name: String, table: RegisterTable, address: Int, type: ValueType, bit: Int?, length: Int?, order: WordOrder?, scale: Double, offset: Double, span: Span?, units: String?, deadband: Deadband?, integrity: TimeSpan?, states: [NamedState]?) {
+        self.name = name; self.table = table; self.address = address; self.type = type; self.bit = bit; self.length = length; self.order = order; self.scale = scale; self.offset = offset; self.span = span; self.units = units; self.deadband = deadband; self.integrity = integrity; self.states = states
+    }
     public var name: String
     public var table: RegisterTable
     /// 0-based wire address (converted from Modicon numbering when the template uses it).

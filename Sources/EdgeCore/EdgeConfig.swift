@@ -89,6 +89,9 @@ public struct StorageConfig: Sendable, Equatable, Codable {
 
 /// Serial line parameters.
 public struct SerialLine: Sendable, Equatable, Codable {
+    public init(baud: Int, parity: Parity, dataBits: Int, stopBits: Int) {
+        self.baud = baud; self.parity = parity; self.dataBits = dataBits; self.stopBits = stopBits
+    }
     public enum Parity: String, Sendable, Codable, CaseIterable { case none, even, odd }
     public var baud: Int
     public var parity: Parity
@@ -113,6 +116,9 @@ public struct RS485Settings: Sendable, Equatable, Codable {
 
 /// A TCP endpoint, for Modbus TCP gateways and serial device servers.
 public struct TCPEndpoint: Sendable, Equatable, Codable {
+    public init(host: String, port: Int, connectTimeout: TimeSpan) {
+        self.host = host; self.port = port; self.connectTimeout = connectTimeout
+    }
     public var host: String
     public var port: Int
     public var connectTimeout: TimeSpan
@@ -120,6 +126,9 @@ public struct TCPEndpoint: Sendable, Equatable, Codable {
 
 /// One communication channel: an RS-485 line, a Modbus TCP endpoint, or a serial device server.
 public struct BusConfig: Sendable, Equatable, Codable {
+    public init(name: String, kind: Kind, device: String?, serial: SerialLine?, rs485: RS485Settings?, endpoint: TCPEndpoint?, interFrameDelay: TimeSpan, responseTimeout: TimeSpan, byteTimeout: TimeSpan?, retries: Int) {
+        self.name = name; self.kind = kind; self.device = device; self.serial = serial; self.rs485 = rs485; self.endpoint = endpoint; self.interFrameDelay = interFrameDelay; self.responseTimeout = responseTimeout; self.byteTimeout = byteTimeout; self.retries = retries
+    }
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case rtu
         case tcp

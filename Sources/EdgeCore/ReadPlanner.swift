@@ -19,6 +19,9 @@ public struct ReadPlan: Sendable, Equatable, Codable {
 
 /// The bus-time cost of one Modbus transaction: frames on the wire, silent intervals, device turnaround.
 public struct BusTiming: Sendable, Equatable {
+    public init(characterTime: Double, perTransaction: Double, framingBytes: Int) {
+        self.characterTime = characterTime; self.perTransaction = perTransaction; self.framingBytes = framingBytes
+    }
     /// Seconds per character on the wire (0 for TCP, where framing time is negligible).
     public var characterTime: Double
     /// Fixed seconds per transaction: turnaround, inter-frame delay, RTU silent intervals, network round trip.

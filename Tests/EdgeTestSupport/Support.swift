@@ -1,1 +1,56 @@
 import EdgeCore
+import Foundation
+
+/// Paths used by tests: the repository root and the fixtures folder.
+public enum TestPaths {
+    /// The package root, found from this file's location.
+    public static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    public static let fixtures = root.appendingPathComponent("Tests/Fixtures")
+    public static let config = root.appendingPathComponent("config")
+}
+
+/// Config files served from a folder, so diagnostics name paths relative to it (`edged.yaml:3:5`).
+public struct RootedConfigFiles: ConfigFileAccess {
+    public let root: URL
+    public let base: any ConfigFileAccess
+    public init(root: URL, base: any ConfigFileAccess) { self.root = root; self.base = base }
+    func full(_ path: String) -> String { path.hasPrefix("/") ? path : root.appendingPathComponent(path).path }
+    public func readText(_ path: String) throws(ConfigFileError) -> String {
+        do { return try base.readText(full(path)) } catch { throw ConfigFileError(path: path, reason: error.reason) }
+    }
+    public func permissions(_ path: String) -> UInt32? { base.permissions(full(path)) }
+}
+
+/// In-memory config files, for pure tests.
+public struct MemoryConfigFiles: ConfigFileAccess {
+    public var files: [String: String]
+    public var modes: [String: UInt32]
+    public init(_ files: [String: String], modes: [String: UInt32] = [:]) { self.files = files; self.modes = modes }
+    public func readText(_ path: String) throws(ConfigFileError) -> String {
+        guard let t = files[path] else { throw ConfigFileError(path: path, reason: "No such file or directory") }
+        return t
+    }
+    public func permissions(_ path: String) -> UInt32? { modes[path] ?? (files[path] != nil ? 0o600 : nil) }
+}
+
+/// A small valid pad to start test configs from.
+public enum SampleConfigs {
+    public static let minimal = """
+    gateway: {id: gw-1, site: Test Pad, tenant: acmeoil}
+    uplink:
+      endpoint: https://acmeoil.wellpulse.io/api/v1/edge/batches
+      token: {credential: edged-token}
+    storage: {path: /var/lib/edged/buffer.db}
+    buses:
+      - {name: line1, type: rtu, device: /dev/ttyS1, baud: 9600}
+    templates:
+      - name: gauge
+        addressing: modicon
+        tags:
+          - {name: pressure, address: 40001, type: uint16, scale: 0.1, units: psi}
+          - {name: status, address: 40002, type: uint16, states: {0: stopped, 1: running}}
+    devices:
+      - {name: well-1, bus: line1, unit: 1, template: gauge, poll: 5s}
+    """
+}

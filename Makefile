@@ -1,0 +1,41 @@
+# edged — build, test, demo and benchmark entry points. `make test` and `make demo` install what they need.
+SWIFT      ?= swift
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# System libraries linked by the package, and the tools the tests drive (socat makes serial pty pairs,
+# openssl makes the test CA).
+APT_PKGS   := pkg-config libmodbus-dev libsqlite3-dev libssl-dev libsystemd-dev libcurl4-openssl-dev \
+              socat openssl python3 sqlite3
+BUILD_FLAGS ?=
+
+.PHONY: deps build release test soak demo bench clean
+
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+
+release: deps
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+
+# Unit tests, golden configs, and integration tests against real peers on loopback.
+test: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build $(BUILD_FLAGS)
+
+# Long fault loops and soaks (not part of `make test`).
+soak: deps
+	EDGED_SOAK=1 $(SWIFT) test $(BUILD_FLAGS)
+
+demo: deps build
+	./scripts/demo.sh
+
+bench: deps
+	./scripts/bench.sh
+
+clean:
+	rm -rf .build demo-run
