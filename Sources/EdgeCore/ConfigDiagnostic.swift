@@ -64,7 +64,7 @@ enum Suggestion {
             var d = distance(lowered, lc)
             // `baudrate` for `baud`, `temp` for `temperature`: a prefix of three or more letters counts as close.
             if min(lc.count, lowered.count) >= 3, lc.hasPrefix(lowered) || lowered.hasPrefix(lc) { d = min(d, 1) }
-            if d <= max(2, c.count / 3), d < (best?.1 ?? .max) { best = (c, d) }
+            if d <= max(2, c.count / 4), d < (best?.1 ?? .max) { best = (c, d) }
         }
         return best?.0
     }

@@ -41,6 +41,7 @@ public struct ConfigLoader: Sendable {
     /// Validates `text` as if it were the file at `path` (templates are still read relative to it).
     public func load(text: String, path: String) -> Result<LoadedConfig, ConfigError> {
         var parser = ConfigParser()
+        parser.sources[path] = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard let root = compose(text, file: path, log: &parser.r.log) else {
             return .failure(ConfigError(diagnostics: parser.r.log.items))
         }
@@ -51,10 +52,17 @@ public struct ConfigLoader: Sendable {
             let templateText: String
             do { templateText = try files.readText(full) } catch {
                 parser.r.log.error(include.at.location, include.at.path, "cannot read template file '\(full)': \(error.reason)")
+                draft.brokenInclude = true
                 continue
             }
-            guard let tRoot = compose(templateText, file: full, log: &parser.r.log) else { continue }
-            if let t = parser.template(tRoot, file: full) { draft.templates.append((t, include.at)) }
+            parser.sources[full] = templateText.split(separator: "\n", omittingEmptySubsequences: false)
+            guard let tRoot = compose(templateText, file: full, log: &parser.r.log) else { draft.brokenInclude = true; continue }
+            if let (t, tags) = parser.template(tRoot, file: full) {
+                draft.templates.append((t, tRoot))
+                draft.tagNodes.append(tags)
+            } else {
+                draft.brokenInclude = true
+            }
         }
         var validator = ConfigValidator(draft: draft, files: files, log: parser.r.log)
         let config = validator.validate()
@@ -72,42 +80,39 @@ public struct ConfigLoader: Sendable {
         return [1, l.file == main ? 0 : 1, l.line, l.column, seq]
     }
 
-    /// Where a key given twice in a block mapping appears the second time (same indentation, after the first).
-    static func repeatedKey(_ key: String, after first: Mark, in text: String) -> (line: Int, column: Int) {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        let indent = String(repeating: " ", count: max(0, first.column - 1))
-        for i in first.line..<lines.count {
-            let line = lines[i]
-            if line.hasPrefix(indent + key + ":") || line.hasPrefix(indent + "\"\(key)\":") { return (i + 1, first.column) }
+    private func compose(_ original: String, file: String, log: inout DiagnosticLog) -> YNode? {
+        var text = original
+        for _ in 0..<50 {
+            do {
+                guard let node = try Yams.compose(yaml: text) else {
+                    log.error(SourceLocation(file: file, line: 1, column: 1), "", "the file is empty")
+                    return nil
+                }
+                return YNode(node: node, path: "", file: file)
+            } catch YamlError.duplicatedKeysInMapping(let keys, let context) {
+                // Rename the repetition and compose again, so it is reported with its path and the rest is checked.
+                guard let key = keys.first, let renamed = DuplicateKeys.rename(key, first: context.mark, in: text) else {
+                    log.error(SourceLocation(file: file, line: context.mark.line, column: context.mark.column), "",
+                              "duplicate key '\(keys.first ?? "")' in one mapping")
+                    return nil
+                }
+                text = renamed
+            } catch {
+                return composeError(error, text: text, file: file, log: &log)
+            }
         }
-        return (first.line, first.column)
+        return nil
     }
 
-    private func compose(_ text: String, file: String, log: inout DiagnosticLog) -> YNode? {
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
-                log.error(SourceLocation(file: file, line: 1, column: 1), "", "the file is empty")
-                return nil
-            }
-            return YNode(node: node, path: "", file: file)
-        } catch let e as YamlError {
-            switch e {
-            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-                 .composer(let context, let problem, let mark, _):
-                let ctx = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
-                log.error(SourceLocation(file: file, line: mark.line, column: mark.column), "", "YAML syntax: \(problem)\(ctx)")
-            case .duplicatedKeysInMapping(let keys, let context):
-                let first = context.mark
-                let at = Self.repeatedKey(keys.first ?? "", after: first, in: text)
-                log.error(SourceLocation(file: file, line: at.line, column: at.column), "",
-                          "duplicate key '\(keys.first ?? "")' in one mapping (first given at line \(first.line))")
-            default:
-                log.error(SourceLocation(file: file, line: 1, column: 1), "", "YAML: \(e)")
-            }
-            return nil
-        } catch {
+    private func composeError(_ error: any Error, text: String, file: String, log: inout DiagnosticLog) -> YNode? {
+        switch error as? YamlError {
+        case .scanner(let context, let problem, let mark, _)?, .parser(let context, let problem, let mark, _)?,
+             .composer(let context, let problem, let mark, _)?:
+            let ctx = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
+            log.error(SourceLocation(file: file, line: mark.line, column: mark.column), "", "YAML syntax: \(problem)\(ctx)")
+        default:
             log.error(SourceLocation(file: file, line: 1, column: 1), "", "YAML: \(error)")
-            return nil
         }
+        return nil
     }
 }

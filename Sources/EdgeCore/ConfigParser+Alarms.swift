@@ -18,7 +18,8 @@ extension ConfigParser {
         let name = r.name(m, "name")
         guard let kind = r.word(m, "type", as: AlarmRule.Kind.self, required: true) else { return nil }
         for key in m.keys where !Self.alarmKeys[kind]!.contains(key) {
-            r.log.error(m[key]?.location ?? n.location, m[key]?.path ?? n.path, "'\(key)' does not apply to a \(kind.rawValue) alarm")
+            let kn = m.keyNode(key) ?? n
+            r.log.error(kn.location, kn.path, "'\(key)' does not apply to a \(kind.rawValue) alarm")
         }
         let device = r.name(m, "device")
         let tag = kind == .commLoss ? nil : r.name(m, "tag", identifier: true)
@@ -32,8 +33,7 @@ extension ConfigParser {
             do {
                 suppress = try ConditionExpression(parsing: text)
             } catch {
-                let quoted = sn.node.scalar.map { $0.style == .singleQuoted || $0.style == .doubleQuoted } ?? false
-                let at = sn.location.map { SourceLocation(file: $0.file, line: $0.line, column: $0.column + (quoted ? 1 : 0) + error.offset - 1) }
+                let at = locate(offset: error.offset, in: sn)
                 r.log.error(at, sn.path, "condition does not parse: \(error.message) (character \(error.offset) of '\(text)')")
             }
         }
@@ -80,6 +80,31 @@ extension ConfigParser {
         }
         guard name != nil, device != nil, kind == .commLoss || tag != nil else { return nil }
         return rule
+    }
+
+    /// Where character `offset` (1-based) of a scalar's value is in the file: for plain and quoted scalars
+    /// on the scalar's line; for folded (`>`) and literal (`|`) blocks, on the line it was folded from.
+    func locate(offset: Int, in n: YNode) -> SourceLocation? {
+        guard let loc = n.location, let scalar = n.node.scalar else { return nil }
+        switch scalar.style {
+        case .plain, .any: return SourceLocation(file: loc.file, line: loc.line, column: loc.column + offset - 1)
+        case .singleQuoted, .doubleQuoted: return SourceLocation(file: loc.file, line: loc.line, column: loc.column + offset)
+        case .literal, .folded:
+            // Walk the block's lines (after the indicator line), each contributing its text plus one separator.
+            var remaining = offset
+            var line = loc.line + 1
+            let lines = sources[n.file] ?? []
+            while remaining > 0 {
+                guard line >= 1, line <= lines.count else { return loc }
+                let content = lines[line - 1]
+                let indent = content.prefix { $0 == " " }.count
+                let body = content.count - indent
+                if remaining <= body { return SourceLocation(file: loc.file, line: line, column: indent + remaining) }
+                remaining -= body + 1
+                line += 1
+            }
+            return loc
+        }
     }
 
     /// `hh: 900` or `hh: {setpoint: 900, priority: critical, deadband: 10, onDelay: 5s, offDelay: 30s}`.

@@ -4,18 +4,25 @@ import Yams
 extension ConfigParser {
     static let templateKeys = ["name", "description", "addressing", "limits", "tags"]
 
-    /// A `templates:` entry: `{include: path}` or an inline template.
-    mutating func templateEntry(_ n: YNode) -> DeviceTemplate? {
-        if let m = n.node.mapping, m.count == 1, m.keys.first?.scalar?.string == "include" {
-            guard let im = r.map(n, known: ["include"]), let path = r.string(im, "include", required: true) else { return nil }
-            includes.append((path, im["include"]!))
+    /// A `templates:` entry: `{include: path}` or an inline template. Includes are read later by the loader
+    /// and return nil here.
+    mutating func templateEntry(_ n: YNode) -> (DeviceTemplate, [YNode])? {
+        if let m = n.node.mapping, m.keys.contains(where: { $0.scalar?.string == "include" }) {
+            for (k, _) in m where k.scalar?.string != "include" {
+                let kn = YNode(node: k, path: n.path, file: n.file)
+                r.log.error(kn.location, n.child(k.scalar?.string ?? "?", k).path,
+                            "unknown key '\(k.scalar?.string ?? "?")'; an include entry takes only 'include' (the template file holds the rest)")
+            }
+            let im = n.child("include", m["include"]!)
+            if let path = r.scalar(im, expected: "a template file path") { includes.append((path, im)) }
             return nil
         }
         return template(n, file: nil)
     }
 
-    mutating func template(_ n: YNode, file: String?) -> DeviceTemplate? {
-        guard let m = r.map(n, known: Self.templateKeys + (file == nil ? ["include"] : [])) else { return nil }
+    /// A template and the nodes of its tags (parallel to `tags`).
+    mutating func template(_ n: YNode, file: String?) -> (DeviceTemplate, [YNode])? {
+        guard let m = r.map(n, known: Self.templateKeys) else { return nil }
         let name = r.name(m, "name")
         let description = r.string(m, "description")
         guard let addressing = r.word(m, "addressing", as: AddressConvention.self, required: true) else {
@@ -33,14 +40,15 @@ extension ConfigParser {
             }
         }
         var tags: [TagDefinition] = []
+        var nodes: [YNode] = []
         let tagNodes = r.list(m, "tags", required: true) ?? []
         if tagNodes.isEmpty, let tn = m["tags"] { r.log.error(tn.location, tn.path, "a template needs at least one tag") }
         for tn in tagNodes {
-            if let t = tag(tn, addressing) { tags.append(t) }
+            if let t = tag(tn, addressing) { tags.append(t); nodes.append(tn) }
         }
         guard let name else { return nil }
-        return DeviceTemplate(name: name, description: description, sourceFile: file, addressing: addressing,
-                              limits: limits, tags: tags)
+        return (DeviceTemplate(name: name, description: description, sourceFile: file, addressing: addressing,
+                               limits: limits, tags: tags), nodes)
     }
 
     /// A neverRead entry: `"40101-40199"` (Modicon numbering) or `{table: holding, from: 100, to: 199}`.
@@ -198,13 +206,13 @@ extension ConfigParser {
     }
 
     /// `deadband: 0.5` (engineering units) or `deadband: 1%` (of the span).
-    mutating func deadband(_ m: YMap, span: Span?) -> Deadband? {
+    mutating func deadband(_ m: YMap, span: Span?, spanCheckedLater: Bool = false) -> Deadband? {
         guard let n = m["deadband"], let text = r.scalar(n, expected: "a deadband") else { return nil }
         if text.hasSuffix("%") {
             guard let p = Double(text.dropLast().trimmingCharacters(in: .whitespaces)), p >= 0, p <= 100 else {
                 r.log.error(n.location, n.path, "expected a percentage 0...100%, got '\(text)'"); return nil
             }
-            if span == nil {
+            if span == nil && !spanCheckedLater {
                 r.log.error(n.location, n.path, "a deadband in % needs the tag's span; give an absolute deadband instead")
                 return nil
             }

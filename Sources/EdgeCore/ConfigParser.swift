@@ -9,6 +9,8 @@ struct ConfigParser {
     var r = YAMLReader()
     /// Template files to read: (path as written, node where it was named).
     var includes: [(path: String, at: YNode)] = []
+    /// The text of each file read, by line, for placing errors inside multi-line scalars.
+    var sources: [String: [Substring]] = [:]
 
     static let topKeys = ["gateway", "uplink", "storage", "buses", "templates", "devices", "alarms"]
 
@@ -18,11 +20,24 @@ struct ConfigParser {
         var uplink: UplinkConfig?
         var storage: StorageConfig?
         var buses: [(BusConfig, YNode)] = []
+        /// Each template with its root node and the nodes of its tags, in the order of `tags`.
         var templates: [(DeviceTemplate, YNode)] = []
+        var tagNodes: [[YNode]] = []
+        /// Names of buses, templates and devices that were written but could not be read: references to
+        /// them are not reported again as unknown.
+        var broken: Set<String> = []
+        /// An included template file could not be read or parsed.
+        var brokenInclude = false
+        var endpointNode: YNode?
+        var devicesNode: YNode?
         var devices: [(DeviceConfig, YNode)] = []
         var alarms: [(AlarmRule, YNode)] = []
         var tokenFile: (String, YNode)?
         var tlsFiles: [(String, YNode)] = []
+
+        mutating func markBroken(_ n: YNode) {
+            if let name = n.node.mapping?["name"]?.scalar?.string { broken.insert(name) }
+        }
     }
 
     mutating func parseDocument(_ root: YNode) -> Draft {
@@ -31,14 +46,16 @@ struct ConfigParser {
         if let n = r.present(m, "gateway", required: true) { d.gateway = gateway(n) }
         if let n = r.present(m, "uplink", required: true) { d.uplink = uplink(n, &d) }
         if let n = r.present(m, "storage", required: true) { d.storage = storage(n) }
+        d.endpointNode = m["uplink"].map { ConfigValidator.field($0, "endpoint") }
+        d.devicesNode = m["devices"]
         for n in r.list(m, "buses", required: true) ?? [] {
-            if let b = bus(n) { d.buses.append((b, n)) }
+            if let b = bus(n) { d.buses.append((b, n)) } else { d.markBroken(n) }
         }
         for n in r.list(m, "templates") ?? [] {
-            if let t = templateEntry(n) { d.templates.append((t, n)) }
+            if let (t, tags) = templateEntry(n) { d.templates.append((t, n)); d.tagNodes.append(tags) } else { d.markBroken(n) }
         }
         for n in r.list(m, "devices", required: true) ?? [] {
-            if let dev = device(n) { d.devices.append((dev, n)) }
+            if let dev = device(n) { d.devices.append((dev, n)) } else { d.markBroken(n) }
         }
         for n in r.list(m, "alarms") ?? [] {
             if let a = alarm(n) { d.alarms.append((a, n)) }
@@ -161,7 +178,7 @@ struct ConfigParser {
         let name = r.name(m, "name")
         guard let kind = r.word(m, "type", as: BusConfig.Kind.self, required: true) else { return nil }
         for key in m.keys where !Self.busKeys[kind]!.contains(key) {
-            let kn = m[key] ?? n
+            let kn = m.keyNode(key) ?? n
             r.log.error(kn.location, kn.path, "'\(key)' does not apply to a bus of type \(kind.rawValue)")
         }
         let isSerial = kind != .tcp
@@ -242,7 +259,7 @@ struct ConfigParser {
                     r.log.error(child.location, child.path, "give either span or scale/offset, not both")
                 }
                 overrides[tag] = TagOverride(scale: r.double(om, "scale"), offset: r.double(om, "offset"), span: span,
-                                             units: r.string(om, "units"), deadband: deadband(om, span: span),
+                                             units: r.string(om, "units"), deadband: deadband(om, span: span, spanCheckedLater: true),
                                              integrity: r.duration(om, "integrity", min: .seconds(1), max: .hours(24 * 7)))
             }
         } else if let tn = m["tags"] {

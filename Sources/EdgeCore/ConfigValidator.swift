@@ -23,7 +23,8 @@ struct ConfigValidator {
         checkUnique(draft.templates.map { ($0.0.name, $0.1) }, what: "template")
         checkUnique(draft.devices.map { ($0.0.name, $0.1) }, what: "device")
         checkUnique(draft.alarms.map { ($0.0.name, $0.1) }, what: "alarm")
-        for (t, n) in draft.templates { checkTemplate(t, n) }
+        for (i, (t, _)) in draft.templates.enumerated() { checkTemplate(t, tagNodes: draft.tagNodes[i]) }
+        checkSerialPorts()
         checkDevices()
         checkAlarms()
         checkBusCapacity()
@@ -31,9 +32,11 @@ struct ConfigValidator {
         guard let gateway = draft.gateway, let uplink = draft.uplink, let storage = draft.storage else { return nil }
         if let host = URL(string: uplink.endpoint)?.host, host.hasSuffix(".wellpulse.io"),
            !host.hasPrefix("\(gateway.tenant).") {
-            log.warning(nil, "uplink.endpoint", "host \(host) is not tenant \(gateway.tenant)'s (\(gateway.tenant).wellpulse.io)")
+            log.warning(draft.endpointNode?.location, "uplink.endpoint", "host \(host) is not tenant \(gateway.tenant)'s (\(gateway.tenant).wellpulse.io)")
         }
-        if draft.devices.isEmpty { log.warning(nil, "devices", "no devices configured; edged will only upload what is buffered") }
+        if draft.devices.isEmpty && draft.broken.isEmpty {
+            log.warning(draft.devicesNode?.location, "devices", "no devices configured; edged will only upload what is buffered")
+        }
         var alarms = draft.alarms.map(\.0)
         for i in alarms.indices { resolveStates(&alarms[i]) }
         return EdgeConfig(gateway: gateway, uplink: uplink, storage: storage, buses: draft.buses.map(\.0),
@@ -51,20 +54,39 @@ struct ConfigValidator {
         }
     }
 
-    mutating func checkTemplate(_ t: DeviceTemplate, _ n: YNode) {
+    mutating func checkTemplate(_ t: DeviceTemplate, tagNodes: [YNode]) {
         var seen: Set<String> = []
-        let where_ = t.sourceFile.map { " in \($0)" } ?? ""
-        for tag in t.tags {
+        for (tag, n) in zip(t.tags, tagNodes) {
             if !seen.insert(tag.name).inserted {
-                log.error(n.location, n.path, "template '\(t.name)'\(where_) defines tag '\(tag.name)' twice")
+                let at = Self.field(n, "name")
+                log.error(at.location, at.path, "template '\(t.name)' defines tag '\(tag.name)' twice")
             }
             let maxCount = tag.table.isBitTable ? t.limits.maxBits : t.limits.maxRegisters
             if tag.width > maxCount {
-                log.error(n.location, n.path, "tag '\(tag.name)' of template '\(t.name)' is \(tag.width) registers, more than maxRegisters \(maxCount)")
+                let at = Self.field(n, "type")
+                log.error(at.location, at.path, "tag '\(tag.name)' is \(tag.width) registers, more than the template's maxRegisters \(maxCount); it could never be read")
             }
             if let bad = t.limits.neverRead.first(where: { $0.overlaps(table: tag.table, tag.address, tag.lastAddress) }) {
-                log.error(n.location, n.path, "tag '\(tag.name)' of template '\(t.name)' lies in neverRead \(bad.table.rawValue) \(bad.first)...\(bad.last)")
+                let at = Self.field(n, "address")
+                let range = t.addressing == .modicon
+                    ? "\(Modicon.format(bad.table, bad.first))-\(Modicon.format(bad.table, bad.last))"
+                    : "\(bad.table.rawValue) \(bad.first)...\(bad.last)"
+                log.error(at.location, at.path, "tag '\(tag.name)' of template '\(t.name)' lies in neverRead \(range)")
             }
+        }
+    }
+
+    /// Two RTU buses cannot share one serial port.
+    mutating func checkSerialPorts() {
+        var ports: [String: YNode] = [:]
+        for (bus, n) in draft.buses where bus.kind == .rtu {
+            guard let dev = bus.device else { continue }
+            if let first = ports[dev] {
+                let at = Self.field(n, "device")
+                let line = first.location.map { ", line \($0.line)" } ?? ""
+                let firstName = first.node.mapping?["name"]?.scalar?.string ?? "?"
+                log.error(at.location, at.path, "\(dev) is already the port of bus '\(firstName)' (first defined at \(first.path)\(line))")
+            } else { ports[dev] = n }
         }
     }
 
@@ -82,13 +104,16 @@ struct ConfigValidator {
                 if let other = units[key] {
                     log.error(un.location, un.path, "unit \(d.unit) on bus \(d.bus) is already device '\(other)'")
                 } else { units[key] = d.name }
-            } else {
+            } else if !draft.broken.contains(d.bus) {
                 let bn = Self.field(n, "bus")
                 log.error(bn.location, bn.path, "unknown bus '\(d.bus)'\(Suggestion.hint(for: d.bus, in: buses.keys.sorted()))")
             }
             guard let t = templates[d.template] else {
-                let tn = Self.field(n, "template")
-                log.error(tn.location, tn.path, "unknown template '\(d.template)'\(Suggestion.hint(for: d.template, in: templates.keys.sorted()))")
+                // A template that failed to read has been reported already; do not repeat it per device.
+                if !draft.broken.contains(d.template) && !draft.brokenInclude {
+                    let tn = Self.field(n, "template")
+                    log.error(tn.location, tn.path, "unknown template '\(d.template)'\(Suggestion.hint(for: d.template, in: templates.keys.sorted()))")
+                }
                 continue
             }
             let tagsNode = Self.field(n, "tags")
@@ -99,7 +124,9 @@ struct ConfigValidator {
             }
             for (name, o) in d.tagOverrides {
                 guard case .percentOfSpan? = o.deadband, let tag = t.tag(named: name), tag.span == nil, o.span == nil else { continue }
-                log.error(tagsNode.location, "\(tagsNode.path).\(name).deadband", "a deadband in % needs the tag's span")
+                let on = tagsNode.node.mapping?[name].map { tagsNode.child(name, $0) }
+                let at = on.map { Self.field($0, "deadband") } ?? tagsNode
+                log.error(at.location, at.path, "a deadband in % needs the tag's span; give an absolute deadband instead")
             }
         }
     }
@@ -114,7 +141,7 @@ struct ConfigValidator {
         let deviceNames = draft.devices.map(\.0.name)
         for (a, n) in draft.alarms {
             guard let (device, tags) = tagsOf(device: a.device) else {
-                if !deviceNames.contains(a.device) {
+                if !deviceNames.contains(a.device) && !draft.broken.contains(a.device) {
                     let dn = Self.field(n, "device")
                     log.error(dn.location, dn.path, "unknown device '\(a.device)'\(Suggestion.hint(for: a.device, in: deviceNames))")
                 }
@@ -134,10 +161,12 @@ struct ConfigValidator {
                     log.error(tn.location, tn.path, "a state alarm needs a bool, bit or integer tag; '\(tagName)' is \(tag.type.rawValue)")
                 case .state:
                     let sn = Self.field(n, "states")
+                    let items = (sn.node.sequence.map(Array.init) ?? []).enumerated().map { sn.item($0.offset, $0.element) }
                     for name in a.alarmStateNames where tag.stateValue(named: name) == nil {
                         let known = tag.stateNames.sorted()
                         let hint = known.isEmpty ? " (the tag defines no states)" : Suggestion.hint(for: name, in: known)
-                        log.error(sn.location, sn.path, "'\(name)' is not a state of \(a.device).\(tagName)\(hint)")
+                        let at = items.first { $0.scalarText == name } ?? sn
+                        log.error(at.location, at.path, "'\(name)' is not a state of \(a.device).\(tagName)\(hint)")
                     }
                 case .stale:
                     if let after = a.after, after <= device.poll {
@@ -186,6 +215,7 @@ struct ConfigValidator {
         for (bus, bn) in draft.buses {
             var load = 0.0
             var names: [String] = []
+            var deviceTooSlow = false
             for (d, n) in draft.devices where d.bus == bus.name && d.enabled {
                 guard let t = draft.templates.first(where: { $0.0.name == d.template })?.0 else { continue }
                 let limits = d.limitOverrides?.applied(to: t.limits) ?? t.limits
@@ -194,12 +224,15 @@ struct ConfigValidator {
                 let cycle = plan.busSeconds
                 if cycle > d.poll.seconds {
                     let pn = Self.field(n, "poll")
-                    log.error(pn.location, pn.path, "\(d.poll) is below the \(Self.ms(cycle)) one poll of '\(d.name)' takes on bus \(bus.name) (\(plan.requests.count) requests\(bus.serial.map { " at \($0.baud) baud" } ?? ""))")
+                    let speed = bus.kind == .tcp ? "" : bus.serial.map { " at \($0.baud) baud" } ?? ""
+                    let fix = bus.kind == .tcp ? "lengthen the poll interval" : "lengthen the poll interval or raise the baud rate"
+                    log.error(pn.location, pn.path, "\(d.poll) is shorter than one poll cycle of '\(d.name)': \(plan.requests.count) request\(plan.requests.count == 1 ? "" : "s") take \(Self.ms(cycle))\(speed) on bus \(bus.name); \(fix)")
+                    deviceTooSlow = true
                 }
                 load += cycle / d.poll.seconds
                 names.append(d.name)
             }
-            if load > 1 {
+            if load > 1 && !deviceTooSlow {
                 let at = Self.field(bn, "name")
                 log.warning(at.location, bn.path, "bus \(bus.name) needs \(Int((load * 100).rounded()))% of its time to poll \(names.joined(separator: ", ")) on schedule; polls will run late (lengthen poll intervals\(bus.kind == .tcp ? "" : " or raise the baud rate"))")
             }

@@ -37,11 +37,16 @@ struct YNode {
 struct YMap {
     let base: YNode
     private let entries: [String: YNode]
+    private let keyNodes: [String: YNode]
     let keys: [String]
+    /// Known keys that an unknown key was taken for a misspelling of (no "missing" error for those).
+    let misspelt: Set<String>
 
-    fileprivate init(base: YNode, entries: [String: YNode], keys: [String]) {
-        self.base = base; self.entries = entries; self.keys = keys
+    fileprivate init(base: YNode, entries: [String: YNode], keyNodes: [String: YNode], keys: [String], misspelt: Set<String>) {
+        self.base = base; self.entries = entries; self.keyNodes = keyNodes; self.keys = keys; self.misspelt = misspelt
     }
+    /// Where the key itself is written (errors about a key point there, not at its value).
+    func keyNode(_ key: String) -> YNode? { keyNodes[key] }
     subscript(key: String) -> YNode? {
         guard let n = entries[key], !n.isNull else { return nil }
         return n
@@ -60,27 +65,32 @@ struct YAMLReader {
             return nil
         }
         var entries: [String: YNode] = [:]
+        var keyNodes: [String: YNode] = [:]
         var keys: [String] = []
+        var misspelt: Set<String> = []
         for (k, v) in mapping {
             let keyNode = YNode(node: k, path: n.path, file: n.file)
             guard let key = k.scalar?.string else {
                 log.error(keyNode.location, n.path, "keys must be plain words, got \(keyNode.kindDescription)")
                 continue
             }
-            let child = n.child(key, v)
             let keyLoc = keyNode.location
-            if entries[key] != nil {
-                log.error(keyLoc, child.path, "duplicate key '\(key)'")
+            if let dup = DuplicateKeys.original(of: key) {
+                log.error(keyLoc, n.child(dup.key, v).path, "duplicate key '\(dup.key)' in one mapping (first given at line \(dup.firstLine))")
                 continue
             }
+            let child = n.child(key, v)
             if !known.contains(key) {
-                log.error(keyLoc, child.path, "unknown key '\(key)'\(Suggestion.hint(for: key, in: known))")
+                let suggestion = Suggestion.closest(to: key, in: known)
+                if let s = suggestion { misspelt.insert(s) }
+                log.error(keyLoc, child.path, "unknown key '\(key)'\(suggestion.map { "; did you mean '\($0)'?" } ?? "")")
                 continue
             }
             entries[key] = child
+            keyNodes[key] = YNode(node: k, path: child.path, file: n.file)
             keys.append(key)
         }
-        return YMap(base: n, entries: entries, keys: keys)
+        return YMap(base: n, entries: entries, keyNodes: keyNodes, keys: keys, misspelt: misspelt)
     }
 
     /// Reads a list; a single value where a list is expected is an error.
@@ -100,7 +110,7 @@ struct YAMLReader {
     /// The node for `key`, or nil; a missing required key is reported at the mapping.
     mutating func present(_ m: YMap, _ key: String, required: Bool) -> YNode? {
         if let n = m[key] { return n }
-        if required {
+        if required && !m.misspelt.contains(key) {
             let path = m.base.path.isEmpty ? key : "\(m.base.path).\(key)"
             log.error(m.base.location, path, "missing required field '\(key)'")
         }
@@ -226,7 +236,13 @@ struct YAMLReader {
 
     mutating func word<E: RawRepresentable & CaseIterable>(_ m: YMap, _ key: String, as t: E.Type,
                                                            required: Bool = false) -> E? where E.RawValue == String {
-        guard let n = present(m, key, required: required) else { return nil }
+        guard let n = m[key] else {
+            if required && !m.misspelt.contains(key) {
+                let path = m.base.path.isEmpty ? key : "\(m.base.path).\(key)"
+                log.error(m.base.location, path, "missing required field '\(key)' (one of \(Self.choices(E.self)))")
+            }
+            return nil
+        }
         return word(n, as: t)
     }
 

@@ -1,0 +1,127 @@
+/// Turns raw registers or bits into engineering values, per a tag's type, order and scaling.
+///
+/// Never traps on device data: a value that cannot be represented (NaN, infinity, a raw value outside
+/// the tag's span) decodes to `.bad(.decode)`.
+public enum RegisterDecoder {
+    /// Decodes a register-table tag from the registers of the request that read it.
+    /// - Parameters:
+    ///   - registers: the request's registers; `start` is the wire address of `registers[0]`.
+    public static func decode(_ tag: TagDefinition, registers: [UInt16], start: Int) -> (TagValue?, Quality) {
+        let from = tag.address - start
+        guard from >= 0, from + tag.width <= registers.count else { return (nil, .bad(.decode)) }
+        let words = Array(registers[from..<(from + tag.width)])
+        switch tag.type {
+        case .bool:
+            return (.number(words[0] != 0 ? 1 : 0), .good)
+        case .bit:
+            return (.number(Double((words[0] >> UInt16(tag.bit ?? 0)) & 1)), .good)
+        case .string:
+            return (.text(string(words, swapped: tag.order == .badc)), .good)
+        case .uint16:
+            return engineering(Double(words[0]), tag)
+        case .int16:
+            return engineering(Double(Int16(bitPattern: words[0])), tag)
+        case .uint32:
+            return engineering(Double(UInt32(truncatingIfNeeded: bits(words, tag.order))), tag)
+        case .int32:
+            return engineering(Double(Int32(bitPattern: UInt32(truncatingIfNeeded: bits(words, tag.order)))), tag)
+        case .float32:
+            return engineering(Double(Float(bitPattern: UInt32(truncatingIfNeeded: bits(words, tag.order)))), tag)
+        case .uint64:
+            return engineering(Double(bits(words, tag.order)), tag)
+        case .int64:
+            return engineering(Double(Int64(bitPattern: bits(words, tag.order))), tag)
+        case .float64:
+            return engineering(Double(bitPattern: bits(words, tag.order)), tag)
+        }
+    }
+
+    /// Decodes a coil or discrete-input tag from the bits of the request that read it.
+    public static func decode(_ tag: TagDefinition, bits: [Bool], start: Int) -> (TagValue?, Quality) {
+        let i = tag.address - start
+        guard i >= 0, i < bits.count else { return (nil, .bad(.decode)) }
+        return (.number(bits[i] ? 1 : 0), .good)
+    }
+
+    /// Assembles 2 or 4 registers into one big-endian bit pattern according to the order.
+    /// ABCD: as sent. CDAB: words reversed. BADC: bytes swapped in each word. DCBA: both.
+    public static func bits(_ words: [UInt16], _ order: WordOrder?) -> UInt64 {
+        let o = order ?? .abcd
+        var ws = words
+        if o == .cdab || o == .dcba { ws.reverse() }
+        if o == .badc || o == .dcba { ws = ws.map { $0.byteSwapped } }
+        return ws.reduce(UInt64(0)) { ($0 << 16) | UInt64($1) }
+    }
+
+    /// The registers that carry `pattern` in the given order: the inverse of `bits`.
+    public static func words(_ pattern: UInt64, count: Int, _ order: WordOrder?) -> [UInt16] {
+        let o = order ?? .abcd
+        var ws = (0..<count).map { UInt16(truncatingIfNeeded: pattern >> (16 * UInt64(count - 1 - $0))) }
+        if o == .badc || o == .dcba { ws = ws.map { $0.byteSwapped } }
+        if o == .cdab || o == .dcba { ws.reverse() }
+        return ws
+    }
+
+    static func string(_ words: [UInt16], swapped: Bool) -> String {
+        var bytes: [UInt8] = []
+        for w in words {
+            let hi = UInt8(w >> 8), lo = UInt8(w & 0xFF)
+            bytes += swapped ? [lo, hi] : [hi, lo]
+        }
+        let trimmed = bytes.prefix { $0 != 0 }
+        return String(decoding: trimmed, as: UTF8.self).trimmingTrailingSpaces()
+    }
+
+    /// Applies span or scale/offset; rejects values that are not finite or lie outside the raw span.
+    public static func engineering(_ raw: Double, _ tag: TagDefinition) -> (TagValue?, Quality) {
+        guard raw.isFinite else { return (nil, .bad(.decode)) }
+        let value: Double
+        if let s = tag.span {
+            let lo = min(s.rawLow, s.rawHigh), hi = max(s.rawLow, s.rawHigh)
+            guard raw >= lo, raw <= hi else { return (nil, .bad(.decode)) }
+            value = s.engLow + (raw - s.rawLow) * (s.engHigh - s.engLow) / (s.rawHigh - s.rawLow)
+        } else {
+            value = raw * tag.scale + tag.offset
+        }
+        guard value.isFinite else { return (nil, .bad(.decode)) }
+        return (.number(value), .good)
+    }
+
+    /// The raw register value that decodes to `value` (for the simulator and tests): inverse scaling.
+    public static func raw(for value: Double, _ tag: TagDefinition) -> Double {
+        if let s = tag.span {
+            return s.rawLow + (value - s.engLow) * (s.rawHigh - s.rawLow) / (s.engHigh - s.engLow)
+        }
+        return (value - tag.offset) / tag.scale
+    }
+
+    /// Registers that carry `value` for `tag` (numeric types): the inverse of `decode`.
+    public static func encode(_ value: Double, _ tag: TagDefinition) -> [UInt16] {
+        let rawValue = raw(for: value, tag)
+        func clamp<T: FixedWidthInteger>(_: T.Type) -> T {
+            let r = rawValue.rounded()
+            return r >= Double(T.max) ? T.max : r <= Double(T.min) ? T.min : T(r)
+        }
+        let n = tag.type.registerCount(stringLength: tag.length ?? 0)
+        switch tag.type {
+        case .bool, .bit: return [value != 0 ? (tag.type == .bit ? UInt16(1) << UInt16(tag.bit ?? 0) : 1) : 0]
+        case .uint16: return [clamp(UInt16.self)]
+        case .int16: return [UInt16(bitPattern: clamp(Int16.self))]
+        case .uint32: return words(UInt64(clamp(UInt32.self)), count: n, tag.order)
+        case .int32: return words(UInt64(UInt32(bitPattern: clamp(Int32.self))), count: n, tag.order)
+        case .uint64: return words(clamp(UInt64.self), count: n, tag.order)
+        case .int64: return words(UInt64(bitPattern: clamp(Int64.self)), count: n, tag.order)
+        case .float32: return words(UInt64(Float(rawValue).bitPattern), count: n, tag.order)
+        case .float64: return words(rawValue.bitPattern, count: n, tag.order)
+        case .string: return [UInt16](repeating: 0, count: n)
+        }
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = Substring(self)
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

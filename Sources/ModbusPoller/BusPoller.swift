@@ -1,0 +1,163 @@
+import EdgeCore
+import Foundation
+import Logging
+
+/// What a bus thread reports after each poll of a device.
+public struct PollReport: Sendable {
+    public var bus: String
+    public var device: String
+    public var readings: [Reading]
+    public var transition: PollScheduler.Transition?
+    public var online: Bool
+    public var errors: [ModbusError]
+}
+
+/// The comm state of one device, for status displays.
+public struct DeviceStatus: Sendable, Codable, Equatable {
+    public var name: String
+    public var bus: String
+    public var unit: Int
+    public var online: Bool
+    /// Wall-clock ms since when the device has been offline.
+    public var offlineSinceWallMillis: Int64?
+    public var counters: DeviceCounters
+    public var lastError: String?
+    public var planAdjustments: [String]
+}
+
+/// Polls the devices of one bus on a dedicated thread: one libmodbus context, one transaction at a time,
+/// the device with the nearest deadline first. Blocking calls never touch Swift's cooperative pool;
+/// results leave through `report`, which must not block.
+public final class BusPoller: @unchecked Sendable {
+    public let bus: BusConfig
+    private let makeLink: @Sendable () throws(ModbusError) -> any ModbusLink
+    private let report: @Sendable (PollReport) -> Void
+    private let logger: Logger
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var devices: [DevicePoller]
+    private var scheduler: PollScheduler
+    private var offlineSinceWall: [Int: Int64] = [:]
+    private var stopping = false
+    private var finished = false
+    private var lastProgressMillis: Int64
+
+    public init(bus: BusConfig, devices: [DevicePoller], logger: Logger,
+                makeLink: @escaping @Sendable () throws(ModbusError) -> any ModbusLink,
+                report: @escaping @Sendable (PollReport) -> Void) {
+        self.bus = bus
+        self.devices = devices
+        self.makeLink = makeLink
+        self.report = report
+        self.logger = logger
+        let now = PollClock.monotonicMillis()
+        self.lastProgressMillis = now
+        self.scheduler = PollScheduler(devices: devices.map {
+            (name: $0.config.name, interval: $0.config.poll, offlineAfter: $0.config.offlineAfter, maxBackoff: $0.config.maxBackoff)
+        }, now: now)
+    }
+
+    /// Starts the bus thread.
+    public func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "bus-\(bus.name)"
+        thread.start()
+    }
+
+    /// Asks the thread to stop after the transaction in flight, and waits until it has.
+    public func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Monotonic ms of the loop's last step: a watchdog sees a hung bus thread when this stops moving.
+    public var lastProgress: Int64 { condition.withLock { lastProgressMillis } }
+
+    public func status() -> [DeviceStatus] {
+        condition.withLock {
+            devices.enumerated().map { i, d in
+                DeviceStatus(name: d.config.name, bus: bus.name, unit: d.config.unit, online: scheduler.devices[i].online,
+                             offlineSinceWallMillis: offlineSinceWall[i], counters: d.counters, lastError: d.lastError,
+                             planAdjustments: d.plan.adjustments)
+            }
+        }
+    }
+
+    private func run() {
+        var link: (any ModbusLink)?
+        defer {
+            link?.close()
+            condition.withLock { finished = true; condition.broadcast() }
+        }
+        while true {
+            condition.lock()
+            lastProgressMillis = PollClock.monotonicMillis()
+            if stopping { condition.unlock(); return }
+            let action = scheduler.next(now: lastProgressMillis)
+            switch action {
+            case .idle:
+                condition.wait(until: Date().addingTimeInterval(1))
+                condition.unlock()
+                continue
+            case .sleep(let until):
+                let wait = Double(until - lastProgressMillis) / 1000
+                condition.wait(until: Date().addingTimeInterval(min(wait, 1)))
+                condition.unlock()
+                continue
+            case .poll(let i), .probe(let i):
+                var device = devices[i]
+                condition.unlock()
+                if link == nil {
+                    do { link = try makeLink() } catch {
+                        logger.error("\(error)", metadata: ["bus": "\(bus.name)"])
+                    }
+                }
+                let outcome: DevicePoller.Outcome
+                if let link {
+                    var probe = false
+                    if case .probe = action { probe = true }
+                    outcome = device.poll(over: link, bus: bus, probe: probe, pause: Self.pause)
+                    Self.pause(bus.interFrameDelay)
+                } else {
+                    outcome = DevicePoller.Outcome(readings: [], answered: false, errors: [])
+                }
+                condition.lock()
+                devices[i] = device
+                let transition = scheduler.completed(i, answered: outcome.answered, now: PollClock.monotonicMillis())
+                let online = scheduler.devices[i].online
+                switch transition {
+                case .wentOffline: offlineSinceWall[i] = PollClock.wallMillis()
+                case .cameBack: offlineSinceWall[i] = nil
+                case nil: break
+                }
+                condition.unlock()
+                log(device, outcome, transition)
+                report(PollReport(bus: bus.name, device: device.config.name, readings: outcome.readings,
+                                  transition: transition, online: online, errors: outcome.errors))
+            }
+        }
+    }
+
+    private func log(_ d: DevicePoller, _ o: DevicePoller.Outcome, _ t: PollScheduler.Transition?) {
+        let meta: Logger.Metadata = ["bus": "\(bus.name)", "device": "\(d.config.name)", "unit": "\(d.config.unit)"]
+        switch t {
+        case .wentOffline:
+            logger.warning("\(d.config.name) offline after \(d.config.offlineAfter) failed polls: \(o.errors.last.map { "\($0)" } ?? "no link")", metadata: meta)
+        case .cameBack:
+            logger.notice("\(d.config.name) answering again", metadata: meta)
+        case nil:
+            // Repeated errors of an online device are logged at debug; the transitions above carry the news.
+            for e in o.errors { logger.debug("\(e)", metadata: meta) }
+        }
+    }
+
+    static func pause(_ t: TimeSpan) {
+        guard t.milliseconds > 0 else { return }
+        var ts = timespec(tv_sec: Int(t.milliseconds / 1000), tv_nsec: Int((t.milliseconds % 1000) * 1_000_000))
+        var rest = timespec()
+        while nanosleep(&ts, &rest) != 0 && errno == EINTR { ts = rest }
+    }
+}

@@ -1,0 +1,128 @@
+import EdgeCore
+import Foundation
+
+/// One device as the bus thread polls it: its tags, its live read plan and its counters.
+public struct DevicePoller: Sendable {
+    public let config: DeviceConfig
+    public let tags: [TagDefinition]
+    public let limits: DeviceLimits
+    public private(set) var plan: LivePlan
+    public private(set) var counters = DeviceCounters()
+    /// The last error, for `edgectl devices` and the log.
+    public private(set) var lastError: String?
+
+    public init(config: DeviceConfig, tags: [TagDefinition], limits: DeviceLimits, timing: BusTiming) {
+        self.config = config; self.tags = tags; self.limits = limits
+        self.plan = LivePlan(ReadPlanner.plan(tags: tags, limits: limits, timing: timing))
+    }
+
+    /// What one poll produced.
+    public struct Outcome: Sendable {
+        public var readings: [Reading]
+        /// Whether the device answered at all (exceptions count).
+        public var answered: Bool
+        /// Errors met, already carrying device, bus, unit and registers.
+        public var errors: [ModbusError]
+    }
+
+    /// Reads the whole plan (or, for a `probe`, only its first request) over `link`.
+    ///
+    /// A grouped read refused with exception 02 is split and retried at once; a request that times out or
+    /// loses the link ends the cycle (the device is not answering: the rest would only cost bus time), and
+    /// the remaining tags get the same bad quality.
+    public mutating func poll(over link: any ModbusLink, bus: BusConfig, probe: Bool = false,
+                              pause: (TimeSpan) -> Void = { _ in }) -> Outcome {
+        var readings: [Reading] = []
+        var errors: [ModbusError] = []
+        var answered = false
+        var i = 0
+        var abandoned: Quality?
+        while i < plan.requests.count {
+            let r = plan.requests[i]
+            if let q = abandoned {
+                readings += r.tagIndexes.map { bad($0, q) }
+                i += 1
+                continue
+            }
+            var attempt = 0
+            var result: Result<ReadData, ModbusError>
+            var started: UInt64
+            repeat {
+                if attempt > 0 || i > 0 { pause(bus.interFrameDelay) }
+                started = PollClock.monotonicNanos()
+                result = Self.read(link, unit: config.unit, r)
+                attempt += 1
+            } while attempt <= bus.retries && Self.retryable(result)
+            let ended = PollClock.monotonicNanos()
+            let wall = PollClock.wallMillis()
+            let latency = Int64((ended - started) / 1000)
+            switch result {
+            case .success(let data):
+                answered = true
+                counters.record(.good, latencyMicros: latency)
+                for t in r.tagIndexes {
+                    let (value, quality) = data.decode(tags[t], start: r.start)
+                    readings.append(Reading(device: config.name, tag: tags[t].name, value: value, quality: quality,
+                                            wallMillis: wall, monotonicNanos: ended))
+                }
+            case .failure(var e):
+                e.device = config.name
+                counters.record(e.quality, latencyMicros: latency)
+                lastError = e.description
+                errors.append(e)
+                if e.deviceAnswered { answered = true }
+                if case .exception(2) = e.kind, plan.split(i, tags: tags) {
+                    continue        // re-read the two halves at the same index
+                }
+                if case .exception(2) = e.kind { plan.markUnreadable(i, tagName: tags[r.tagIndexes[0]].name) }
+                readings += r.tagIndexes.map { t in
+                    Reading(device: config.name, tag: tags[t].name, value: nil, quality: e.quality, wallMillis: wall, monotonicNanos: ended)
+                }
+                switch e.kind {
+                case .timeout, .link: abandoned = e.quality
+                default: break
+                }
+            }
+            i += 1
+            if probe { break }
+        }
+        if answered { lastError = errors.last?.description }
+        return Outcome(readings: probe && !answered ? [] : readings, answered: answered, errors: errors)
+    }
+
+    private func bad(_ t: Int, _ q: Quality) -> Reading {
+        Reading(device: config.name, tag: tags[t].name, value: nil, quality: q, wallMillis: PollClock.wallMillis(),
+                monotonicNanos: PollClock.monotonicNanos())
+    }
+
+    /// Timeouts and garbled frames are worth another attempt; exceptions and dead links are not.
+    static func retryable(_ r: Result<ReadData, ModbusError>) -> Bool {
+        guard case .failure(let e) = r else { return false }
+        switch e.kind {
+        case .timeout, .framing: return true
+        case .exception, .link: return false
+        }
+    }
+
+    enum ReadData {
+        case registers([UInt16])
+        case bits([Bool])
+        func decode(_ tag: TagDefinition, start: Int) -> (TagValue?, Quality) {
+            switch self {
+            case .registers(let w): RegisterDecoder.decode(tag, registers: w, start: start)
+            case .bits(let b): RegisterDecoder.decode(tag, bits: b, start: start)
+            }
+        }
+    }
+
+    static func read(_ link: any ModbusLink, unit: Int, _ r: ReadRequest) -> Result<ReadData, ModbusError> {
+        do {
+            if r.table.isBitTable {
+                return .success(.bits(try link.readBits(unit: unit, table: r.table, start: r.start, count: r.count)))
+            }
+            return .success(.registers(try link.readRegisters(unit: unit, table: r.table, start: r.start, count: r.count)))
+        } catch {
+            return .failure(error)
+        }
+    }
+}

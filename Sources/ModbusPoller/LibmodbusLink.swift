@@ -1,0 +1,125 @@
+import CModbus
+import EdgeCore
+import Foundation
+import SerialIO
+
+/// Modbus RTU and TCP through libmodbus. One instance per bus thread (libmodbus contexts are not thread-safe).
+public final class LibmodbusLink: ModbusLink {
+    public let bus: BusConfig
+    private let ctx: OpaquePointer
+    public private(set) var isConnected = false
+    /// Set once the port's RS-485 mode has been tried, so a fallback is logged once per connection.
+    public private(set) var rs485Note: String?
+
+    public init(bus: BusConfig) throws(ModbusError) {
+        self.bus = bus
+        let made: OpaquePointer?
+        switch bus.kind {
+        case .tcp:
+            let ep = bus.endpoint!
+            made = modbus_new_tcp_pi(ep.host, String(ep.port))
+        case .rtu:
+            let s = bus.serial ?? SerialLine(baud: 9600, parity: .none, dataBits: 8, stopBits: 1)
+            let parity: CChar = switch s.parity { case .none: 78; case .even: 69; case .odd: 79 }   // N E O
+            made = modbus_new_rtu(bus.device!, Int32(s.baud), parity, Int32(s.dataBits), Int32(s.stopBits))
+        case .rtuOverTCP:
+            throw ModbusError(.link("libmodbus has no RTU-over-TCP backend"), bus: bus.name)
+        }
+        guard let made else {
+            throw ModbusError(.link("cannot create a libmodbus context: \(String(cString: modbus_strerror(errno)))"), bus: bus.name)
+        }
+        ctx = made
+        modbus_set_error_recovery(ctx, MODBUS_ERROR_RECOVERY_NONE)
+        Self.setTimeout(ctx, bus.responseTimeout, modbus_set_response_timeout)
+        if let bt = bus.byteTimeout { Self.setTimeout(ctx, bt, modbus_set_byte_timeout) }
+    }
+
+    deinit {
+        if isConnected { modbus_close(ctx) }
+        modbus_free(ctx)
+    }
+
+    private static func setTimeout(_ ctx: OpaquePointer, _ t: TimeSpan,
+                                   _ f: (OpaquePointer?, UInt32, UInt32) -> Int32) {
+        let ms = max(1, t.milliseconds)
+        _ = f(ctx, UInt32(ms / 1000), UInt32((ms % 1000) * 1000))
+    }
+
+    public func connect() throws(ModbusError) {
+        guard !isConnected else { return }
+        if bus.kind == .tcp, let ep = bus.endpoint {
+            // libmodbus waits for a TCP connect with the response timeout.
+            Self.setTimeout(ctx, ep.connectTimeout, modbus_set_response_timeout)
+        }
+        let rc = modbus_connect(ctx)
+        let err = errno
+        Self.setTimeout(ctx, bus.responseTimeout, modbus_set_response_timeout)
+        guard rc == 0 else {
+            let target = bus.kind == .tcp ? "\(bus.endpoint!.host):\(bus.endpoint!.port)" : bus.device!
+            throw ModbusError(.link("cannot open \(target): \(String(cString: modbus_strerror(err)))"), bus: bus.name)
+        }
+        isConnected = true
+        if bus.kind == .rtu, let rs485 = bus.rs485 {
+            rs485Note = SerialPort.enableRS485(fd: modbus_get_socket(ctx), rs485)
+        }
+    }
+
+    public func close() {
+        guard isConnected else { return }
+        modbus_close(ctx)
+        isConnected = false
+    }
+
+    public func readRegisters(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [UInt16] {
+        try connect()
+        modbus_set_slave(ctx, Int32(unit))
+        var out = [UInt16](repeating: 0, count: count)
+        let rc = out.withUnsafeMutableBufferPointer { buf in
+            table == .input
+                ? modbus_read_input_registers(ctx, Int32(start), Int32(count), buf.baseAddress)
+                : modbus_read_registers(ctx, Int32(start), Int32(count), buf.baseAddress)
+        }
+        guard rc == count else { throw failure(errno, unit: unit, table: table, start: start, count: count, rc: rc) }
+        return out
+    }
+
+    public func readBits(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [Bool] {
+        try connect()
+        modbus_set_slave(ctx, Int32(unit))
+        var out = [UInt8](repeating: 0, count: count)
+        let rc = out.withUnsafeMutableBufferPointer { buf in
+            table == .discrete
+                ? modbus_read_input_bits(ctx, Int32(start), Int32(count), buf.baseAddress)
+                : modbus_read_bits(ctx, Int32(start), Int32(count), buf.baseAddress)
+        }
+        guard rc == count else { throw failure(errno, unit: unit, table: table, start: start, count: count, rc: rc) }
+        return out.map { $0 != 0 }
+    }
+
+    /// Maps libmodbus's errno to a typed error, and leaves the link ready for the next transaction.
+    private func failure(_ err: Int32, unit: Int, table: RegisterTable, start: Int, count: Int, rc: Int32) -> ModbusError {
+        let request = "\(table.rawValue) \(start)..\(start + count - 1)"
+        let base = Int32(MODBUS_ENOBASE)
+        let kind: ModbusError.Kind
+        if rc >= 0 {
+            kind = .framing("\(rc) values instead of \(count)")
+        } else if err > base && err <= base + 11 {
+            kind = .exception(UInt8(err - base))
+        } else if err > base + 11 {
+            kind = .framing(String(cString: modbus_strerror(err)))   // bad CRC, bad data, wrong unit, too much data
+        } else if err == ETIMEDOUT {
+            kind = .timeout
+        } else {
+            kind = .link(String(cString: modbus_strerror(err)))
+        }
+        switch kind {
+        case .link: close()
+        case .timeout, .framing:
+            // Drop whatever arrives late so it is not taken for the next response; TCP peers that
+            // send garbage get a fresh connection.
+            if bus.kind == .tcp, case .framing = kind { close() } else { _ = modbus_flush(ctx) }
+        case .exception: break
+        }
+        return ModbusError(kind, bus: bus.name, unit: unit, request: request, timeout: "\(bus.responseTimeout)")
+    }
+}

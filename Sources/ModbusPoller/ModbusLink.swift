@@ -1,0 +1,24 @@
+import EdgeCore
+
+/// One bus's connection to its devices. Not thread-safe: each link is used by one bus thread only.
+public protocol ModbusLink: AnyObject {
+    /// Opens the connection (or serial port) if it is not open.
+    func connect() throws(ModbusError)
+    /// Closes it; the next read reconnects.
+    func close()
+    var isConnected: Bool { get }
+    /// Reads `count` registers (holding or input) from `unit`.
+    func readRegisters(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [UInt16]
+    /// Reads `count` bits (coils or discrete inputs) from `unit`.
+    func readBits(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [Bool]
+}
+
+/// Builds the link for a bus: libmodbus for RTU and TCP, our own framing for RTU over TCP.
+public enum ModbusLinks {
+    public static func make(for bus: BusConfig) throws(ModbusError) -> any ModbusLink {
+        switch bus.kind {
+        case .rtu, .tcp: try LibmodbusLink(bus: bus)
+        case .rtuOverTCP: RTUOverTCPLink(bus: bus)
+        }
+    }
+}
