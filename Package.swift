@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "edged", targets: ["edged"]),
         .executable(name: "edgectl", targets: ["edgectl"]),
+        .executable(name: "edgesim", targets: ["edgesim"]),
         .library(name: "EdgeCore", targets: ["EdgeCore"]),
     ],
     dependencies: [
@@ -41,6 +42,9 @@ let package = Package(
         .target(name: "Uplink", dependencies: ["EdgeCore", "CCurl", "CEdgeShim",
                                                .product(name: "Logging", package: "swift-log")]),
 
+        // The device simulator: serves templates over TCP and serial ports, with faults on demand.
+        .target(name: "EdgeSim", dependencies: ["EdgeCore", "CModbus"]),
+
         // Executables only wire things together.
         .executableTarget(name: "edged", dependencies: [
             "EdgeCore", "EdgeRuntime", "ModbusPoller", "SerialIO", "EdgeBuffer", "Uplink", "CSystemd", "CEdgeShim",
@@ -54,10 +58,16 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
 
-        .target(name: "EdgeTestSupport", dependencies: ["EdgeCore"], path: "Tests/EdgeTestSupport"),
+        .executableTarget(name: "edgesim", dependencies: [
+            "EdgeCore", "EdgeRuntime", "EdgeSim",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+
+        .target(name: "EdgeTestSupport", dependencies: ["EdgeCore", "EdgeSim"], path: "Tests/EdgeTestSupport"),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeRuntime", "EdgeTestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "EdgeCore", "EdgeRuntime", "EdgeTestSupport", "ModbusPoller", "SerialIO", "EdgeBuffer", "Uplink", "CEdgeShim",
+            "EdgeCore", "EdgeRuntime", "EdgeTestSupport", "EdgeSim", "ModbusPoller", "SerialIO", "EdgeBuffer", "Uplink", "CEdgeShim",
         ]),
     ],
     swiftLanguageModes: [.v6]

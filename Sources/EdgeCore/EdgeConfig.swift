@@ -108,6 +108,9 @@ public struct SerialLine: Sendable, Equatable, Codable {
 
 /// RS-485 direction control through the kernel driver (TIOCSRS485).
 public struct RS485Settings: Sendable, Equatable, Codable {
+    public init(rtsOnSend: Bool, rtsAfterSend: Bool, delayBeforeSend: TimeSpan, delayAfterSend: TimeSpan) {
+        self.rtsOnSend = rtsOnSend; self.rtsAfterSend = rtsAfterSend; self.delayBeforeSend = delayBeforeSend; self.delayAfterSend = delayAfterSend
+    }
     public var rtsOnSend: Bool
     public var rtsAfterSend: Bool
     public var delayBeforeSend: TimeSpan

@@ -134,13 +134,22 @@ public struct LivePlan: Sendable, Equatable {
 
     public init(_ plan: ReadPlan) { self.requests = plan.requests }
 
-    /// Splits request `i` into two halves by tags; returns false when it serves a single tag (the
-    /// offending range is found: that tag's registers).
+    /// Splits request `i` in two; returns false when it serves a single tag (the offending range is found:
+    /// that tag's registers). The cut goes through the widest unread gap — where an unmapped block most
+    /// likely sits — or through the middle when the tags are contiguous.
     public mutating func split(_ i: Int, tags: [TagDefinition]) -> Bool {
         let r = requests[i]
         guard r.tagIndexes.count > 1 else { return false }
         let sorted = r.tagIndexes.sorted { (tags[$0].address, tags[$0].lastAddress) < (tags[$1].address, tags[$1].lastAddress) }
-        let halves = [Array(sorted[..<(sorted.count / 2)]), Array(sorted[(sorted.count / 2)...])]
+        var cut = sorted.count / 2
+        var widest = 0
+        var covered = tags[sorted[0]].lastAddress
+        for k in 1..<sorted.count {
+            let gap = tags[sorted[k]].address - covered - 1
+            if gap > widest { widest = gap; cut = k }
+            covered = max(covered, tags[sorted[k]].lastAddress)
+        }
+        let halves = [Array(sorted[..<cut]), Array(sorted[cut...])]
         let parts = halves.map { idx -> ReadRequest in
             let lo = idx.map { tags[$0].address }.min()!, hi = idx.map { tags[$0].lastAddress }.max()!
             return ReadRequest(table: r.table, start: lo, count: hi - lo + 1, tagIndexes: idx)

@@ -54,3 +54,22 @@ public enum SampleConfigs {
       - {name: well-1, bus: line1, unit: 1, template: gauge, poll: 5s}
     """
 }
+
+/// The example pad, loaded once for tests that need real templates.
+public enum ExamplePad {
+    public static func load() throws -> EdgeConfig {
+        try ConfigLoader(files: ExampleFiles()).load(path: TestPaths.config.appendingPathComponent("edged.example.yaml").path).get().config
+    }
+    /// Plain file reads for the shipped example (EdgeCore-only, so test support needs no I/O module).
+    struct ExampleFiles: ConfigFileAccess {
+        func readText(_ path: String) throws(ConfigFileError) -> String {
+            guard let d = FileManager.default.contents(atPath: path), let s = String(data: d, encoding: .utf8) else {
+                throw ConfigFileError(path: path, reason: "unreadable")
+            }
+            return s
+        }
+        func permissions(_ path: String) -> UInt32? {
+            (try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.uint32Value
+        }
+    }
+}
