@@ -64,8 +64,19 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
 
+        .target(name: "CBenchRaw", dependencies: ["CModbus"]),
+        // Benchmarks: each figure printed beside a reference measured in the same run (`make bench`).
+        .executableTarget(name: "edgebench", dependencies: [
+            "EdgeCore", "EdgeSim", "ModbusPoller", "EdgeBuffer", "CModbus", "CBenchRaw",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // Test tool: writes readings into a buffer and logs each seq it was told is stored (the kill test).
+        .executableTarget(name: "edgebuf-writer", dependencies: ["EdgeCore", "EdgeBuffer"]),
+
         .target(name: "EdgeTestSupport", dependencies: ["EdgeCore", "EdgeSim"], path: "Tests/EdgeTestSupport"),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeRuntime", "EdgeTestSupport"]),
+        .testTarget(name: "BufferTests", dependencies: ["EdgeCore", "EdgeBuffer", "EdgeTestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "EdgeCore", "EdgeRuntime", "EdgeTestSupport", "EdgeSim", "ModbusPoller", "SerialIO", "EdgeBuffer", "Uplink", "CEdgeShim",
         ]),

@@ -132,7 +132,18 @@ public struct LivePlan: Sendable, Equatable {
     /// One line per split, for `edgectl` and the log.
     public private(set) var adjustments: [String] = []
 
-    public init(_ plan: ReadPlan) { self.requests = plan.requests }
+    private let original: [ReadRequest]
+
+    public init(_ plan: ReadPlan) { self.requests = plan.requests; self.original = plan.requests }
+
+    /// A device that refused every read of a cycle with exception 02 does not have holes in its map: the
+    /// template (or unit id) is wrong. Undo the splits, which would only multiply requests, and say so.
+    public mutating func refusedEverything(device: String, unit: Int) {
+        requests = original
+        let line = "every read refused with exception 02: is '\(device)' (unit \(unit)) really this template's device?"
+        adjustments.removeAll()
+        adjustments.append(line)
+    }
 
     /// Splits request `i` in two; returns false when it serves a single tag (the offending range is found:
     /// that tag's registers). The cut goes through the widest unread gap — where an unmapped block most

@@ -35,6 +35,7 @@ public struct DevicePoller: Sendable {
         var readings: [Reading] = []
         var errors: [ModbusError] = []
         var answered = false
+        var anyData = false
         var i = 0
         var abandoned: Quality?
         while i < plan.requests.count {
@@ -59,6 +60,7 @@ public struct DevicePoller: Sendable {
             switch result {
             case .success(let data):
                 answered = true
+                anyData = true
                 counters.record(.good, latencyMicros: latency)
                 for t in r.tagIndexes {
                     let (value, quality) = data.decode(tags[t], start: r.start)
@@ -87,6 +89,9 @@ public struct DevicePoller: Sendable {
             if probe { break }
         }
         if answered { lastError = errors.last?.description }
+        if !probe, !anyData, !errors.isEmpty, errors.allSatisfy({ $0.kind == .exception(2) }) {
+            plan.refusedEverything(device: config.name, unit: config.unit)
+        }
         return Outcome(readings: probe && !answered ? [] : readings, answered: answered, errors: errors)
     }
 

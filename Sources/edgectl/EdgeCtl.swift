@@ -10,7 +10,7 @@ struct EdgeCtl: ParsableCommand {
         commandName: "edgectl",
         abstract: "Configure and inspect the edged gateway daemon.",
         version: EdgeCoreVersion.string,
-        subcommands: [ConfigCommand.self, PlanCommand.self]
+        subcommands: [ConfigCommand.self, PlanCommand.self, ProbeCommand.self, ScanCommand.self, PollCommand.self]
     )
 }
 

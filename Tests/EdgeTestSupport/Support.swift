@@ -73,3 +73,29 @@ public enum ExamplePad {
         }
     }
 }
+
+extension TestPaths {
+    /// Where `swift build` put the executables (beside the test bundle).
+    public static let products: URL = {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = exe.deletingLastPathComponent()
+        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("edgectl").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir
+    }()
+    public static func product(_ name: String) -> String { products.appendingPathComponent(name).path }
+}
+
+/// Runs a command to completion and returns its exit status and output (stdout and stderr together).
+public func runTool(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> (status: Int32, output: String) {
+    let dir = TempDir("edged-run")
+    let out = dir.file("out")
+    let child = try ChildProcess(executable, arguments, output: out)
+    guard let status = child.wait(timeout: timeout) else {
+        child.terminate()
+        throw TestSetupError("\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
+    }
+    let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+    return ((status >> 8) & 0xFF, text)
+}

@@ -1,0 +1,1 @@
+print("edgebuf-writer: not built yet")
