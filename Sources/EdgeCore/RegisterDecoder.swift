@@ -8,32 +8,48 @@ public enum RegisterDecoder {
     ///   - registers: the request's registers; `start` is the wire address of `registers[0]`.
     public static func decode(_ tag: TagDefinition, registers: [UInt16], start: Int) -> (TagValue?, Quality) {
         let from = tag.address - start
-        guard from >= 0, from + tag.width <= registers.count else { return (nil, .bad(.decode)) }
-        let words = Array(registers[from..<(from + tag.width)])
+        let width = tag.width
+        guard from >= 0, from + width <= registers.count else { return (nil, .bad(.decode)) }
+        // Hot path: no allocation for numeric types.
         switch tag.type {
         case .bool:
-            return (.number(words[0] != 0 ? 1 : 0), .good)
+            return (.number(registers[from] != 0 ? 1 : 0), .good)
         case .bit:
-            return (.number(Double((words[0] >> UInt16(tag.bit ?? 0)) & 1)), .good)
+            return (.number(Double((registers[from] >> UInt16(tag.bit ?? 0)) & 1)), .good)
         case .string:
-            return (.text(string(words, swapped: tag.order == .badc)), .good)
+            return (.text(string(Array(registers[from..<(from + width)]), swapped: tag.order == .badc)), .good)
         case .uint16:
-            return engineering(Double(words[0]), tag)
+            return engineering(Double(registers[from]), tag)
         case .int16:
-            return engineering(Double(Int16(bitPattern: words[0])), tag)
+            return engineering(Double(Int16(bitPattern: registers[from])), tag)
         case .uint32:
-            return engineering(Double(UInt32(truncatingIfNeeded: bits(words, tag.order))), tag)
+            return engineering(Double(UInt32(truncatingIfNeeded: bits(registers, from, 2, tag.order))), tag)
         case .int32:
-            return engineering(Double(Int32(bitPattern: UInt32(truncatingIfNeeded: bits(words, tag.order)))), tag)
+            return engineering(Double(Int32(bitPattern: UInt32(truncatingIfNeeded: bits(registers, from, 2, tag.order)))), tag)
         case .float32:
-            return engineering(Double(Float(bitPattern: UInt32(truncatingIfNeeded: bits(words, tag.order)))), tag)
+            return engineering(Double(Float(bitPattern: UInt32(truncatingIfNeeded: bits(registers, from, 2, tag.order)))), tag)
         case .uint64:
-            return engineering(Double(bits(words, tag.order)), tag)
+            return engineering(Double(bits(registers, from, 4, tag.order)), tag)
         case .int64:
-            return engineering(Double(Int64(bitPattern: bits(words, tag.order))), tag)
+            return engineering(Double(Int64(bitPattern: bits(registers, from, 4, tag.order))), tag)
         case .float64:
-            return engineering(Double(bitPattern: bits(words, tag.order)), tag)
+            return engineering(Double(bitPattern: bits(registers, from, 4, tag.order)), tag)
         }
+    }
+
+    /// Assembles `count` registers starting at `from` into one big-endian bit pattern (no allocation).
+    @inline(__always)
+    static func bits(_ regs: [UInt16], _ from: Int, _ count: Int, _ order: WordOrder?) -> UInt64 {
+        let o = order ?? .abcd
+        let reversed = o == .cdab || o == .dcba
+        let swapped = o == .badc || o == .dcba
+        var out: UInt64 = 0
+        for k in 0..<count {
+            var w = regs[from + (reversed ? count - 1 - k : k)]
+            if swapped { w = w.byteSwapped }
+            out = (out << 16) | UInt64(w)
+        }
+        return out
     }
 
     /// Decodes a coil or discrete-input tag from the bits of the request that read it.
@@ -46,11 +62,7 @@ public enum RegisterDecoder {
     /// Assembles 2 or 4 registers into one big-endian bit pattern according to the order.
     /// ABCD: as sent. CDAB: words reversed. BADC: bytes swapped in each word. DCBA: both.
     public static func bits(_ words: [UInt16], _ order: WordOrder?) -> UInt64 {
-        let o = order ?? .abcd
-        var ws = words
-        if o == .cdab || o == .dcba { ws.reverse() }
-        if o == .badc || o == .dcba { ws = ws.map { $0.byteSwapped } }
-        return ws.reduce(UInt64(0)) { ($0 << 16) | UInt64($1) }
+        bits(words, 0, words.count, order)
     }
 
     /// The registers that carry `pattern` in the given order: the inverse of `bits`.

@@ -33,6 +33,7 @@ public struct DevicePoller: Sendable {
     public mutating func poll(over link: any ModbusLink, bus: BusConfig, probe: Bool = false,
                               pause: (TimeSpan) -> Void = { _ in }) -> Outcome {
         var readings: [Reading] = []
+        readings.reserveCapacity(tags.count)
         var errors: [ModbusError] = []
         var answered = false
         var anyData = false

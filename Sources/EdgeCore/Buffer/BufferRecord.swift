@@ -1,0 +1,146 @@
+/// The queues a buffered record waits in. The uplink drains `alarm` before `reading`;
+/// `deadLetter` holds batches the server rejected as malformed (kept, counted, never resent).
+public enum BufferLane: Int, Sendable, Codable, CaseIterable {
+    case alarm = 0
+    case reading = 1
+    case deadLetter = 2
+}
+
+/// What happened to an alarm.
+public enum AlarmTransition: String, Sendable, Codable, CaseIterable {
+    case raised, cleared, acknowledged, shelved, unshelved, suppressed
+}
+
+/// One alarm event as it is buffered and uploaded. Committed on its own, at once.
+public struct AlarmEventRecord: Sendable, Codable, Equatable {
+    /// The alarm rule's name.
+    public var alarm: String
+    public var device: String
+    /// The tag the rule watches, when it watches one.
+    public var tag: String?
+    public var transition: AlarmTransition
+    /// The rule's priority as configured (`critical`, `high`, …).
+    public var priority: String
+    /// The value that caused the transition.
+    public var value: Double?
+    /// The limit it was compared with.
+    public var limit: Double?
+    /// Why, in words an operator reads ("pressure 1480 psi above 1400 psi for 30s").
+    public var reason: String
+    /// UTC wall-clock time of the transition, milliseconds since 1970.
+    public var wallMillis: Int64
+
+    public init(alarm: String, device: String, tag: String?, transition: AlarmTransition, priority: String,
+                value: Double?, limit: Double?, reason: String, wallMillis: Int64) {
+        self.alarm = alarm; self.device = device; self.tag = tag; self.transition = transition
+        self.priority = priority; self.value = value; self.limit = limit; self.reason = reason; self.wallMillis = wallMillis
+    }
+}
+
+/// Why records are missing.
+public enum GapReason: String, Sendable, Codable, CaseIterable {
+    /// Removed to keep the buffer inside its size budget, or older than the retention.
+    case evicted
+    /// Never stored: the disk was full.
+    case diskFull = "disk-full"
+    /// Never stored: the database reported an I/O error.
+    case ioError = "io-error"
+}
+
+/// A record that tells the server exactly what is missing, uploaded in seq order with readings.
+///
+/// `count` is the number of data records (readings, alarm events, dead letters) lost. For `evicted`, the
+/// lost records had sequence numbers within `firstSeq...lastSeq`; the range may enclose records of other
+/// lanes or records already acknowledged, which are not missing. A gap record that meets older eviction gap
+/// records while evicting absorbs them: its range covers theirs and its count includes theirs, so a server
+/// that already has the older one replaces it. For `diskFull`/`ioError` the records never got a sequence
+/// number and `firstSeq`/`lastSeq` are nil.
+public struct GapRecord: Sendable, Codable, Equatable {
+    public var firstSeq: Int64?
+    public var lastSeq: Int64?
+    public var count: Int64
+    /// Wall-clock span of the lost records, milliseconds since 1970.
+    public var fromMillis: Int64
+    public var toMillis: Int64
+    public var reason: GapReason
+
+    public init(firstSeq: Int64?, lastSeq: Int64?, count: Int64, fromMillis: Int64, toMillis: Int64, reason: GapReason) {
+        self.firstSeq = firstSeq; self.lastSeq = lastSeq; self.count = count
+        self.fromMillis = fromMillis; self.toMillis = toMillis; self.reason = reason
+    }
+
+    /// Whether `seq` lies inside this gap's range.
+    public func covers(_ seq: Int64) -> Bool {
+        guard let f = firstSeq, let l = lastSeq else { return false }
+        return f <= seq && seq <= l
+    }
+
+    /// This gap widened to include `other` (ranges and spans united, counts added).
+    public func absorbing(_ other: GapRecord) -> GapRecord {
+        GapRecord(firstSeq: [firstSeq, other.firstSeq].compactMap { $0 }.min(),
+                  lastSeq: [lastSeq, other.lastSeq].compactMap { $0 }.max(),
+                  count: count + other.count,
+                  fromMillis: min(fromMillis, other.fromMillis), toMillis: max(toMillis, other.toMillis),
+                  reason: reason)
+    }
+}
+
+/// A reading as it sits in the buffer: names resolved, value kept as polled.
+public struct StoredReading: Sendable, Equatable {
+    public var device: String
+    public var tag: String
+    public var units: String?
+    /// UTC wall-clock time of the transaction, milliseconds since 1970.
+    public var wallMillis: Int64
+    /// A number or text; nil when the quality is bad.
+    public var value: TagValue?
+    public var quality: Quality
+
+    public init(device: String, tag: String, units: String?, wallMillis: Int64, value: TagValue?, quality: Quality) {
+        self.device = device; self.tag = tag; self.units = units; self.wallMillis = wallMillis
+        self.value = value; self.quality = quality
+    }
+
+    /// The stored form of a poller reading.
+    public init(_ reading: Reading, units: String?) {
+        self.init(device: reading.device, tag: reading.tag, units: units, wallMillis: reading.wallMillis,
+                  value: reading.value, quality: reading.quality)
+    }
+}
+
+/// One record taken from the buffer, with the sequence number that identifies it forever
+/// (together with the gateway id and the buffer's epoch).
+public struct BufferedRecord: Sendable, Equatable {
+    public var seq: Int64
+    public var lane: BufferLane
+    public var payload: Payload
+
+    /// What the record holds.
+    public enum Payload: Sendable, Equatable {
+        case reading(StoredReading)
+        case alarm(AlarmEventRecord)
+        case gap(GapRecord)
+    }
+
+    public init(seq: Int64, lane: BufferLane, payload: Payload) {
+        self.seq = seq; self.lane = lane; self.payload = payload
+    }
+
+    public var reading: StoredReading? { if case .reading(let r) = payload { r } else { nil } }
+    public var alarm: AlarmEventRecord? { if case .alarm(let a) = payload { a } else { nil } }
+    public var gap: GapRecord? { if case .gap(let g) = payload { g } else { nil } }
+
+    /// A size estimate of this record in an upload batch (JSON-like field names and values), used to bound
+    /// batches by bytes before they are encoded.
+    public var estimatedWireBytes: Int {
+        switch payload {
+        case .reading(let r):
+            let value: Int = switch r.value { case .number: 24; case .text(let s): s.utf8.count + 4; case nil: 4 }
+            return 72 + r.device.utf8.count + r.tag.utf8.count + (r.units?.utf8.count ?? 0) + value
+        case .alarm(let a):
+            return 160 + a.alarm.utf8.count + a.device.utf8.count + (a.tag?.utf8.count ?? 0) + a.reason.utf8.count + a.priority.utf8.count
+        case .gap:
+            return 140
+        }
+    }
+}

@@ -1,0 +1,46 @@
+/// Records that could not be stored (disk full, I/O error), counted until a write succeeds and the
+/// store can put the count into gap records.
+public struct LossLedger: Sendable, Equatable {
+    private var byReason: [GapReason: GapRecord] = [:]
+    public init() {}
+
+    /// `count` records with times `fromMillis...toMillis` were not stored.
+    public mutating func lost(count: Int64, fromMillis: Int64, toMillis: Int64, reason: GapReason) {
+        guard count > 0 else { return }
+        let gap = GapRecord(firstSeq: nil, lastSeq: nil, count: count, fromMillis: fromMillis, toMillis: toMillis, reason: reason)
+        byReason[reason] = byReason[reason].map { $0.absorbing(gap) } ?? gap
+    }
+
+    /// The gap records to write with the next commit, one per reason.
+    public var gapRecords: [GapRecord] { byReason.values.sorted { $0.reason.rawValue < $1.reason.rawValue } }
+    public var isEmpty: Bool { byReason.isEmpty }
+    public var count: Int64 { byReason.values.reduce(0) { $0 + $1.count } }
+
+    /// The gap records were committed.
+    public mutating func clear() { byReason = [:] }
+}
+
+/// Totals the buffer keeps in its file, updated in the same transaction as the records they count.
+public struct BufferCounters: Sendable, Equatable {
+    public var alarmRecords: Int64 = 0
+    public var readingRecords: Int64 = 0
+    public var gapRecords: Int64 = 0
+    public var deadLetterRecords: Int64 = 0
+    public var evictions: Int64 = 0
+    public var evictedRecords: Int64 = 0
+    public var notStoredRecords: Int64 = 0
+    public var gapRecordsWritten: Int64 = 0
+    public var deadLetterBatches: Int64 = 0
+    public init() {}
+
+    /// Records in the file, all lanes.
+    public var totalRecords: Int64 { alarmRecords + readingRecords + deadLetterRecords }
+
+    /// Names and values, for persistence.
+    public static var fields: [(String, WritableKeyPath<BufferCounters, Int64>)] { [
+        ("alarm_records", \.alarmRecords), ("reading_records", \.readingRecords), ("gap_records", \.gapRecords),
+        ("dead_letter_records", \.deadLetterRecords), ("evictions", \.evictions), ("evicted_records", \.evictedRecords),
+        ("not_stored_records", \.notStoredRecords), ("gap_records_written", \.gapRecordsWritten),
+        ("dead_letter_batches", \.deadLetterBatches),
+    ] }
+}

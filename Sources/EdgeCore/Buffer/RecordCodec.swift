@@ -1,0 +1,42 @@
+/// How a buffered record is laid out in a row: a kind, a quality code, and the lane each kind travels in.
+public enum RecordKind: Int64, Sendable, CaseIterable {
+    case reading = 0
+    case alarm = 1
+    /// A gap left by eviction; absorbed by later evictions that reach it.
+    case evictionGap = 2
+    /// A gap counting records that were never stored (disk full, I/O error); kept like an alarm.
+    case lossGap = 3
+
+    public var lane: BufferLane { self == .alarm ? .alarm : .reading }
+
+    public static func gap(_ reason: GapReason) -> RecordKind { reason == .evicted ? .evictionGap : .lossGap }
+}
+
+/// Quality as a small integer (0 = good, so good readings cost no bytes in SQLite's record format).
+public enum QualityCode {
+    public static func encode(_ q: Quality) -> Int64 {
+        switch q {
+        case .good: 0
+        case .bad(.timeout): 1
+        case .bad(.framing): 2
+        case .bad(.link): 3
+        case .bad(.decode): 4
+        case .bad(.offline): 5
+        case .bad(.exception(let c)): 256 + Int64(c)
+        }
+    }
+
+    /// Unknown codes read back as `bad(decode)`.
+    public static func decode(_ code: Int64) -> Quality {
+        switch code {
+        case 0: .good
+        case 1: .bad(.timeout)
+        case 2: .bad(.framing)
+        case 3: .bad(.link)
+        case 4: .bad(.decode)
+        case 5: .bad(.offline)
+        case 256...511: .bad(.exception(UInt8(code - 256)))
+        default: .bad(.decode)
+        }
+    }
+}
