@@ -3,7 +3,7 @@ SWIFT      ?= swift
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # System libraries linked by the package, and the tools the tests drive (socat makes serial pty pairs,
 # openssl makes the test CA).
-APT_PKGS   := pkg-config libmodbus-dev libsqlite3-dev libssl-dev libsystemd-dev libcurl4-openssl-dev \
+APT_PKGS   := pkg-config libmodbus-dev libsqlite3-dev libssl-dev libsystemd-dev libcurl4-openssl-dev zlib1g-dev \
               socat openssl python3 sqlite3
 BUILD_FLAGS ?=
 

@@ -24,6 +24,7 @@ let package = Package(
         .systemLibrary(name: "CModbus", pkgConfig: "libmodbus", providers: [.apt(["libmodbus-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Typed wrappers for variadic C functions and macros (curl_easy_setopt, sd_journal_send, TIOCSRS485).
         .target(name: "CEdgeShim", dependencies: ["CModbus", "CSystemd", "CCurl"]),
 
@@ -39,7 +40,7 @@ let package = Package(
                                                      .product(name: "Logging", package: "swift-log")]),
         .target(name: "EdgeBuffer", dependencies: ["EdgeCore", .product(name: "GRDB", package: "GRDB.swift"),
                                                    .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Uplink", dependencies: ["EdgeCore", "CCurl", "CEdgeShim",
+        .target(name: "Uplink", dependencies: ["EdgeCore", "CCurl", "CEdgeShim", "CZlib",
                                                .product(name: "Logging", package: "swift-log")]),
 
         // The device simulator: serves templates over TCP and serial ports, with faults on demand.

@@ -1,0 +1,64 @@
+import Foundation
+
+/// Exponential backoff with full jitter: the n-th wait is uniform in 0...min(cap, base·2ⁿ).
+public struct Backoff: Sendable, Equatable, Codable {
+    public var baseMillis: Int64
+    public var capMillis: Int64
+    public private(set) var attempt = 0
+
+    public init(base: TimeSpan, cap: TimeSpan) {
+        baseMillis = max(1, base.milliseconds); capMillis = max(baseMillis, cap.milliseconds)
+    }
+
+    /// The ceiling of the next wait (before jitter).
+    public var ceilingMillis: Int64 {
+        let shift = Int64(min(attempt, 40))
+        let grown = baseMillis.multipliedReportingOverflow(by: Int64(1) << shift)
+        return grown.overflow ? capMillis : min(capMillis, grown.partialValue)
+    }
+
+    /// The next wait; `random` picks uniformly in a closed range (injected so tests are exact).
+    public mutating func next(random: (ClosedRange<Int64>) -> Int64) -> Int64 {
+        let wait = random(0...ceilingMillis)
+        attempt += 1
+        return wait
+    }
+
+    public mutating func reset() { attempt = 0 }
+}
+
+/// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+public enum RetryAfter {
+    /// Milliseconds to wait, given the header value and the current wall-clock time; nil if unparsable.
+    public static func millis(_ value: String, nowWallMillis: Int64) -> Int64? {
+        let v = value.trimmingCharacters(in: .whitespaces)
+        if let s = Int64(v), s >= 0 { return s * 1000 }
+        guard let date = HTTPDate.parse(v) else { return nil }
+        return max(0, date - nowWallMillis)
+    }
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers send, parsed without Foundation's
+/// locale-dependent formatters.
+enum HTTPDate {
+    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func parse(_ s: String) -> Int64? {
+        let parts = s.split(separator: " ")
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]),
+              let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]) else { return nil }
+        let hms = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard hms.count == 3 else { return nil }
+        return (daysFromCivil(year, month + 1, day) * 86_400 + Int64(hms[0] * 3600 + hms[1] * 60 + hms[2])) * 1000
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int64 {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return Int64(era * 146_097 + doe - 719_468)
+    }
+}
