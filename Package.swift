@@ -34,7 +34,8 @@ let package = Package(
         // I/O shells around the core.
         // Process-level OS plumbing shared by edged and edgectl: config files on disk, systemd notify,
         // journald, the control socket.
-        .target(name: "EdgeRuntime", dependencies: ["EdgeCore", "CSystemd", "CEdgeShim"]),
+        .target(name: "EdgeRuntime", dependencies: ["EdgeCore", "CSystemd", "CEdgeShim",
+                                                    .product(name: "Logging", package: "swift-log")]),
         .target(name: "SerialIO", dependencies: ["EdgeCore", "CEdgeShim"]),
         .target(name: "ModbusPoller", dependencies: ["EdgeCore", "SerialIO", "CModbus", "CEdgeShim",
                                                      .product(name: "Logging", package: "swift-log")]),

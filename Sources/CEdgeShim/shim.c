@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "CEdgeShim.h"
 
 #include <errno.h>
@@ -5,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 // The kernel ABI we rely on for TIOCSRS485: flags first, then the two delays.
 _Static_assert(offsetof(struct serial_rs485, flags) == 0, "serial_rs485.flags offset");
@@ -65,4 +67,12 @@ int edge_serial_set_rs485(int fd, int enabled, int rts_on_send, int rts_after_se
         rc = ioctl(fd, TIOCSRS485, &conf);
     } while (rc < 0 && errno == EINTR);
     return rc < 0 ? errno : 0;
+}
+
+int edge_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return errno;
+    *pid = cred.pid; *uid = cred.uid; *gid = cred.gid;
+    return 0;
 }

@@ -28,4 +28,8 @@ int edge_curl_uses_openssl(void);
 int edge_serial_set_rs485(int fd, int enabled, int rts_on_send, int rts_after_send,
                           uint32_t delay_before_ms, uint32_t delay_after_ms);
 
+// ---- Unix sockets ----------------------------------------------------------
+/// The peer's pid, uid and gid of a connected Unix socket (SO_PEERCRED). Returns 0 or errno.
+int edge_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
+
 #endif
