@@ -7,33 +7,69 @@ public enum RegisterDecoder {
     /// - Parameters:
     ///   - registers: the request's registers; `start` is the wire address of `registers[0]`.
     public static func decode(_ tag: TagDefinition, registers: [UInt16], start: Int) -> (TagValue?, Quality) {
-        let from = tag.address - start
-        let width = tag.width
-        guard from >= 0, from + width <= registers.count else { return (nil, .bad(.decode)) }
-        // Hot path: no allocation for numeric types.
-        switch tag.type {
-        case .bool:
-            return (.number(registers[from] != 0 ? 1 : 0), .good)
-        case .bit:
-            return (.number(Double((registers[from] >> UInt16(tag.bit ?? 0)) & 1)), .good)
-        case .string:
-            return (.text(string(Array(registers[from..<(from + width)]), swapped: tag.order == .badc)), .good)
-        case .uint16:
-            return engineering(Double(registers[from]), tag)
-        case .int16:
-            return engineering(Double(Int16(bitPattern: registers[from])), tag)
-        case .uint32:
-            return engineering(Double(UInt32(truncatingIfNeeded: bits(registers, from, 2, tag.order))), tag)
-        case .int32:
-            return engineering(Double(Int32(bitPattern: UInt32(truncatingIfNeeded: bits(registers, from, 2, tag.order)))), tag)
-        case .float32:
-            return engineering(Double(Float(bitPattern: UInt32(truncatingIfNeeded: bits(registers, from, 2, tag.order)))), tag)
-        case .uint64:
-            return engineering(Double(bits(registers, from, 4, tag.order)), tag)
-        case .int64:
-            return engineering(Double(Int64(bitPattern: bits(registers, from, 4, tag.order))), tag)
-        case .float64:
-            return engineering(Double(bitPattern: bits(registers, from, 4, tag.order)), tag)
+        Step(tag).decode(registers, start: start)
+    }
+
+    /// Everything needed to decode one tag, without references: the poller keeps one per tag so the hot
+    /// loop copies no strings or arrays.
+    public struct Step: Sendable {
+        let type: ValueType
+        let address: Int
+        let width: Int
+        let bit: Int
+        let order: WordOrder?
+        let scale: Double
+        let offset: Double
+        let span: Span?
+
+        public init(_ tag: TagDefinition) {
+            type = tag.type; address = tag.address; width = tag.width; bit = tag.bit ?? 0; order = tag.order
+            scale = tag.scale; offset = tag.offset; span = tag.span
+        }
+
+        /// Decodes from the registers of the request that read the tag (`start` is registers[0]'s address).
+        public func decode(_ registers: [UInt16], start: Int) -> (TagValue?, Quality) {
+            let from = address - start
+            guard from >= 0, from + width <= registers.count else { return (nil, .bad(.decode)) }
+            switch type {
+            case .bool:
+                return (.number(registers[from] != 0 ? 1 : 0), .good)
+            case .bit:
+                return (.number(Double((registers[from] >> UInt16(bit)) & 1)), .good)
+            case .string:
+                return (.text(RegisterDecoder.string(Array(registers[from..<(from + width)]), swapped: order == .badc)), .good)
+            case .uint16:
+                return scaled(Double(registers[from]))
+            case .int16:
+                return scaled(Double(Int16(bitPattern: registers[from])))
+            case .uint32:
+                return scaled(Double(UInt32(truncatingIfNeeded: RegisterDecoder.bits(registers, from, 2, order))))
+            case .int32:
+                return scaled(Double(Int32(bitPattern: UInt32(truncatingIfNeeded: RegisterDecoder.bits(registers, from, 2, order)))))
+            case .float32:
+                return scaled(Double(Float(bitPattern: UInt32(truncatingIfNeeded: RegisterDecoder.bits(registers, from, 2, order)))))
+            case .uint64:
+                return scaled(Double(RegisterDecoder.bits(registers, from, 4, order)))
+            case .int64:
+                return scaled(Double(Int64(bitPattern: RegisterDecoder.bits(registers, from, 4, order))))
+            case .float64:
+                return scaled(Double(bitPattern: RegisterDecoder.bits(registers, from, 4, order)))
+            }
+        }
+
+        /// Applies span or scale/offset; rejects values that are not finite or lie outside the raw span.
+        @inline(__always)
+        func scaled(_ raw: Double) -> (TagValue?, Quality) {
+            guard raw.isFinite else { return (nil, .bad(.decode)) }
+            let value: Double
+            if let s = span {
+                guard raw >= min(s.rawLow, s.rawHigh), raw <= max(s.rawLow, s.rawHigh) else { return (nil, .bad(.decode)) }
+                value = s.engLow + (raw - s.rawLow) * (s.engHigh - s.engLow) / (s.rawHigh - s.rawLow)
+            } else {
+                value = raw * scale + offset
+            }
+            guard value.isFinite else { return (nil, .bad(.decode)) }
+            return (.number(value), .good)
         }
     }
 
@@ -86,17 +122,7 @@ public enum RegisterDecoder {
 
     /// Applies span or scale/offset; rejects values that are not finite or lie outside the raw span.
     public static func engineering(_ raw: Double, _ tag: TagDefinition) -> (TagValue?, Quality) {
-        guard raw.isFinite else { return (nil, .bad(.decode)) }
-        let value: Double
-        if let s = tag.span {
-            let lo = min(s.rawLow, s.rawHigh), hi = max(s.rawLow, s.rawHigh)
-            guard raw >= lo, raw <= hi else { return (nil, .bad(.decode)) }
-            value = s.engLow + (raw - s.rawLow) * (s.engHigh - s.engLow) / (s.rawHigh - s.rawLow)
-        } else {
-            value = raw * tag.scale + tag.offset
-        }
-        guard value.isFinite else { return (nil, .bad(.decode)) }
-        return (.number(value), .good)
+        Step(tag).scaled(raw)
     }
 
     /// The raw register value that decodes to `value` (for the simulator and tests): inverse scaling.

@@ -11,8 +11,14 @@ public struct DevicePoller: Sendable {
     /// The last error, for `edgectl devices` and the log.
     public private(set) var lastError: String?
 
+    /// Per tag, what the hot loop needs: a reference-free decoding step and the name.
+    private let steps: [RegisterDecoder.Step]
+    private let names: [String]
+
     public init(config: DeviceConfig, tags: [TagDefinition], limits: DeviceLimits, timing: BusTiming) {
         self.config = config; self.tags = tags; self.limits = limits
+        self.steps = tags.map(RegisterDecoder.Step.init)
+        self.names = tags.map(\.name)
         self.plan = LivePlan(ReadPlanner.plan(tags: tags, limits: limits, timing: timing))
     }
 
@@ -63,10 +69,20 @@ public struct DevicePoller: Sendable {
                 answered = true
                 anyData = true
                 counters.record(.good, latencyMicros: latency)
-                for t in r.tagIndexes {
-                    let (value, quality) = data.decode(tags[t], start: r.start)
-                    readings.append(Reading(device: config.name, tag: tags[t].name, value: value, quality: quality,
-                                            wallMillis: wall, monotonicNanos: ended))
+                let device = config.name
+                switch data {
+                case .registers(let words):
+                    for t in r.tagIndexes {
+                        let (value, quality) = steps[t].decode(words, start: r.start)
+                        readings.append(Reading(device: device, tag: names[t], value: value, quality: quality,
+                                                wallMillis: wall, monotonicNanos: ended))
+                    }
+                case .bits(let bits):
+                    for t in r.tagIndexes {
+                        let (value, quality) = RegisterDecoder.decode(tags[t], bits: bits, start: r.start)
+                        readings.append(Reading(device: device, tag: names[t], value: value, quality: quality,
+                                                wallMillis: wall, monotonicNanos: ended))
+                    }
                 }
             case .failure(var e):
                 e.device = config.name
@@ -113,12 +129,6 @@ public struct DevicePoller: Sendable {
     enum ReadData {
         case registers([UInt16])
         case bits([Bool])
-        func decode(_ tag: TagDefinition, start: Int) -> (TagValue?, Quality) {
-            switch self {
-            case .registers(let w): RegisterDecoder.decode(tag, registers: w, start: start)
-            case .bits(let b): RegisterDecoder.decode(tag, bits: b, start: start)
-            }
-        }
     }
 
     static func read(_ link: any ModbusLink, unit: Int, _ r: ReadRequest) -> Result<ReadData, ModbusError> {

@@ -33,25 +33,43 @@ struct PollingBench: ParsableCommand {
         _ = raw_modbus_tcp_loop("127.0.0.1", Int32(server.port), 30, Int32(request.start), Int32(request.count), 500)
         for _ in 0..<500 { _ = device.poll(over: link, bus: bus) }
 
-        var rawOK: Int64 = 0
-        var rawCPU = 0.0
-        let rawSeconds = Report.time {
-            rawCPU = Report.cpu { rawOK = raw_modbus_tcp_loop("127.0.0.1", Int32(server.port), 30, Int32(request.start), Int32(request.count), Int64(iterations)) }
-        }
+        // Alternate the two loops over several rounds and keep each one's best round, so a burst of load
+        // elsewhere on the machine does not favour either side.
+        var rawBest = 0.0, oursBest = 0.0
+        var rawCPU = Double.infinity, oursCPU = Double.infinity
         var tagsRead = 0
-        var oursCPU = 0.0
-        let oursSeconds = Report.time {
-            oursCPU = Report.cpu {
-                for _ in 0..<iterations { tagsRead += device.poll(over: link, bus: bus).readings.count }
+        let perRound = iterations / 4
+        for _ in 0..<6 {
+            var ok: Int64 = 0
+            var cpu = 0.0
+            let rawSeconds = Report.time {
+                cpu = Report.cpu { ok = raw_modbus_tcp_loop("127.0.0.1", Int32(server.port), 30, Int32(request.start), Int32(request.count), Int64(perRound)) }
             }
+            precondition(ok == Int64(perRound), "raw loop failed: \(ok) of \(perRound)")
+            rawBest = max(rawBest, Double(ok) / rawSeconds)
+            rawCPU = min(rawCPU, cpu / Double(ok))
+            var tags = 0
+            let oursSeconds = Report.time {
+                cpu = Report.cpu { for _ in 0..<perRound { tags += device.poll(over: link, bus: bus).readings.count } }
+            }
+            precondition(tags == perRound * template.tags.count, "polls failed")
+            tagsRead += tags
+            oursBest = max(oursBest, Double(perRound) / oursSeconds)
+            oursCPU = min(oursCPU, cpu / Double(perRound))
         }
-        precondition(rawOK == Int64(iterations), "raw loop failed: \(rawOK) of \(iterations)")
         let tagsPerPoll = Double(template.tags.count)
-        Report.figure("edged polls/s (\(request.count) registers, \(Int(tagsPerPoll)) tags decoded)", Double(iterations) / oursSeconds, "polls/s",
-                      reference: ("raw C libmodbus loop", Double(rawOK) / rawSeconds))
+        Report.figure("edged polls/s (\(request.count) registers, \(Int(tagsPerPoll)) tags decoded)", oursBest, "polls/s",
+                      reference: ("raw C libmodbus loop", rawBest))
+        // The poller alone: the same device read from registers in memory (no I/O, no simulator).
+        let memory = MemoryModbusLink()
+        var memDevice = device
+        let memPolls = iterations * 5
+        var memTags = 0
+        let memCPU = Report.cpu { for _ in 0..<memPolls { memTags += memDevice.poll(over: memory, bus: bus).readings.count } }
+        Report.figure("poller alone: CPU per 10,000 tag reads", memCPU / Double(memTags) * 10_000 * 1000, "ms")
         // The simulator shares the process; CPU figures are for the whole process in both cases.
-        Report.figure("CPU per 10,000 tag reads", oursCPU / Double(tagsRead) * 10_000 * 1000, "ms",
-                      reference: ("raw loop, same registers", rawCPU / (Double(rawOK) * tagsPerPoll) * 10_000 * 1000), higherIsBetter: false)
+        Report.figure("CPU per 10,000 tag reads (with simulator)", oursCPU / tagsPerPoll * 10_000 * 1000, "ms",
+                      reference: ("raw loop, same registers", rawCPU / tagsPerPoll * 10_000 * 1000), higherIsBetter: false)
     }
 }
 
