@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/timex.h>
 
 // The kernel ABI we rely on for TIOCSRS485: flags first, then the two delays.
 _Static_assert(offsetof(struct serial_rs485, flags) == 0, "serial_rs485.flags offset");
@@ -75,4 +76,11 @@ int edge_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid) {
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return errno;
     *pid = cred.pid; *uid = cred.uid; *gid = cred.gid;
     return 0;
+}
+
+int edge_clock_synchronized(void) {
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    int state = ntp_adjtime(&tx);
+    return state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
 }

@@ -66,3 +66,19 @@ extension EdgeConfig {
         return c
     }
 }
+
+extension TagValue {
+    /// A plain JSON number or string.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let n = try? c.decode(Double.self) { self = .number(n); return }
+        self = .text(try c.decode(String.self))
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .number(let n): try c.encode(n)
+        case .text(let t): try c.encode(t)
+        }
+    }
+}

@@ -32,4 +32,8 @@ int edge_serial_set_rs485(int fd, int enabled, int rts_on_send, int rts_after_se
 /// The peer's pid, uid and gid of a connected Unix socket (SO_PEERCRED). Returns 0 or errno.
 int edge_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 
+// ---- Clock --------------------------------------------------------------------
+/// 1 when the kernel considers the system clock synchronized (ntp_adjtime: no TIME_ERROR, no STA_UNSYNC).
+int edge_clock_synchronized(void);
+
 #endif

@@ -5,8 +5,9 @@
 /// - shared memory: 32 KiB — the `-shm` index holds 4,062 WAL frames per 32 KiB, more than the WAL may hold;
 /// - WAL: `walBytes` = B/8 clamped to 128 KiB...8 MiB. After a commit leaves the WAL above half of it, the
 ///   store runs `wal_checkpoint(TRUNCATE)`; `journal_size_limit` and `wal_autocheckpoint` are set to that
-///   half too. One transaction is kept below a quarter of it (group commits are bounded by bytes,
-///   incremental-vacuum steps by pages), so the WAL stays inside its share while checkpoints succeed;
+///   half too. One transaction's records are kept below an eighth of it (group commits are bounded by
+///   bytes, larger appends split, incremental-vacuum steps bounded by pages), so the WAL stays inside its
+///   share while checkpoints succeed;
 /// - database: the rest, enforced by `max_page_count` as the backstop. Eviction starts when the used
 ///   pages plus the incoming transaction would pass the high-water mark (a 2 % reserve below the
 ///   backstop) and frees a further 5 % so that passes are rare.
@@ -38,8 +39,10 @@ public struct BufferBudget: Sendable, Equatable {
     public var autocheckpointPages: Int64 { walCheckpointBytes / (Self.pageSize + Self.walFrameHeader) }
     /// `PRAGMA journal_size_limit` (bytes).
     public var journalSizeLimit: Int64 { walCheckpointBytes }
-    /// Largest record payload one transaction should carry.
-    public var maxTransactionBytes: Int64 { walBytes / 4 }
+    /// Largest record payload one transaction should carry: an eighth of the WAL's share, so that with
+    /// the pages every transaction touches besides its records (page 1, interior pages, pointer map,
+    /// freelist trunks, counters) the WAL stays below its share between checkpoints.
+    public var maxTransactionBytes: Int64 { walBytes / 8 }
     /// Pages one incremental-vacuum step may move (each moved page dirties about three).
     public var vacuumStepPages: Int64 { max(4, maxTransactionBytes / Self.pageSize / 3) }
     /// The database file's share.

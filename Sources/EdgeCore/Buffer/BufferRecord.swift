@@ -6,79 +6,97 @@ public enum BufferLane: Int, Sendable, Codable, CaseIterable {
     case deadLetter = 2
 }
 
-/// What happened to an alarm.
+/// What happened to an alarm (docs/sync-protocol.md §4.2).
 public enum AlarmTransition: String, Sendable, Codable, CaseIterable {
-    case raised, cleared, acknowledged, shelved, unshelved, suppressed
+    case raised, cleared, acknowledged, reset, shelved, unshelved, suppressed, unsuppressed
+    case outOfService = "out-of-service"
+    case inService = "in-service"
 }
 
-/// One alarm event as it is buffered and uploaded. Committed on its own, at once.
+/// One alarm event as it is buffered and uploaded (docs/sync-protocol.md §4.2). Committed on its own, at once.
 public struct AlarmEventRecord: Sendable, Codable, Equatable {
-    /// The alarm rule's name.
+    /// The configured alarm's name.
     public var alarm: String
+    /// The occurrence id: every transition of one activation carries the same id.
+    public var occurrence: String
+    /// `limit`, `rate`, `state`, `stale`, `comm-loss`.
+    public var kind: String
     public var device: String
-    /// The tag the rule watches, when it watches one.
+    /// The tag the rule watches; nil for comm-loss.
     public var tag: String?
+    /// `hh`, `h`, `l`, `ll` for limit alarms.
+    public var level: String?
     public var transition: AlarmTransition
-    /// The rule's priority as configured (`critical`, `high`, …).
+    /// `critical`, `high`, `medium`, `low`.
     public var priority: String
     /// The value that caused the transition.
     public var value: Double?
     /// The limit it was compared with.
     public var limit: Double?
-    /// Why, in words an operator reads ("pressure 1480 psi above 1400 psi for 30s").
+    /// Why, in words an operator reads ("tubing_pressure 612 psi >= HH 600 psi for 30s").
     public var reason: String
     /// UTC wall-clock time of the transition, milliseconds since 1970.
     public var wallMillis: Int64
+    /// Who made the transition (`edged`, `edgectl:jdoe`).
+    public var by: String?
+    /// For `shelved`: when the shelving ends (UTC ms).
+    public var until: Int64?
 
-    public init(alarm: String, device: String, tag: String?, transition: AlarmTransition, priority: String,
-                value: Double?, limit: Double?, reason: String, wallMillis: Int64) {
-        self.alarm = alarm; self.device = device; self.tag = tag; self.transition = transition
-        self.priority = priority; self.value = value; self.limit = limit; self.reason = reason; self.wallMillis = wallMillis
+    public init(alarm: String, occurrence: String, kind: String, device: String, tag: String?, level: String? = nil,
+                transition: AlarmTransition, priority: String, value: Double?, limit: Double?, reason: String,
+                wallMillis: Int64, by: String? = nil, until: Int64? = nil) {
+        self.alarm = alarm; self.occurrence = occurrence; self.kind = kind; self.device = device; self.tag = tag
+        self.level = level; self.transition = transition; self.priority = priority; self.value = value
+        self.limit = limit; self.reason = reason; self.wallMillis = wallMillis; self.by = by; self.until = until
     }
 }
 
 /// Why records are missing.
 public enum GapReason: String, Sendable, Codable, CaseIterable {
-    /// Removed to keep the buffer inside its size budget, or older than the retention.
-    case evicted
+    /// Evicted to keep the buffer inside `storage.maxBytes`.
+    case evicted = "storage-budget"
+    /// Evicted because older than `storage.retention`.
+    case retention
     /// Never stored: the disk was full.
     case diskFull = "disk-full"
     /// Never stored: the database reported an I/O error.
     case ioError = "io-error"
+
+    /// The reason as the sync protocol writes it.
+    public var protocolCode: String { rawValue }
 }
 
-/// A record that tells the server exactly what is missing, uploaded in seq order with readings.
+/// A record that tells the server exactly what is missing, uploaded in seq order with readings
+/// (docs/sync-protocol.md §4.3).
 ///
-/// `count` is the number of data records (readings, alarm events, dead letters) lost. For `evicted`, the
-/// lost records had sequence numbers within `firstSeq...lastSeq`; the range may enclose records of other
-/// lanes or records already acknowledged, which are not missing. A gap record that meets older eviction gap
-/// records while evicting absorbs them: its range covers theirs and its count includes theirs, so a server
-/// that already has the older one replaces it. For `diskFull`/`ioError` the records never got a sequence
-/// number and `firstSeq`/`lastSeq` are nil.
+/// `count` records with seqs in `firstSeq...lastSeq` were lost; the range may enclose records of other
+/// lanes or records already acknowledged, which are not missing (`count` ≤ the range's size). The gap
+/// record's own seq is greater than `lastSeq`.
+/// - Evicted records had their seqs. A gap record whose eviction reaches older eviction gap records absorbs
+///   them: its range covers theirs and its count includes theirs, so the server can show the newer one
+///   in place of the older ones it already has.
+/// - Records that were never stored (disk full, I/O error) get seqs when their gap record is written:
+///   that many seqs are taken from the sequence and never used, so `count` equals the range's size.
 public struct GapRecord: Sendable, Codable, Equatable {
-    public var firstSeq: Int64?
-    public var lastSeq: Int64?
+    public var firstSeq: Int64
+    public var lastSeq: Int64
     public var count: Int64
     /// Wall-clock span of the lost records, milliseconds since 1970.
     public var fromMillis: Int64
     public var toMillis: Int64
     public var reason: GapReason
 
-    public init(firstSeq: Int64?, lastSeq: Int64?, count: Int64, fromMillis: Int64, toMillis: Int64, reason: GapReason) {
+    public init(firstSeq: Int64, lastSeq: Int64, count: Int64, fromMillis: Int64, toMillis: Int64, reason: GapReason) {
         self.firstSeq = firstSeq; self.lastSeq = lastSeq; self.count = count
         self.fromMillis = fromMillis; self.toMillis = toMillis; self.reason = reason
     }
 
     /// Whether `seq` lies inside this gap's range.
-    public func covers(_ seq: Int64) -> Bool {
-        guard let f = firstSeq, let l = lastSeq else { return false }
-        return f <= seq && seq <= l
-    }
+    public func covers(_ seq: Int64) -> Bool { firstSeq <= seq && seq <= lastSeq }
 
-    /// This gap widened to include `other` (ranges and spans united, counts added).
+    /// This gap widened to include `other` (ranges and spans united, counts added, this gap's reason kept).
     public func absorbing(_ other: GapRecord) -> GapRecord {
-        GapRecord(firstSeq: [firstSeq, other.firstSeq].compactMap { $0 }.min(),
-                  lastSeq: [lastSeq, other.lastSeq].compactMap { $0 }.max(),
+        GapRecord(firstSeq: min(firstSeq, other.firstSeq), lastSeq: max(lastSeq, other.lastSeq),
                   count: count + other.count,
                   fromMillis: min(fromMillis, other.fromMillis), toMillis: max(toMillis, other.toMillis),
                   reason: reason)

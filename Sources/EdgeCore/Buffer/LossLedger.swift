@@ -1,18 +1,36 @@
 /// Records that could not be stored (disk full, I/O error), counted until a write succeeds and the
 /// store can put the count into gap records.
 public struct LossLedger: Sendable, Equatable {
-    private var byReason: [GapReason: GapRecord] = [:]
+    /// Lost records of one reason.
+    public struct Loss: Sendable, Equatable {
+        public var reason: GapReason
+        public var count: Int64
+        public var fromMillis: Int64
+        public var toMillis: Int64
+
+        /// The gap record for this loss, its records given the seqs from `firstSeq` on.
+        public func gapRecord(firstSeq: Int64) -> GapRecord {
+            GapRecord(firstSeq: firstSeq, lastSeq: firstSeq + count - 1, count: count,
+                      fromMillis: fromMillis, toMillis: toMillis, reason: reason)
+        }
+    }
+
+    private var byReason: [GapReason: Loss] = [:]
     public init() {}
 
     /// `count` records with times `fromMillis...toMillis` were not stored.
     public mutating func lost(count: Int64, fromMillis: Int64, toMillis: Int64, reason: GapReason) {
         guard count > 0 else { return }
-        let gap = GapRecord(firstSeq: nil, lastSeq: nil, count: count, fromMillis: fromMillis, toMillis: toMillis, reason: reason)
-        byReason[reason] = byReason[reason].map { $0.absorbing(gap) } ?? gap
+        if var l = byReason[reason] {
+            l.count += count; l.fromMillis = min(l.fromMillis, fromMillis); l.toMillis = max(l.toMillis, toMillis)
+            byReason[reason] = l
+        } else {
+            byReason[reason] = Loss(reason: reason, count: count, fromMillis: fromMillis, toMillis: toMillis)
+        }
     }
 
-    /// The gap records to write with the next commit, one per reason.
-    public var gapRecords: [GapRecord] { byReason.values.sorted { $0.reason.rawValue < $1.reason.rawValue } }
+    /// What to write with the next commit, one per reason.
+    public var losses: [Loss] { byReason.values.sorted { $0.reason.rawValue < $1.reason.rawValue } }
     public var isEmpty: Bool { byReason.isEmpty }
     public var count: Int64 { byReason.values.reduce(0) { $0 + $1.count } }
 

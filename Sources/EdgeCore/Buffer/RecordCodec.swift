@@ -2,14 +2,16 @@
 public enum RecordKind: Int64, Sendable, CaseIterable {
     case reading = 0
     case alarm = 1
-    /// A gap left by eviction; absorbed by later evictions that reach it.
+    /// A gap left by eviction (budget or retention); absorbed by later evictions that reach it.
     case evictionGap = 2
     /// A gap counting records that were never stored (disk full, I/O error); kept like an alarm.
     case lossGap = 3
 
     public var lane: BufferLane { self == .alarm ? .alarm : .reading }
 
-    public static func gap(_ reason: GapReason) -> RecordKind { reason == .evicted ? .evictionGap : .lossGap }
+    public static func gap(_ reason: GapReason) -> RecordKind {
+        reason == .evicted || reason == .retention ? .evictionGap : .lossGap
+    }
 }
 
 /// Quality as a small integer (0 = good, so good readings cost no bytes in SQLite's record format).

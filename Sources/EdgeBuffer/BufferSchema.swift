@@ -1,0 +1,157 @@
+import EdgeCore
+import Foundation
+import GRDB
+
+/// The buffer file's layout.
+///
+/// - `record` holds the alarm and reading lanes in one table so one `AUTOINCREMENT` sequence numbers
+///   every record. Readings carry an interned `series` id (device, tag, units) instead of names; alarm
+///   events and gap records carry JSON in `body`. Columns are ordered so a good numeric reading costs
+///   about 30 bytes: `kind` 0 and `quality` 0 take no payload bytes, the rowid alias none either.
+/// - The reading lane is served by the table's own rowid order (`WHERE kind != 1 ORDER BY seq`), the
+///   alarm lane by the partial index `record_alarm` — both in their exact ORDER BY, no sort per batch,
+///   and readings pay for no index.
+/// - `dead_letter` keeps records of rejected batches with their original seq; `dead_batch` says why.
+/// - `counter` holds totals updated in the same transaction as the records, so they survive crashes.
+enum BufferSchema {
+    static let version = "1"
+
+    static let create = """
+        CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE counter(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE series(
+            id INTEGER PRIMARY KEY,
+            device TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            units TEXT NOT NULL,
+            UNIQUE(device, tag, units));
+        CREATE TABLE record(
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind INTEGER NOT NULL,
+            series INTEGER,
+            wall INTEGER NOT NULL,
+            value REAL,
+            quality INTEGER NOT NULL,
+            body TEXT);
+        CREATE INDEX record_alarm ON record(seq) WHERE kind = 1;
+        CREATE TABLE dead_batch(
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            reason TEXT NOT NULL,
+            wall INTEGER NOT NULL,
+            records INTEGER NOT NULL,
+            first_seq INTEGER,
+            last_seq INTEGER);
+        CREATE TABLE dead_letter(
+            seq INTEGER PRIMARY KEY,
+            batch INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            series INTEGER,
+            wall INTEGER NOT NULL,
+            value REAL,
+            quality INTEGER NOT NULL,
+            body TEXT);
+        """
+
+    /// The dequeue statements. Tests check their query plans.
+    static let alarmLaneSQL = "SELECT seq, kind, wall, body FROM record WHERE kind = 1 ORDER BY seq LIMIT ?"
+    static let readingLaneSQL = """
+        SELECT r.seq, r.kind, r.wall, r.value, r.quality, r.body, s.device, s.tag, s.units
+        FROM record r LEFT JOIN series s ON s.id = r.series
+        WHERE r.kind != 1 ORDER BY r.seq LIMIT ?
+        """
+    static let insertReadingSQL = "INSERT INTO record(kind, series, wall, value, quality, body) VALUES (0, ?, ?, ?, ?, ?)"
+
+    /// A random id for a new file: 128 bits in hex.
+    static func newEpoch() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in String(g.next() as UInt64, radix: 16).leftPadded(to: 16) }.joined()
+    }
+
+    /// Creates a buffer file at `path` with a new epoch, atomically: it is built under a scratch name
+    /// (page size and incremental auto-vacuum set before the first table, schema and epoch committed
+    /// with synchronous=FULL, WAL mode switched on), synced, and renamed into place, so a crash leaves
+    /// either no file or a complete one.
+    static func createFile(at path: String, nowMillis: Int64) throws -> String {
+        let scratch = path + ".creating"
+        for suffix in ["", "-journal", "-wal", "-shm"] { unlink(scratch + suffix) }  // our own scratch, never data
+        let epoch = newEpoch()
+        var config = Configuration()
+        config.label = "edged.buffer.create"
+        config.foreignKeysEnabled = false
+        let queue = try DatabaseQueue(path: scratch, configuration: config)
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA page_size = \(BufferBudget.pageSize); PRAGMA auto_vacuum = INCREMENTAL")
+            try db.inTransaction {
+                try db.execute(sql: create)
+                try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('epoch', ?), ('schema', ?), ('created', ?)",
+                               arguments: [epoch, version, String(nowMillis)])
+                for (name, _) in BufferCounters.fields {
+                    try db.execute(sql: "INSERT INTO counter(name, value) VALUES (?, 0)", arguments: [name])
+                }
+                return .commit
+            }
+            let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            guard mode == "wal" else { throw DatabaseError(message: "could not switch \(scratch) to WAL mode (got \(mode ?? "nil"))") }
+        }
+        try queue.close()
+        guard !FileManager.default.fileExists(atPath: scratch + "-wal") else {
+            throw DatabaseError(message: "\(scratch)-wal left after closing the new file")
+        }
+        try FileSync.sync(path: scratch)
+        guard rename(scratch, path) == 0 else {
+            throw DatabaseError(message: "rename \(scratch) → \(path): \(String(cString: strerror(errno)))")
+        }
+        try FileSync.fsyncDirectory(of: path)
+        return epoch
+    }
+
+    /// Reads the persisted counters.
+    static func loadCounters(_ db: Database) throws -> BufferCounters {
+        var c = BufferCounters()
+        let rows = try Row.fetchAll(db, sql: "SELECT name, value FROM counter")
+        let values = Dictionary(rows.map { ($0[0] as String, $0[1] as Int64) }, uniquingKeysWith: { a, _ in a })
+        for (name, path) in BufferCounters.fields { c[keyPath: path] = values[name] ?? 0 }
+        return c
+    }
+
+    /// Writes the counters that changed.
+    static func saveCounters(_ db: Database, _ new: BufferCounters, old: BufferCounters) throws {
+        for (name, path) in BufferCounters.fields where new[keyPath: path] != old[keyPath: path] {
+            try db.execute(sql: "UPDATE counter SET value = ? WHERE name = ?", arguments: [new[keyPath: path], name])
+        }
+    }
+}
+
+extension String {
+    func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
+
+/// fsync on paths, for the files and directory entries SQLite does not sync for us.
+enum FileSync {
+    static func sync(path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw DatabaseError(message: "open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw DatabaseError(message: "fsync \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    static func fsyncDirectory(of path: String) throws {
+        try sync(path: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+    }
+}
+
+/// The sizes of the three files the budget covers.
+struct FileSizes: Sendable, Equatable {
+    var database: Int64
+    var wal: Int64
+    var shm: Int64
+    var total: Int64 { database + wal + shm }
+
+    static func of(_ path: String) -> FileSizes {
+        FileSizes(database: size(path), wal: size(path + "-wal"), shm: size(path + "-shm"))
+    }
+    private static func size(_ p: String) -> Int64 {
+        var st = stat()
+        return stat(p, &st) == 0 ? Int64(st.st_size) : 0
+    }
+}

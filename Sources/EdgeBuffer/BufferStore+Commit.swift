@@ -1,0 +1,184 @@
+import EdgeCore
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Group commit: one transaction per group of appends.
+extension BufferStore {
+    /// Runs on the writer thread. Writes pending loss gaps, makes room within the budget, inserts the
+    /// group, commits (synchronous=FULL), then resumes the callers with their seqs. When the transaction
+    /// fails, the callers get the error and the records are counted in the loss ledger.
+    func commit(_ items: [PendingItem]) {
+        let operation = "commit \(items.reduce(0) { $0 + $1.recordCount }) records"
+        let outcome: Result<[Int64], BufferError>
+        if isClosed {
+            outcome = .failure(closedError(operation))
+        } else if items.count == 1, case .readings(let rows, _) = items[0], items[0].estimatedBytes > Int(budget.maxTransactionBytes) {
+            outcome = pool.writeWithoutTransaction { db in self.commitLarge(db, rows, operation: operation) }
+        } else {
+            outcome = pool.writeWithoutTransaction { db in self.commitOnWriter(db, items, operation: operation) }
+        }
+        switch outcome {
+        case .success(let firstSeqs):
+            for (item, first) in zip(items, firstSeqs) {
+                switch item {
+                case .readings(let rows, let c): c.resume(returning: .success(first...(first + Int64(rows.count) - 1)))
+                case .alarm(_, let c): c.resume(returning: .success(first))
+                }
+            }
+        case .failure(let error):
+            for item in items { item.fail(error) }
+        }
+    }
+
+    private func commitOnWriter(_ db: Database, _ items: [PendingItem], operation: String) -> Result<[Int64], BufferError> {
+        var forceEvict = false
+        for attempt in 0..<2 {
+            do {
+                let firstSeqs = try transaction(db) { db, st in
+                    try self.writeLossGaps(db, &st)
+                    try self.makeRoom(db, &st, incoming: items.reduce(Incoming()) { $0 + $1.incoming }, force: forceEvict)
+                    return try items.map { item in
+                        switch item {
+                        case .readings(let rows, _): try self.insertReadings(db, rows, &st)
+                        case .alarm(let alarm, _): try self.insertAlarm(db, alarm, &st)
+                        }
+                    }
+                }
+                return .success(firstSeqs)
+            } catch {
+                let e = bufferError(error, path: path, operation: operation)
+                if attempt == 0, e.code == .diskFull, backstopReached(db) {
+                    logger.warning("buffer \(path): max_page_count reached; evicting before retrying")
+                    forceEvict = true
+                    continue
+                }
+                return .failure(recordLoss(items.map(\.loss), error: e))
+            }
+        }
+        return .failure(BufferError(.database, path: path, operation: operation, detail: "unreachable"))
+    }
+
+    /// One append larger than a transaction may be (the WAL's share bounds it): room for all of it and the
+    /// pending loss gaps in a first transaction, then the readings in consecutive transactions of bounded
+    /// size. Nothing else inserts records in between (one writer), so its seqs stay contiguous. If a later
+    /// transaction fails, the earlier ones stay committed and only the rest is counted as not stored.
+    private func commitLarge(_ db: Database, _ rows: [PendingReading], operation: String) -> Result<[Int64], BufferError> {
+        guard Int64(rows.count) * 48 <= budget.databaseBytes / 2 else {
+            return .failure(BufferError(.budgetTooSmall, path: path, operation: operation,
+                                        detail: "one append of \(rows.count) readings cannot fit in storage.maxBytes \(budget.maxBytes)"))
+        }
+        let chunkSize = max(1, Int(budget.maxTransactionBytes) / 48)
+        var committed = 0
+        var first: Int64 = 0
+        do {
+            try transaction(db) { db, st in
+                try self.writeLossGaps(db, &st)
+                try self.makeRoom(db, &st, incoming: Incoming(readings: rows.count), force: false)
+            }
+            while committed < rows.count {
+                let chunk = Array(rows[committed..<min(rows.count, committed + chunkSize)])
+                let f = try transaction(db) { db, st in try self.insertReadings(db, chunk, &st) }
+                if committed == 0 { first = f }
+                committed += chunk.count
+            }
+            return .success([first])
+        } catch {
+            let rest = Array(rows[committed...])
+            return .failure(recordLoss([Loss(rest)], error: bufferError(error, path: path, operation: operation)))
+        }
+    }
+
+    /// Counts records that were not stored; they go into a gap record with the next commit.
+    private func recordLoss(_ losses: [Loss], error: BufferError) -> BufferError {
+        let reason: GapReason = error.code == .diskFull ? .diskFull : .ioError
+        let count = losses.reduce(0) { $0 + $1.count }
+        lock.withLock {
+            state.ledger.lost(count: count, fromMillis: losses.map(\.fromMillis).min() ?? 0,
+                              toMillis: losses.map(\.toMillis).max() ?? 0, reason: reason)
+        }
+        logger.error("buffer \(path): \(count) records not stored: \(error)")
+        // Whatever SQLite said, for the caller the records were not stored.
+        return BufferError(reason == .diskFull ? .diskFull : .ioError, path: error.path, operation: error.operation,
+                           detail: error.detail, file: error.file, line: error.line)
+    }
+
+    /// Gap records for what the ledger counted as not stored. The lost records are given seqs now — taken
+    /// from the sequence and never used — so each gap names a seq range like an eviction gap does.
+    private func writeLossGaps(_ db: Database, _ st: inout WriterState) throws {
+        for loss in st.ledger.losses {
+            let current = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'record'")
+            if let current {
+                try db.execute(sql: "UPDATE sqlite_sequence SET seq = ? WHERE name = 'record'", arguments: [current + loss.count])
+            } else {
+                try db.execute(sql: "INSERT INTO sqlite_sequence(name, seq) VALUES ('record', ?)", arguments: [loss.count])
+            }
+            _ = try insertGap(db, loss.gapRecord(firstSeq: (current ?? 0) + 1), &st)
+            st.counters.notStoredRecords += loss.count
+        }
+        st.ledger.clear()  // published only if the transaction commits
+    }
+
+    /// Inserts readings with the raw SQLite API on a cached statement; returns the first seq (the rest follow
+    /// consecutively: one writer, AUTOINCREMENT).
+    func insertReadings(_ db: Database, _ rows: [PendingReading], _ st: inout WriterState) throws -> Int64 {
+        let statement = try db.cachedStatement(sql: BufferSchema.insertReadingSQL)
+        let stmt = statement.sqliteStatement
+        var first: Int64 = 0
+        for (i, row) in rows.enumerated() {
+            let series = try seriesID(db, row.series, &st)
+            sqlite3_reset(stmt)
+            sqlite3_bind_int64(stmt, 1, series)
+            sqlite3_bind_int64(stmt, 2, row.wall)
+            if let v = row.number { sqlite3_bind_double(stmt, 3, v) } else { sqlite3_bind_null(stmt, 3) }
+            sqlite3_bind_int64(stmt, 4, row.quality)
+            if let t = row.text {
+                sqlite3_bind_text(stmt, 5, t, -1, SQLITE_TRANSIENT_SWIFT)
+            } else {
+                sqlite3_bind_null(stmt, 5)
+            }
+            let rc = sqlite3_step(stmt)
+            guard rc == SQLITE_DONE else {
+                let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+                sqlite3_reset(stmt)
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message)
+            }
+            let seq = sqlite3_last_insert_rowid(db.sqliteConnection)
+            if i == 0 { first = seq }
+            assert(seq == first + Int64(i), "seqs of one append must be consecutive")
+            st.lastSeq = seq
+        }
+        sqlite3_reset(stmt)
+        st.counters.readingRecords += Int64(rows.count)
+        return first
+    }
+
+    private func seriesID(_ db: Database, _ key: SeriesKey, _ st: inout WriterState) throws -> Int64 {
+        if let id = st.series[key] { return id }
+        try db.execute(sql: "INSERT INTO series(device, tag, units) VALUES (?, ?, ?)", arguments: [key.device, key.tag, key.units])
+        let id = db.lastInsertedRowID
+        st.series[key] = id
+        return id
+    }
+
+    func insertAlarm(_ db: Database, _ alarm: AlarmEventRecord, _ st: inout WriterState) throws -> Int64 {
+        try db.execute(sql: "INSERT INTO record(kind, wall, quality, body) VALUES (?, ?, 0, ?)",
+                       arguments: [RecordKind.alarm.rawValue, alarm.wallMillis, try RecordRows.encode(alarm)])
+        st.counters.alarmRecords += 1
+        st.lastSeq = db.lastInsertedRowID
+        return db.lastInsertedRowID
+    }
+
+    func insertGap(_ db: Database, _ gap: GapRecord, _ st: inout WriterState) throws -> Int64 {
+        try db.execute(sql: "INSERT INTO record(kind, wall, quality, body) VALUES (?, ?, 0, ?)",
+                       arguments: [RecordKind.gap(gap.reason).rawValue, gap.fromMillis, try RecordRows.encode(gap)])
+        st.counters.readingRecords += 1
+        st.counters.gapRecords += 1
+        st.counters.gapRecordsWritten += 1
+        st.lastSeq = db.lastInsertedRowID
+        return db.lastInsertedRowID
+    }
+}
+
+/// SQLite's SQLITE_TRANSIENT (copy the bound bytes), which the C header defines as a cast macro.
+let SQLITE_TRANSIENT_SWIFT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)

@@ -1,0 +1,165 @@
+import EdgeCore
+import Foundation
+import GRDB
+import Logging
+
+/// Tuning of a buffer store; the defaults are what edged runs with.
+public struct BufferOptions: Sendable {
+    /// Group commit: up to this many records, or this long after the first one waits.
+    public var groupCommit: GroupCommitPolicy
+    /// Readings older than this are evicted (with a gap record) even when the budget holds; nil keeps them.
+    public var retention: TimeSpan?
+    /// How long the writer must be idle before it checkpoints, vacuums and applies retention.
+    public var idleUpkeepDelay: TimeSpan
+    /// Wall-clock milliseconds since 1970 (injected by tests).
+    public var wallClock: @Sendable () -> Int64
+
+    public init(groupCommit: GroupCommitPolicy = .default, retention: TimeSpan? = nil,
+                idleUpkeepDelay: TimeSpan = TimeSpan(milliseconds: 500),
+                wallClock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.groupCommit = groupCommit; self.retention = retention
+        self.idleUpkeepDelay = idleUpkeepDelay; self.wallClock = wallClock
+    }
+}
+
+/// The store-and-forward buffer: a durable SQLite queue (GRDB `DatabasePool`, WAL, `synchronous=FULL` on
+/// every connection) that keeps every reading and alarm event until the uplink says the server stored it.
+///
+/// - One writer: a dedicated thread gathers appends into group commits; acknowledgements, dead-lettering
+///   and upkeep go through the same GRDB writer connection, serialized by GRDB's writer queue.
+/// - `append` returns only after the transaction holding the records committed (WAL fsynced).
+/// - Every record gets a seq from `INTEGER PRIMARY KEY AUTOINCREMENT`, never reused; the file has a random
+///   epoch made at creation. Records are deleted only by `acknowledge` (or eviction, which leaves a gap record).
+/// - `storage.maxBytes` bounds database + WAL + shm (see `BufferBudget`).
+///
+/// The synchronous methods (`nextBatch`, `acknowledge`, `deadLetter`, `stats`, `close`) block the calling
+/// thread on SQLite: call them from a dedicated thread, or use their `async` forms, which run on GRDB's queues.
+/// `close()` must be called: the writer thread keeps the store alive until then.
+public final class BufferStore: @unchecked Sendable {
+    /// The buffer file.
+    public let path: String
+    /// The random id made when the file was created; (gateway, epoch, seq) identifies a record forever.
+    public let epoch: String
+    public let budget: BufferBudget
+    let options: BufferOptions
+    let logger: Logger
+    let pool: DatabasePool
+    let writer: GroupCommitThread
+
+    /// State owned by the writer connection: read and replaced only inside GRDB write accesses (which are
+    /// serialized); `lock` makes snapshots for `stats()` consistent.
+    struct WriterState: Sendable {
+        var counters: BufferCounters
+        var series: [SeriesKey: Int64]
+        var ledger = LossLedger()
+        var lastSeq: Int64
+        var peakBytes: Int64 = 0
+    }
+    let lock = NSLock()
+    var state: WriterState
+    private var closed = false
+
+    init(path: String, epoch: String, budget: BufferBudget, options: BufferOptions, logger: Logger,
+         pool: DatabasePool, state: WriterState) {
+        self.path = path; self.epoch = epoch; self.budget = budget; self.options = options
+        self.logger = logger; self.pool = pool; self.state = state
+        writer = GroupCommitThread(policy: options.groupCommit, maxTransactionBytes: Int(budget.maxTransactionBytes),
+                                   idleDelay: options.idleUpkeepDelay)
+        writer.start(self)
+    }
+
+    // MARK: - Appending
+
+    /// Stores readings; returns their seqs (contiguous, in order) once the group commit holding them has
+    /// committed, or nil for no readings. `units` gives each (device, tag)'s units.
+    ///
+    /// On disk full or an I/O error it throws `diskFull`/`ioError`: the readings were not stored and are
+    /// counted in a gap record written with the next successful commit. The store keeps running and
+    /// recovers by itself when space returns.
+    public func append(readings: [Reading], units: (String, String) -> String?) async throws(BufferError) -> ClosedRange<Int64>? {
+        guard !readings.isEmpty else { return nil }
+        let rows = readings.map { PendingReading($0, units: units($0.device, $0.tag)) }
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>) in
+            if !writer.submit(.readings(rows, c)) { c.resume(returning: .failure(closedError("append \(rows.count) readings"))) }
+        }
+        return try result.get()
+    }
+
+    /// Stores an alarm event, committed at once (with any readings waiting); returns its seq.
+    public func append(alarm: AlarmEventRecord) async throws(BufferError) -> Int64 {
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Int64, BufferError>, Never>) in
+            if !writer.submit(.alarm(alarm, c)) { c.resume(returning: .failure(closedError("append alarm \(alarm.alarm)"))) }
+        }
+        return try result.get()
+    }
+
+    // MARK: - Closing
+
+    /// Commits what is waiting, checkpoints the WAL away and closes the file. Later calls throw `closed`.
+    public func close() {
+        guard markClosed() else { return }
+        writer.close()
+        do {
+            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        } catch {
+            logger.warning("buffer \(path): final checkpoint failed: \(error)")
+        }
+        try? pool.close()
+    }
+
+    /// Ends the store as a crash would: queued appends fail with `closed` without being committed, no
+    /// final checkpoint.
+    @_spi(Testing) public func simulateCrash() {
+        guard markClosed() else { return }
+        writer.crash()
+        try? pool.close()
+    }
+
+    private func markClosed() -> Bool {
+        lock.withLock {
+            if closed { return false }
+            closed = true
+            return true
+        }
+    }
+
+    var isClosed: Bool { lock.withLock { closed } }
+
+    func closedError(_ operation: String) -> BufferError {
+        BufferError(.closed, path: path, operation: operation, detail: "the buffer is closed")
+    }
+
+    // MARK: - Access helpers (typed errors)
+
+    func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(BufferError) -> T {
+        guard !isClosed else { throw closedError(operation) }
+        do { return try pool.read(body) } catch { throw bufferError(error, path: path, operation: operation) }
+    }
+
+    /// A transaction on the writer connection with a copy of the writer state, published when it commits.
+    func write<T>(_ operation: String, _ body: (Database, inout WriterState) throws -> T) throws(BufferError) -> T {
+        guard !isClosed else { throw closedError(operation) }
+        do {
+            return try pool.writeWithoutTransaction { db in try self.transaction(db, body) }
+        } catch {
+            throw bufferError(error, path: path, operation: operation)
+        }
+    }
+
+    func transaction<T>(_ db: Database, _ body: (Database, inout WriterState) throws -> T) throws -> T {
+        var st = lock.withLock { state }
+        let old = st.counters
+        var result: T?
+        try db.inTransaction(.immediate) {
+            result = try body(db, &st)
+            try BufferSchema.saveCounters(db, st.counters, old: old)
+            return .commit
+        }
+        lock.withLock { state = st }
+        afterCommit(db)
+        writer.noteWrite()
+        return result!
+    }
+}
+
+extension BufferStore: GroupCommitPerformer {}

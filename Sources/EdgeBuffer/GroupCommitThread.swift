@@ -1,0 +1,216 @@
+import EdgeCore
+import Foundation
+
+/// Something waiting to be committed, with the continuation of the caller waiting for it.
+enum PendingItem: Sendable {
+    case readings([PendingReading], CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>)
+    case alarm(AlarmEventRecord, CheckedContinuation<Result<Int64, BufferError>, Never>)
+
+    var recordCount: Int {
+        switch self {
+        case .readings(let rows, _): rows.count
+        case .alarm: 1
+        }
+    }
+    var isUrgent: Bool { if case .alarm = self { true } else { false } }
+    /// Payload bytes it adds to a transaction, roughly.
+    var estimatedBytes: Int {
+        switch self {
+        case .readings(let rows, _): rows.reduce(0) { $0 + 40 + ($1.text?.utf8.count ?? 0) }
+        case .alarm(let a, _): 256 + a.reason.utf8.count
+        }
+    }
+    /// What it adds to the database, for eviction planning.
+    var incoming: Incoming {
+        switch self {
+        case .readings(let rows, _): Incoming(readings: rows.count, extraBytes: rows.reduce(0) { $0 + Int64($1.text?.utf8.count ?? 0) })
+        case .alarm: Incoming(readings: 0, extraBytes: Int64(estimatedBytes))
+        }
+    }
+    /// The records and their time span, for counting them as not stored.
+    var loss: Loss {
+        switch self {
+        case .readings(let rows, _): Loss(rows)
+        case .alarm(let a, _): Loss(count: 1, fromMillis: a.wallMillis, toMillis: a.wallMillis)
+        }
+    }
+    func fail(_ error: BufferError) {
+        switch self {
+        case .readings(_, let c): c.resume(returning: .failure(error))
+        case .alarm(_, let c): c.resume(returning: .failure(error))
+        }
+    }
+}
+
+/// Records about to be inserted: readings (sized by the file's average) and other bytes.
+struct Incoming: Sendable {
+    var readings = 0
+    var extraBytes: Int64 = 0
+    static func + (a: Incoming, b: Incoming) -> Incoming {
+        Incoming(readings: a.readings + b.readings, extraBytes: a.extraBytes + b.extraBytes)
+    }
+}
+
+/// Records that were not stored: how many and their time span.
+struct Loss: Sendable {
+    var count: Int64
+    var fromMillis: Int64
+    var toMillis: Int64
+    init(count: Int64, fromMillis: Int64, toMillis: Int64) { self.count = count; self.fromMillis = fromMillis; self.toMillis = toMillis }
+    init(_ rows: [PendingReading]) {
+        self.init(count: Int64(rows.count), fromMillis: rows.map(\.wall).min() ?? 0, toMillis: rows.map(\.wall).max() ?? 0)
+    }
+}
+
+/// What the writer thread drives: commits and idle-time upkeep, both blocking SQLite work.
+protocol GroupCommitPerformer: AnyObject, Sendable {
+    /// Commits `items` in one transaction and resumes their continuations.
+    func commit(_ items: [PendingItem])
+    /// Checkpoint, vacuum, retention: called once after the writer has been idle for a while, and then
+    /// at least every `upkeepPeriod`.
+    func upkeep()
+}
+
+/// The buffer's single writer: a dedicated thread (never the cooperative pool) that gathers appends into
+/// group commits as `GroupCommitGate` decides.
+final class GroupCommitThread: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var items: [PendingItem] = []
+    private var gate: GroupCommitGate
+    private var closing = false
+    private var crashing = false
+    private var running = false
+    private var writtenElsewhere = false
+    private let finished = DispatchSemaphore(value: 0)
+    private let maxTransactionBytes: Int
+    private let idleDelayNanos: UInt64
+    private let upkeepPeriodNanos: UInt64 = 60_000_000_000
+    private var performer: (any GroupCommitPerformer)?
+
+    init(policy: GroupCommitPolicy, maxTransactionBytes: Int, idleDelay: TimeSpan) {
+        gate = GroupCommitGate(policy: policy)
+        self.maxTransactionBytes = max(4096, maxTransactionBytes)
+        idleDelayNanos = UInt64(max(0, idleDelay.milliseconds)) * 1_000_000
+    }
+
+    func start(_ performer: any GroupCommitPerformer) {
+        self.performer = performer
+        running = true
+        let thread = Thread { [self] in run() }
+        thread.name = "edged-buffer-writer"
+        thread.start()
+    }
+
+    /// Queues an item; false once the writer is closing.
+    func submit(_ item: PendingItem) -> Bool {
+        cond.lock(); defer { cond.unlock() }
+        guard running, !closing, !crashing else { return false }
+        items.append(item)
+        gate.arrived(records: item.recordCount, urgent: item.isUrgent, nowNanos: Self.now())
+        cond.signal()
+        return true
+    }
+
+    /// Another write (acknowledge, dead-letter) changed the file: schedule idle upkeep after it.
+    func noteWrite() {
+        cond.lock(); defer { cond.unlock() }
+        writtenElsewhere = true
+        cond.signal()
+    }
+
+    /// Commits what is queued, then stops the thread and waits for it.
+    func close() { stop { closing = true } }
+
+    /// Stops at once: queued items fail with `closed` as if the process had died before committing them
+    /// (a commit already under way finishes).
+    func crash() { stop { crashing = true } }
+
+    private func stop(_ mark: () -> Void) {
+        cond.lock()
+        guard running else { cond.unlock(); return }
+        mark()
+        cond.signal()
+        cond.unlock()
+        finished.wait()
+        cond.lock(); running = false; performer = nil; cond.unlock()
+    }
+
+    private func run() {
+        cond.lock()
+        var lastUpkeep = Self.now()
+        var lastActivity = lastUpkeep
+        var idleUpkeepDone = true
+        loop: while !crashing {
+            let now = Self.now()
+            if writtenElsewhere {
+                writtenElsewhere = false
+                lastActivity = now; idleUpkeepDone = false
+            }
+            // Upkeep at least every period, even when the writer never goes idle.
+            if now - lastUpkeep >= upkeepPeriodNanos && !closing {
+                cond.unlock()
+                performer?.upkeep()
+                cond.lock()
+                lastUpkeep = Self.now(); idleUpkeepDone = true
+                continue
+            }
+            switch gate.decide(nowNanos: now, closing: closing) {
+            case .idle:
+                if closing { break loop }
+                let due = idleUpkeepDone ? lastUpkeep + upkeepPeriodNanos : lastActivity + idleDelayNanos
+                if now >= due {
+                    cond.unlock()
+                    performer?.upkeep()
+                    cond.lock()
+                    lastUpkeep = Self.now(); idleUpkeepDone = true
+                } else {
+                    _ = cond.wait(until: Self.date(due))
+                }
+            case .waitUntil(let t):
+                _ = cond.wait(until: Self.date(t))
+            case .commitNow:
+                let group = takeGroup()
+                cond.unlock()
+                performer?.commit(group)
+                cond.lock()
+                lastActivity = Self.now(); idleUpkeepDone = false
+            }
+        }
+        let left = items
+        items = []
+        cond.unlock()
+        let error = BufferError(.closed, path: "", operation: "append", detail: "the buffer was closed before the commit")
+        for item in left { item.fail(error) }
+        finished.signal()
+    }
+
+    /// Whole appends from the front, up to the policy's record count and the transaction byte bound
+    /// (always at least one).
+    private func takeGroup() -> [PendingItem] {
+        var taken: [PendingItem] = []
+        var records = 0, bytes = 0
+        var n = 0
+        while n < items.count {
+            let item = items[n]
+            if !taken.isEmpty && (records + item.recordCount > gate.policy.maxRecords || bytes + item.estimatedBytes > maxTransactionBytes) { break }
+            taken.append(item)
+            records += item.recordCount; bytes += item.estimatedBytes
+            n += 1
+        }
+        items.removeFirst(n)
+        gate.took(records: records, remainingUrgent: items.contains { $0.isUrgent }, nowNanos: Self.now())
+        return taken
+    }
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    private static func date(_ monotonicNanos: UInt64) -> Date {
+        let now = now()
+        let delta = monotonicNanos > now ? Double(monotonicNanos - now) / 1e9 : 0
+        return Date(timeIntervalSinceNow: delta)
+    }
+}

@@ -1,0 +1,133 @@
+import EdgeBuffer
+import EdgeCore
+import EdgeRuntime
+import Foundation
+import Logging
+import ModbusPoller
+
+/// The control socket's commands (docs/control-protocol.md). Runs on the socket's thread and waits for the
+/// gateway actor; changes (ack, shelve, reload) are logged with the peer's uid.
+enum ControlHandlers {
+    struct Status: Codable {
+        var gateway: String
+        var site: String
+        var version: String
+        var devicesOnline: Int
+        var devicesTotal: Int
+        var backlog: [String: Int64]
+        var oldestReadingMillis: Int64?
+        var lastUploadMillis: Int64?
+        var uplinkState: String
+        var activeAlarms: Int
+        var unacknowledgedAlarms: Int
+        var clockSynchronized: Bool
+        var startedMillis: Int64
+    }
+
+    struct Buffer: Codable {
+        var epoch: String
+        var alarmRecords: Int64, readingRecords: Int64, gapRecords: Int64, deadLetterRecords: Int64
+        var bytesOnDisk: Int64, budgetBytes: Int64, peakBytesOnDisk: Int64
+        var evictions: Int64, evictedRecords: Int64, notStoredRecords: Int64, deadLetterBatches: Int64
+        var oldestReadingMillis: Int64?
+        var lastSeq: Int64
+        var readingsSeen: Int, readingsStored: Int
+    }
+
+    struct TailValue: Codable {
+        var device: String, tag: String, value: TagValue?, units: String?, quality: String, millis: Int64
+    }
+
+    static func handle(_ req: ControlRequest, peer: ControlPeer, gateway: Gateway, reloader: ReloadService, logger: Logger) -> Data {
+        let box = ReplyBox()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            box.data = await respond(req, peer: peer, gateway: gateway, reloader: reloader, logger: logger)
+            done.signal()
+        }
+        done.wait()
+        return box.data ?? ControlServer.errorReply("internal error")
+    }
+
+    private final class ReplyBox: @unchecked Sendable { var data: Data? }
+
+    static func ok<T: Encodable>(_ value: T) -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        guard let body = try? enc.encode(value) else { return ControlServer.errorReply("cannot encode reply") }
+        return Data("{\"ok\":true,\"result\":".utf8) + body + Data("}".utf8)
+    }
+
+    static func respond(_ req: ControlRequest, peer: ControlPeer, gateway: Gateway, reloader: ReloadService, logger: Logger) async -> Data {
+        let args = req.args ?? [:]
+        let who = "edgectl:uid \(peer.uid)"
+        switch req.command {
+        case "status":
+            let devices = gateway.polling.status()
+            let stats = try? gateway.store.stats()
+            let uplink = gateway.uplinkService.status
+            let alarms = await gateway.activeAlarms
+            let c = await gateway.config
+            return ok(Status(gateway: c.gateway.id, site: c.gateway.site, version: EdgeCoreVersion.string,
+                             devicesOnline: devices.filter(\.online).count, devicesTotal: devices.count,
+                             backlog: ["alarm": stats?.alarmRecords ?? -1, "reading": stats?.readingRecords ?? -1, "deadLetter": stats?.deadLetterRecords ?? -1],
+                             oldestReadingMillis: stats?.oldestReadingMillis, lastUploadMillis: uplink.lastSuccessMillis,
+                             uplinkState: uplink.state, activeAlarms: alarms.count,
+                             unacknowledgedAlarms: alarms.filter { !$0.acknowledged }.count,
+                             clockSynchronized: ClockStatus.isSynchronized(), startedMillis: gateway.startedWallMillis))
+        case "devices":
+            return ok(gateway.polling.status())
+        case "alarms":
+            return ok(await gateway.activeAlarms)
+        case "alarm-health":
+            return ok(await gateway.alarmHealth())
+        case "ack", "shelve", "unshelve":
+            guard let id = args["id"] else { return ControlServer.errorReply("\(req.command) needs args.id (an alarm id from `edgectl alarms`)") }
+            do {
+                switch req.command {
+                case "ack": try await gateway.acknowledge(id, by: who)
+                case "shelve":
+                    guard let span = args["for"].flatMap(TimeSpan.init(parsing:)), span.milliseconds > 0 else {
+                        return ControlServer.errorReply("shelve needs args.for, a duration such as 2h")
+                    }
+                    try await gateway.shelve(id, for: span, by: who)
+                default: try await gateway.unshelve(id, by: who)
+                }
+            } catch {
+                return ControlServer.errorReply("\(error)")
+            }
+            logger.notice("alarm \(id) \(req.command) by \(peer)", metadata: ["alarm": "\(id)", "uid": "\(peer.uid)"])
+            return ok(["done": "\(req.command) \(id)"])
+        case "reload":
+            logger.notice("reload requested by \(peer)", metadata: ["uid": "\(peer.uid)"])
+            if let errors = await reloader.reload(by: who) {
+                return ControlServer.errorReply("configuration refused; the running one stays:\n" + errors.map(\.description).joined(separator: "\n"))
+            }
+            return ok(["done": "reloaded"])
+        case "buffer":
+            guard let s = try? gateway.store.stats() else { return ControlServer.errorReply("cannot read buffer statistics") }
+            let ingest = await gateway.stats
+            return ok(Buffer(epoch: s.epoch, alarmRecords: s.alarmRecords, readingRecords: s.readingRecords, gapRecords: s.gapRecords,
+                             deadLetterRecords: s.deadLetterRecords, bytesOnDisk: s.bytesOnDisk, budgetBytes: s.budgetBytes,
+                             peakBytesOnDisk: s.peakBytesOnDisk, evictions: s.evictions, evictedRecords: s.evictedRecords,
+                             notStoredRecords: s.notStoredRecords, deadLetterBatches: s.deadLetterBatches,
+                             oldestReadingMillis: s.oldestReadingMillis, lastSeq: s.lastSeq,
+                             readingsSeen: ingest.readingsSeen, readingsStored: ingest.readingsStored))
+        case "uplink":
+            return ok(gateway.uplinkService.status)
+        case "tail":
+            let c = await gateway.config
+            let latest = await gateway.latest
+            var out: [TailValue] = []
+            for d in c.devices where args["device"] == nil || args["device"] == d.name {
+                for t in c.effectiveTags(of: d) {
+                    guard let r = latest["\(d.name).\(t.name)"] else { continue }
+                    out.append(TailValue(device: d.name, tag: t.name, value: r.value, units: t.units, quality: r.quality.description, millis: r.wallMillis))
+                }
+            }
+            return ok(out)
+        default:
+            return ControlServer.errorReply("unknown command '\(req.command)' (status, devices, alarms, alarm-health, ack, shelve, unshelve, reload, buffer, uplink, tail)")
+        }
+    }
+}

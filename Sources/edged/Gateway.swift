@@ -1,0 +1,261 @@
+import EdgeBuffer
+import EdgeCore
+import EdgeRuntime
+import Foundation
+import Logging
+import ModbusPoller
+import ServiceLifecycle
+
+/// The running gateway: configuration, buffer, alarm engine and the latest values. Poll reports arrive
+/// from the bus threads through `reports`; everything that changes state goes through this actor.
+actor Gateway {
+    let logger: Logger
+    private(set) var loaded: LoadedConfig
+    var config: EdgeConfig { loaded.config }
+    let store: BufferStore
+    let polling: PollingSupervisor
+    private var engine: AlarmEngine
+    private var rbe: ReportByException
+    /// Last reading of every device.tag, for `status`, `tail` and conditions.
+    private(set) var latest: [String: Reading] = [:]
+    /// Open alarm occurrences: alarm point id → occurrence id sent to the server.
+    private var occurrences: [String: String]
+    private let alarmStatePath: String
+    private let reports: AsyncStream<PollReport>
+    /// Wakes the uplink when an alarm event is committed (the fast lane).
+    let uplinkWake: AsyncStream<Void>.Continuation
+    private let uplinkWakeStream: AsyncStream<Void>
+    nonisolated let ingestService: IngestService
+    nonisolated let uplinkService: UplinkService
+    private(set) var stats = IngestStats()
+    let startedWallMillis = PollClock.wallMillis()
+
+    struct IngestStats: Sendable, Codable {
+        var reports = 0
+        var readingsSeen = 0
+        var readingsStored = 0
+        var alarmEvents = 0
+        var storeErrors = 0
+        var lastStoreError: String?
+    }
+
+    /// Persisted alarm engine state with the open occurrence ids.
+    struct AlarmState: Codable {
+        var snapshot: AlarmSnapshot
+        var occurrences: [String: String]
+    }
+
+    private init(loaded: LoadedConfig, store: BufferStore, logger: Logger, engine: AlarmEngine, occurrences: [String: String],
+                 alarmStatePath: String) {
+        self.loaded = loaded
+        self.store = store
+        self.logger = logger
+        self.engine = engine
+        self.occurrences = occurrences
+        self.alarmStatePath = alarmStatePath
+        self.rbe = ReportByException(config: loaded.config)
+        let (reports, continuation) = AsyncStream.makeStream(of: PollReport.self, bufferingPolicy: .bufferingNewest(10_000))
+        self.reports = reports
+        self.polling = PollingSupervisor(logger: logger, sink: { continuation.yield($0) })
+        let (wake, wakeCont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.uplinkWake = wakeCont
+        self.uplinkWakeStream = wake
+        self.ingestService = IngestService(reports: reports)
+        self.uplinkService = UplinkService(wake: wake, logger: logger)
+    }
+
+    /// Opens the buffer (quarantining a corrupt file), restores alarm state, and starts polling.
+    static func start(loaded: LoadedConfig, logger: Logger) async throws -> Gateway {
+        let c = loaded.config
+        let dir = (c.storage.path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (store, notes) = try BufferStore.open(path: c.storage.path, maxBytes: c.storage.maxBytes, logger: logger,
+                                                  options: BufferOptions(retention: c.storage.retention))
+        for n in notes { logger.warning("\(n)") }
+        let statePath = c.storage.path + ".alarms.json"
+        let now = PollClock.wallMillis()
+        var engine = AlarmEngine(config: c, now: now)
+        var occurrences: [String: String] = [:]
+        var restored: [AlarmEvent] = []
+        if let data = FileManager.default.contents(atPath: statePath),
+           let state = try? JSONDecoder().decode(AlarmState.self, from: data) {
+            restored = engine.restore(state.snapshot)
+            occurrences = state.occurrences
+            logger.info("alarm state restored: \(engine.active.count) active")
+        }
+        let g = Gateway(loaded: loaded, store: store, logger: logger, engine: engine, occurrences: occurrences, alarmStatePath: statePath)
+        await g.uplinkService.attach(g)
+        await g.ingestService.attach(g)
+        await g.commitEvents(restored)
+        g.polling.apply(c)
+        return g
+    }
+
+    // MARK: ingest
+
+    func ingest(_ report: PollReport) async {
+        stats.reports += 1
+        let now = PollClock.wallMillis()
+        for r in report.readings { latest["\(r.device).\(r.tag)"] = r }
+        var events: [AlarmEvent] = []
+        if let t = report.transition {
+            let online: Bool = if case .cameBack = t { true } else { false }
+            events += engine.deviceComm(report.device, online: online, now: now)
+        }
+        events += engine.ingest(report.readings, now: now)
+        await commit(events)
+        // Report-by-exception decides what is stored; every reading still counts as seen.
+        let tags = config.device(named: report.device).map { config.effectiveTags(of: $0) } ?? []
+        let byName = Dictionary(tags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var keep: [Reading] = []
+        for r in report.readings {
+            guard let tag = byName[r.tag] else { continue }
+            if rbe.admit(r, tag: tag) { keep.append(r) }
+        }
+        stats.readingsSeen += report.readings.count
+        guard !keep.isEmpty else { return }
+        // Group commit: do not wait here, so the next report joins the same transaction.
+        let store = self.store
+        Task.detached { [weak self] in
+            do {
+                _ = try await store.append(readings: keep, units: { d, t in byName[t]?.units ?? (d.isEmpty ? nil : nil) })
+                await self?.stored(keep.count)
+            } catch {
+                await self?.storeFailed(error)
+            }
+        }
+    }
+
+    private func stored(_ n: Int) { stats.readingsStored += n }
+    private func storeFailed(_ e: any Error) {
+        stats.storeErrors += 1
+        stats.lastStoreError = "\(e)"
+        logger.error("buffer: \(e)")
+    }
+
+    /// Alarm timers: on/off delays, stale values, shelving expiry.
+    func tickAlarms() async {
+        await commit(engine.tick(now: PollClock.wallMillis()))
+    }
+
+    func commitEvents(_ events: [AlarmEvent]) async { await commit(events) }
+
+    /// Commits alarm events at once to the alarm lane, then the engine state, then wakes the uplink.
+    private func commit(_ events: [AlarmEvent]) async {
+        guard !events.isEmpty else { return }
+        for e in events {
+            let occurrence: String
+            switch e.transition {
+            case .raised:
+                occurrence = UUID().uuidString.lowercased()
+                occurrences[e.id] = occurrence
+            default:
+                occurrence = occurrences[e.id] ?? UUID().uuidString.lowercased()
+                if e.transition == .cleared { occurrences[e.id] = nil }
+            }
+            let record = AlarmEventRecord(
+                alarm: e.alarm, occurrence: occurrence, kind: e.kind.rawValue, device: e.device, tag: e.tag, level: e.level?.rawValue,
+                transition: AlarmTransition(rawValue: e.transition.rawValue) ?? .raised,
+                priority: e.priority.rawValue, value: e.value, limit: e.limit, reason: e.reason, wallMillis: e.wallMillis,
+                by: e.by ?? "edged", until: e.transition == .shelved ? e.shelvedUntil : nil)
+            logger.notice("alarm \(e.alarm) \(e.transition.rawValue): \(e.reason)",
+                          metadata: ["alarm": "\(e.alarm)", "device": "\(e.device)", "priority": "\(e.priority.rawValue)"])
+            do {
+                _ = try await store.append(alarm: record)
+                stats.alarmEvents += 1
+            } catch {
+                storeFailed(error)
+            }
+        }
+        saveAlarmState()
+        uplinkWake.yield()
+    }
+
+    /// Writes the alarm engine's state atomically (temp file, fsync, rename).
+    private func saveAlarmState() {
+        guard let data = try? JSONEncoder().encode(AlarmState(snapshot: engine.snapshot, occurrences: occurrences)) else { return }
+        let tmp = alarmStatePath + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { logger.error("cannot write \(tmp): \(String(cString: strerror(errno)))"); return }
+        _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+        rename(tmp, alarmStatePath)
+    }
+
+    // MARK: operator commands
+
+    func acknowledge(_ id: String, by: String) async throws(AlarmCommandError) {
+        let events = try engine.acknowledge(id, by: by, now: PollClock.wallMillis())
+        await commit(events)
+    }
+    func shelve(_ id: String, for span: TimeSpan, by: String) async throws(AlarmCommandError) {
+        let events = try engine.shelve(id, for: span, by: by, now: PollClock.wallMillis())
+        await commit(events)
+    }
+    func unshelve(_ id: String, by: String) async throws(AlarmCommandError) {
+        let events = try engine.unshelve(id, by: by, now: PollClock.wallMillis())
+        await commit(events)
+    }
+
+    var activeAlarms: [AlarmStatus] { engine.active }
+    func alarmHealth() -> AlarmHealth { engine.health(now: PollClock.wallMillis()) }
+
+    // MARK: reload
+
+    /// Applies a new, already validated configuration with the least disruption: unchanged buses keep their
+    /// threads and connections, the buffer is untouched, unchanged alarms keep their state.
+    func reload(_ newLoaded: LoadedConfig) async {
+        let snapshot = engine.snapshot
+        loaded = newLoaded
+        engine = AlarmEngine(config: newLoaded.config, now: PollClock.wallMillis())
+        let events = engine.restore(snapshot)
+        rbe = ReportByException(config: newLoaded.config)
+        polling.apply(newLoaded.config)
+        await commit(events)
+        saveAlarmState()
+    }
+
+    // MARK: status
+
+    func statusLine() -> String {
+        let devices = polling.status()
+        let online = devices.filter(\.online).count
+        let backlog = (try? store.stats()).map { "\($0.alarmRecords + $0.readingRecords)" } ?? "?"
+        return "\(online)/\(devices.count) devices online, backlog \(backlog), \(engine.active.count) active alarms"
+    }
+
+    func shutdown() async {
+        polling.stopAll()
+        uplinkWake.finish()
+        // Let appends that are waiting for their group commit finish, then close (commits the rest).
+        try? await Task.sleep(for: .milliseconds(50))
+        saveAlarmState()
+        store.close()
+    }
+}
+
+/// Feeds poll reports into the gateway, and ticks the alarm timers every second.
+final class IngestService: Service, @unchecked Sendable {
+    private let reports: AsyncStream<PollReport>
+    private var gateway: Gateway?
+    init(reports: AsyncStream<PollReport>) { self.reports = reports }
+    func attach(_ g: Gateway) async { gateway = g }
+
+    func run() async throws {
+        guard let gateway else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await report in self.reports.cancelOnGracefulShutdown() { await gateway.ingest(report) }
+            }
+            group.addTask {
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    try? await Task.sleep(for: .seconds(1))
+                    await gateway.tickAlarms()
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import EdgeCore
+import Foundation
+import Logging
+import ModbusPoller
+
+/// Owns one `BusPoller` thread per bus. Applying a configuration restarts only the buses whose settings or
+/// devices changed; the others keep their threads and connections.
+final class PollingSupervisor: @unchecked Sendable {
+    private let logger: Logger
+    private let sink: @Sendable (PollReport) -> Void
+    private let lock = NSLock()
+    /// Per bus: the poller and the configuration it runs (bus + its devices with their tags and limits).
+    private var running: [String: (poller: BusPoller, signature: BusSignature)] = [:]
+
+    struct BusSignature: Equatable {
+        var bus: BusConfig
+        var devices: [DeviceConfig]
+        var tags: [[TagDefinition]]
+        var limits: [DeviceLimits]
+    }
+
+    init(logger: Logger, sink: @escaping @Sendable (PollReport) -> Void) {
+        self.logger = logger
+        self.sink = sink
+    }
+
+    func apply(_ config: EdgeConfig) {
+        var wanted: [String: BusSignature] = [:]
+        for bus in config.buses {
+            let devices = config.devices.filter { $0.bus == bus.name && $0.enabled }
+            guard !devices.isEmpty else { continue }
+            wanted[bus.name] = BusSignature(bus: bus, devices: devices, tags: devices.map { config.effectiveTags(of: $0) },
+                                            limits: devices.map { config.effectiveLimits(of: $0) })
+        }
+        lock.withLock {
+            for (name, current) in running where wanted[name] != current.signature {
+                current.poller.stop()
+                running[name] = nil
+                logger.info("bus \(name) stopped (configuration changed or removed)", metadata: ["bus": "\(name)"])
+            }
+            for (name, sig) in wanted where running[name] == nil {
+                let pollers = zip(sig.devices, zip(sig.tags, sig.limits)).map { d, tl in
+                    DevicePoller(config: d, tags: tl.0, limits: tl.1, timing: BusTiming.of(sig.bus, turnaround: tl.1.turnaround))
+                }
+                let bus = sig.bus
+                let poller = BusPoller(bus: bus, devices: pollers, logger: logger,
+                                       makeLink: { () throws(ModbusError) -> any ModbusLink in try ModbusLinks.make(for: bus) },
+                                       report: sink)
+                poller.start()
+                running[name] = (poller, sig)
+                logger.info("bus \(name) polling \(sig.devices.map(\.name).joined(separator: ", "))", metadata: ["bus": "\(name)"])
+            }
+        }
+    }
+
+    func status() -> [DeviceStatus] {
+        lock.withLock { running.values.flatMap { $0.poller.status() } }.sorted { $0.name < $1.name }
+    }
+
+    /// Monotonic ms of the least recent bus-loop step: the watchdog's measure of progress.
+    func oldestProgress() -> Int64? {
+        lock.withLock { running.values.map { $0.poller.lastProgress }.min() }
+    }
+
+    /// The longest a single transaction can take on any bus (response timeout × attempts): the watchdog's slack.
+    var longestTransactionMillis: Int64 {
+        lock.withLock { running.values.map { $0.signature.bus.responseTimeout.milliseconds * Int64($0.signature.bus.retries + 1) }.max() ?? 0 }
+    }
+
+    func stopAll() {
+        let all = lock.withLock { () -> [BusPoller] in
+            let p = running.values.map(\.poller)
+            running.removeAll()
+            return p
+        }
+        for p in all { p.stop() }
+    }
+}

@@ -1,0 +1,61 @@
+import EdgeCore
+import EdgeRuntime
+import Foundation
+import Logging
+import ModbusPoller
+import ServiceLifecycle
+
+/// Tells systemd how the gateway is doing: STATUS= every few seconds, and WATCHDOG=1 only while every bus
+/// thread is making progress — a hung bus thread stops the pings and systemd restarts the service.
+struct NotifyService: Service {
+    let gateway: Gateway
+
+    func run() async throws {
+        let interval = SystemdNotify.watchdogInterval.map { $0 / 3 } ?? .seconds(5)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let now = PollClock.monotonicMillis()
+            // A bus loop steps at least once a second (its sleeps are capped at 1 s) plus one transaction.
+            let slack = Int64(5_000) + gateway.polling.longestTransactionMillis
+            let progressing = gateway.polling.oldestProgress().map { now - $0 < slack } ?? true
+            if progressing { SystemdNotify.watchdog() }
+            SystemdNotify.status(await gateway.statusLine())
+            try? await Task.sleep(for: min(interval, .seconds(5)))
+        }
+    }
+}
+
+/// SIGHUP (`systemctl reload edged`): read and validate the configuration again; apply it if valid, keep
+/// the running one (and log every error) if not.
+struct ReloadService: Service {
+    let gateway: Gateway
+    let configPath: String
+    let logger: Logger
+
+    func run() async throws {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        let (hups, cont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        source.setEventHandler { cont.yield() }
+        source.resume()
+        defer { source.cancel() }
+        for await _ in hups.cancelOnGracefulShutdown() {
+            _ = await reload(by: "SIGHUP")
+        }
+    }
+
+    /// Reloads; returns the diagnostics when the new configuration was refused.
+    func reload(by who: String) async -> [ConfigDiagnostic]? {
+        SystemdNotify.reloading()
+        defer { SystemdNotify.send("READY=1") }
+        switch ConfigLoader(files: DiskConfigFiles()).load(path: configPath) {
+        case .success(let loaded):
+            await gateway.reload(loaded)
+            logger.notice("configuration reloaded (\(who)): \(ConfigSummary.line(loaded.config))")
+            return nil
+        case .failure(let e):
+            for d in e.diagnostics { logger.error("\(d)") }
+            logger.error("reload (\(who)) refused: \(configPath) has \(e.errors.count) error(s); the running configuration stays")
+            return e.diagnostics
+        }
+    }
+}
