@@ -41,7 +41,8 @@ let package = Package(
                                                      .product(name: "Logging", package: "swift-log")]),
         .target(name: "EdgeBuffer", dependencies: ["EdgeCore", .product(name: "GRDB", package: "GRDB.swift"),
                                                    .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Uplink", dependencies: ["EdgeCore", "CCurl", "CEdgeShim", "CZlib",
+        .target(name: "Uplink", dependencies: ["EdgeCore", "EdgeBuffer", "EdgeRuntime", "ModbusPoller", "CCurl", "CEdgeShim", "CZlib",
+                                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                .product(name: "Logging", package: "swift-log")]),
 
         // The device simulator: serves templates over TCP and serial ports, with faults on demand.

@@ -4,6 +4,7 @@ import EdgeRuntime
 import Foundation
 import Logging
 import ModbusPoller
+import Uplink
 
 /// The control socket's commands (docs/control-protocol.md). Runs on the socket's thread and waits for the
 /// gateway actor; changes (ack, shelve, reload) are logged with the peer's uid.

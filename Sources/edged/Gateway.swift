@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ModbusPoller
 import ServiceLifecycle
+import Uplink
 
 /// The running gateway: configuration, buffer, alarm engine and the latest values. Poll reports arrive
 /// from the bus threads through `reports`; everything that changes state goes through this actor.
@@ -84,7 +85,7 @@ actor Gateway {
             logger.info("alarm state restored: \(engine.active.count) active")
         }
         let g = Gateway(loaded: loaded, store: store, logger: logger, engine: engine, occurrences: occurrences, alarmStatePath: statePath)
-        await g.uplinkService.attach(g)
+        g.uplinkService.attach(UplinkService.Source(config: { [weak g] in await g?.config ?? c }, store: store))
         await g.ingestService.attach(g)
         await g.commitEvents(restored)
         g.polling.apply(c)

@@ -5,45 +5,54 @@ import Foundation
 import Logging
 import ModbusPoller
 import ServiceLifecycle
-import Uplink
 
 /// What `edgectl uplink` shows.
-struct UplinkStatus: Sendable, Codable {
-    var state = "starting"
-    var endpoint = ""
-    var lastSuccessMillis: Int64?
-    var lastAttemptMillis: Int64?
-    var lastError: String?
-    var batchesSent = 0
-    var recordsAcknowledged = 0
-    var bytesSent: Int64 = 0
-    var bytesReceived: Int64 = 0
-    var deadLetterBatches = 0
-    var nextAttemptMillis: Int64?
-    var batchRecordsLimit = 0
+public struct UplinkStatus: Sendable, Codable {
+    public var state = "starting"
+    public var endpoint = ""
+    public var lastSuccessMillis: Int64?
+    public var lastAttemptMillis: Int64?
+    public var lastError: String?
+    public var batchesSent = 0
+    public var recordsAcknowledged = 0
+    public var bytesSent: Int64 = 0
+    public var bytesReceived: Int64 = 0
+    public var deadLetterBatches = 0
+    public var nextAttemptMillis: Int64?
+    public var batchRecordsLimit = 0
 }
 
 /// The upload loop: takes the next batch from the buffer (alarm lane first), sends it, and does what the
 /// `UplinkMachine` says with the answer. Readings wait up to `batch.maxAge` to fill a batch; alarm events go
 /// at once. Records are deleted only after a 2xx.
-final class UplinkService: Service, @unchecked Sendable {
+public final class UplinkService: Service, @unchecked Sendable {
+    /// The configuration in force (it changes on reload) and the buffer to drain.
+    public struct Source: Sendable {
+        public var config: @Sendable () async -> EdgeConfig
+        public var store: BufferStore
+        public init(config: @escaping @Sendable () async -> EdgeConfig, store: BufferStore) { self.config = config; self.store = store }
+    }
     private let wakeStream: AsyncStream<Void>
     private let logger: Logger
-    private var gateway: Gateway?
-    let wake = WakeSignal()
     private let lock = NSLock()
+    private var source: Source?
+    /// Wakes the loop early: an alarm event was committed, or shutdown began.
+    public let wake = WakeSignal()
     private var _status = UplinkStatus()
-    var status: UplinkStatus { lock.withLock { _status } }
+    public var status: UplinkStatus { lock.withLock { _status } }
     private func update(_ f: (inout UplinkStatus) -> Void) { lock.withLock { f(&_status) } }
+    /// Waits are drawn from here (tests inject a fixed one).
+    private let random: @Sendable (ClosedRange<Int64>) -> Int64
 
-    init(wake: AsyncStream<Void>, logger: Logger) {
+    public init(wake: AsyncStream<Void>, logger: Logger, random: @escaping @Sendable (ClosedRange<Int64>) -> Int64 = { Int64.random(in: $0) }) {
         self.wakeStream = wake
         self.logger = logger
+        self.random = random
     }
-    func attach(_ g: Gateway) async { gateway = g }
+    public func attach(_ s: Source) { lock.withLock { source = s } }
 
-    func run() async throws {
-        guard let gateway else { return }
+    public func run() async throws {
+        guard let gateway = lock.withLock({ source }) else { return }
         // Forward alarm wake-ups into the signal the loop waits on.
         let forward = Task { [wake, wakeStream] in for await _ in wakeStream { wake.signal() } }
         defer { forward.cancel() }
@@ -54,15 +63,15 @@ final class UplinkService: Service, @unchecked Sendable {
         }
     }
 
-    private func loop(_ gateway: Gateway) async {
-        var config = await gateway.config
+    private func loop(_ gateway: Source) async {
+        var config = await gateway.config()
         var client = SyncClient(uplink: config.uplink, encoder: BatchEncoder(sender: Self.sender(config), formats: BatchEncoder.formats(for: config)))
         var machine = UplinkMachine(maxBatchRecords: config.uplink.batch.maxRecords)
         let store = gateway.store
         update { $0.endpoint = config.uplink.endpoint; $0.state = "idle" }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             // Pick up a reloaded configuration.
-            let current = await gateway.config
+            let current = await gateway.config()
             if current != config {
                 config = current
                 client = SyncClient(uplink: config.uplink, encoder: BatchEncoder(sender: Self.sender(config), formats: BatchEncoder.formats(for: config)))
@@ -94,13 +103,13 @@ final class UplinkService: Service, @unchecked Sendable {
                     continue
                 }
             }
-            await send(batch, client: client, config: config, machine: &machine, store: store, gateway: gateway)
+            await send(batch, client: client, config: config, machine: &machine, store: store)
         }
         update { $0.state = "stopped" }
     }
 
     private func send(_ batch: BufferBatch, client: SyncClient, config: EdgeConfig, machine: inout UplinkMachine,
-                      store: BufferStore, gateway: Gateway) async {
+                      store: BufferStore) async {
         let token: String
         do { token = try TokenLoader.load(config.uplink.token) } catch {
             update { $0.state = "no token"; $0.lastError = error.description }
@@ -120,7 +129,7 @@ final class UplinkService: Service, @unchecked Sendable {
         } catch {
             outcome = .retry(status: nil, retryAfterMillis: nil, reason: error.description)
         }
-        let actions = machine.handle(outcome, records: batch.count, random: { Int64.random(in: $0) })
+        let actions = machine.handle(outcome, records: batch.count, random: random)
         for action in actions {
             switch action {
             case .acknowledge:
@@ -163,7 +172,7 @@ final class UplinkService: Service, @unchecked Sendable {
         }
     }
 
-    static func sender(_ c: EdgeConfig) -> BatchSender {
+    public static func sender(_ c: EdgeConfig) -> BatchSender {
         BatchSender(gateway: c.gateway.id, tenant: c.gateway.tenant, site: c.gateway.site, software: EdgeCoreVersion.string)
     }
 }

@@ -2,12 +2,13 @@ import Foundation
 
 /// A wake-up that can be waited for with a timeout: the uplink sleeps until the batch age runs out or an
 /// alarm event arrives, whichever is first.
-final class WakeSignal: @unchecked Sendable {
+public final class WakeSignal: @unchecked Sendable {
+    public init() {}
     private let lock = NSLock()
     private var pending = false
     private var waiter: CheckedContinuation<Void, Never>?
 
-    func signal() {
+    public func signal() {
         let w: CheckedContinuation<Void, Never>? = lock.withLock {
             if let w = waiter { waiter = nil; return w }
             pending = true
@@ -17,7 +18,7 @@ final class WakeSignal: @unchecked Sendable {
     }
 
     /// Returns when signalled (or already signalled since the last wait), after `timeout`, or on cancellation.
-    func wait(timeout: Duration) async {
+    public func wait(timeout: Duration) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let ready: Bool = lock.withLock {
