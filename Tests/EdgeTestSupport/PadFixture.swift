@@ -1,0 +1,180 @@
+import Foundation
+
+/// A whole well pad on loopback for end-to-end tests: a test CA and token, the reference receiver (the
+/// tenant's sync endpoint), edgesim serving the demo pad's TCP devices, and an edged configuration that
+/// points at them. edged itself is started by the test (`startEdged`), as often as it likes.
+public final class PadFixture: @unchecked Sendable {
+    public let dir = TempDir("edged-pad")
+    public let receiverPort: Int
+    public let adminPort: Int
+    public let simPort: Int
+    public let configPath: String
+    public let controlSocket: String
+    public let simControl: String
+    public private(set) var receiver: ChildProcess?
+    public private(set) var sim: ChildProcess?
+
+    /// - Parameter alarmsYAML: the `alarms:` section to use (the demo's by default).
+    public init(pollInterval: String = "500ms", batchMaxAge: String = "1s", extraProfile: String = "") throws {
+        receiverPort = try freeTCPPort()
+        adminPort = try freeTCPPort()
+        simPort = try freeTCPPort()
+        configPath = dir.file("edged.yaml")
+        controlSocket = dir.file("control.sock")
+        simControl = dir.file("sim.sock")
+        let pki = dir.file("pki")
+        let ca = try runTool("/bin/bash", [TestPaths.root.appendingPathComponent("tools/receiver/make_test_ca.sh").path, pki, "pad-gw"])
+        guard ca.status == 0 else { throw TestSetupError("make_test_ca.sh failed: \(ca.output)") }
+        let token = "tok-" + UUID().uuidString.lowercased()
+        let tokenPath = dir.file("token")
+        FileManager.default.createFile(atPath: tokenPath, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+        try "pad-gw:\(token)\n".write(toFile: dir.file("tokens.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(at: TestPaths.config.appendingPathComponent("templates"), to: dir.url.appendingPathComponent("templates"))
+        try """
+        gateway: {id: pad-gw, site: Test Pad, tenant: test}
+        uplink:
+          endpoint: https://127.0.0.1:\(receiverPort)/api/v1/edge/batches
+          tls: {caFile: \(pki)/ca.pem}
+          token: {file: \(tokenPath)}
+          batch: {maxRecords: 500, maxAge: \(batchMaxAge)}
+          connectTimeout: 2s
+          requestTimeout: 10s
+        storage: {path: \(dir.file("buffer.db")), maxBytes: 64MiB}
+        buses:
+          - {name: pad-lan, type: tcp, host: 127.0.0.1, port: \(simPort), responseTimeout: 300ms, retries: 0}
+        templates:
+          - include: templates/rod-pump-controller.yaml
+          - include: templates/scanner-2000.yaml
+        devices:
+          - {name: rpc-1, bus: pad-lan, unit: 1, template: rod-pump-controller, poll: \(pollInterval), offlineAfter: 2, maxBackoff: 2s}
+          - {name: efm-1, bus: pad-lan, unit: 20, template: scanner-2000, poll: \(pollInterval), offlineAfter: 2, maxBackoff: 2s}
+        alarms:
+          - {name: rpc-1-tubing, type: limit, device: rpc-1, tag: tubing_pressure, h: 450, hh: {setpoint: 600, priority: critical}, deadband: 10}
+          - {name: rpc-1-comm, type: comm-loss, device: rpc-1, after: 1s}
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try """
+        devices:
+          rpc-1:
+            well_state: {constant: 1}
+            fault_word: {constant: 0}
+            tubing_pressure: {constant: 300}
+            casing_pressure: {walk: {mid: 80, step: 1, min: 60, max: 100}}
+          efm-1:
+            flow_rate: {walk: {mid: 400, step: 2, min: 300, max: 500}}
+        \(extraProfile)
+        """.write(toFile: dir.file("profile.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    /// Starts (or restarts) the reference receiver; its database survives restarts.
+    public func startReceiver(extraArguments: [String] = []) throws {
+        receiver?.terminate()
+        receiver = try ChildProcess("/usr/bin/python3", [TestPaths.root.appendingPathComponent("tools/receiver/receiver.py").path,
+            "--listen", "127.0.0.1:\(receiverPort)", "--cert", dir.file("pki/server.pem"), "--key", dir.file("pki/server.key"),
+            "--tokens", dir.file("tokens.txt"), "--store", dir.file("receiver.db"), "--admin", "127.0.0.1:\(adminPort)"] + extraArguments,
+            output: dir.file("receiver.log"))
+        guard waitUntil(timeout: 20, { (try? adminGet("/stats")) != nil }) else { throw TestSetupError("receiver did not start: \(log("receiver.log"))") }
+    }
+
+    public func startSimulator() throws {
+        sim?.terminate()
+        sim = try ChildProcess(TestPaths.product("edgesim"), ["--config", configPath, "--profile", dir.file("profile.yaml"), "--control", simControl],
+                               output: dir.file("edgesim.log"))
+        guard waitUntil(timeout: 20, { FileManager.default.fileExists(atPath: simControl) }) else {
+            throw TestSetupError("edgesim did not start: \(log("edgesim.log"))")
+        }
+    }
+
+    /// Starts edged as a process; `notifySocket` makes it talk sd_notify to the test.
+    public func startEdged(notifySocket: String? = nil, watchdogMicros: Int? = nil) throws -> ChildProcess {
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = notifySocket
+        if let w = watchdogMicros { env["WATCHDOG_USEC"] = String(w) }
+        env["JOURNAL_STREAM"] = nil
+        return try ChildProcess(TestPaths.product("edged"), ["--config", configPath, "--control-socket", controlSocket],
+                                output: dir.file("edged.log"), environment: env)
+    }
+
+    public func log(_ name: String) -> String { (try? String(contentsOfFile: dir.file(name), encoding: .utf8)) ?? "" }
+
+    // MARK: receiver admin API (plain HTTP on loopback)
+
+    public func adminGet(_ path: String) throws -> [String: Any] {
+        let r = try runTool("/usr/bin/curl", ["-sf", "--max-time", "5", "http://127.0.0.1:\(adminPort)\(path)"], timeout: 10)
+        guard r.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any] else {
+            throw TestSetupError("admin \(path): \(r.output)")
+        }
+        return obj
+    }
+
+    public func setFault(_ json: String) throws {
+        let r = try runTool("/usr/bin/curl", ["-sf", "--max-time", "5", "-X", "POST", "-d", json, "http://127.0.0.1:\(adminPort)/faults"], timeout: 10)
+        guard r.status == 0 else { throw TestSetupError("setting fault \(json): \(r.output)") }
+    }
+
+    /// Every seq the receiver stored for this gateway, by epoch.
+    public func storedSeqs() throws -> [String: [Int64]] {
+        let stats = try adminGet("/stats")
+        let store = stats["store"] as? [String: Any] ?? [:]
+        var out: [String: [Int64]] = [:]
+        for e in store["byEpoch"] as? [[String: Any]] ?? [] {
+            guard let epoch = e["epoch"] as? String else { continue }
+            let seqs = try adminGet("/seqs?gateway=pad-gw&epoch=\(epoch)")
+            var list: [Int64] = []
+            for r in seqs["ranges"] as? [[Any]] ?? [] {
+                guard r.count == 2, let a = (r[0] as? NSNumber)?.int64Value, let b = (r[1] as? NSNumber)?.int64Value else { continue }
+                list += Array(a...b)
+            }
+            out[epoch] = list
+        }
+        return out
+    }
+
+    public func receiverCounts() throws -> (stored: Int64, duplicates: Int64) {
+        let s = try adminGet("/stats")
+        return ((s["recordsStored"] as? NSNumber)?.int64Value ?? -1, (s["duplicates"] as? NSNumber)?.int64Value ?? -1)
+    }
+
+    deinit {
+        sim?.terminate()
+        receiver?.terminate()
+    }
+}
+
+/// Collects sd_notify datagrams sent to a test NOTIFY_SOCKET.
+public final class NotifyListener: @unchecked Sendable {
+    public let path: String
+    private let fd: Int32
+    private let lock = NSLock()
+    private var messages: [String] = []
+    private var stopped = false
+
+    public init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 } }
+        guard ok else { throw TestSetupError("cannot bind \(path)") }
+        let t = Thread { [self] in
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while !lock.withLock({ stopped }) {
+                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, 100) > 0 else { continue }
+                let n = recv(fd, &buf, buf.count, 0)
+                if n > 0 { let m = String(decoding: buf[..<n], as: UTF8.self); lock.withLock { messages.append(m) } }
+            }
+        }
+        t.start()
+    }
+
+    /// Every `KEY=value` line received so far, in order.
+    public var lines: [String] { lock.withLock { messages.flatMap { $0.split(separator: "\n").map(String.init) } } }
+    public func count(_ prefix: String) -> Int { lines.filter { $0.hasPrefix(prefix) }.count }
+    deinit {
+        lock.withLock { stopped = true }
+        close(fd)
+        unlink(path)
+    }
+}
