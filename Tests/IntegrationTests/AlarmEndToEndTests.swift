@@ -1,0 +1,95 @@
+import EdgeCore
+import EdgeTestSupport
+import Foundation
+import Testing
+
+/// Alarms from the simulator to the receiver: raised and cleared as a pressure crosses its limits, fast
+/// while online, after reconnection while offline, exactly once across a restart.
+@Suite(.serialized) struct AlarmEndToEndTests {
+    let edgectl = TestPaths.product("edgectl")
+
+    /// Alarm events stored at the receiver, in seq order.
+    func alarmEvents(_ pad: PadFixture) throws -> [[String: Any]] {
+        var out: [[String: Any]] = []
+        for epoch in try pad.storedSeqs().keys {
+            var after = 0
+            while true {
+                let page = try pad.adminGet("/records?gateway=pad-gw&epoch=\(epoch)&after=\(after)&limit=5000")
+                let records = page["records"] as? [[String: Any]] ?? []
+                if records.isEmpty { break }
+                out += records.filter { ($0["kind"] as? String) == "alarm" }
+                after = (records.last?["seq"] as? NSNumber)?.intValue ?? after
+            }
+        }
+        return out
+    }
+
+    func transitions(_ events: [[String: Any]], _ alarm: String, level: String? = nil) -> [String] {
+        events.filter { e in
+            let body = e["record"] as? [String: Any] ?? e
+            return (body["alarm"] as? String) == alarm && (level == nil || (body["level"] as? String) == level)
+        }.map { e in ((e["record"] as? [String: Any] ?? e)["transition"] as? String) ?? "?" }
+    }
+
+    func sim(_ pad: PadFixture, _ command: String) throws {
+        let r = try runTool("/usr/bin/bash", ["-c", "echo '\(command)' | socat - UNIX-CONNECT:\(pad.simControl)"], timeout: 10)
+        #expect(r.output.hasPrefix("ok"), "\(command): \(r.output)")
+    }
+
+    @Test func throughHAndHHAndBackReachesTheReceiverWithinSeconds() throws {
+        let pad = try PadFixture(pollInterval: "500ms", batchMaxAge: "30s")   // readings wait; alarms must not
+        try pad.startReceiver()
+        try pad.startSimulator()
+        let edged = try pad.startEdged()
+        defer { edged.terminate() }
+        #expect(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
+        // Up through H (450) and HH (600).
+        try sim(pad, "set rpc-1.tubing_pressure 640")
+        let raisedAt = Date()
+        #expect(waitUntil(timeout: 10) { transitions((try? alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "hh").contains("raised") })
+        // One poll interval (0.5 s) plus 2 s, with some slack for a loaded test machine.
+        #expect(Date().timeIntervalSince(raisedAt) < 0.5 + 2 + 1)
+        let ctl = try runTool(edgectl, ["alarms", "list", "--socket", pad.controlSocket])
+        #expect(ctl.output.contains("rpc-1-tubing.hh") && ctl.output.contains("critical"), "\(ctl.output)")
+        // Back down: both clear.
+        try sim(pad, "set rpc-1.tubing_pressure 300")
+        #expect(waitUntil(timeout: 10) { transitions((try? alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "h").contains("cleared") })
+        let events = try alarmEvents(pad)
+        #expect(transitions(events, "rpc-1-tubing", level: "h") == ["raised", "cleared"])
+        #expect(transitions(events, "rpc-1-tubing", level: "hh") == ["raised", "cleared"])
+        // The H event carries the occurrence id, priority and a reason a person can read.
+        let h = events.map { $0["record"] as? [String: Any] ?? $0 }.first { ($0["level"] as? String) == "h" }
+        #expect((h?["reason"] as? String)?.contains("tubing_pressure") == true)
+        #expect((h?["id"] as? String)?.isEmpty == false)
+    }
+
+    @Test func offlineAlarmsArriveAfterReconnectionAndARestartRaisesOnce() throws {
+        let pad = try PadFixture(pollInterval: "500ms", batchMaxAge: "1s")
+        try pad.startSimulator()
+        var edged = try pad.startEdged()
+        #expect(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
+        // No receiver: the raise waits in the buffer.
+        try sim(pad, "set rpc-1.tubing_pressure 520")
+        #expect(waitUntil(timeout: 10) {
+            ((try? runTool(edgectl, ["alarms", "list", "--socket", pad.controlSocket]))?.output ?? "").contains("rpc-1-tubing.h ")
+        })
+        // Restart between raise and clear.
+        edged.signal(SIGTERM)
+        #expect(edged.wait(timeout: 25).map { ($0 >> 8) & 0xFF } == 0)
+        edged = try pad.startEdged()
+        defer { edged.terminate() }
+        #expect(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
+        try sim(pad, "set rpc-1.tubing_pressure 300")
+        // The condition clears (the alarm stays listed, returned but unacknowledged, as ISA-18.2 wants).
+        #expect(waitUntil(timeout: 10) {
+            let out = (try? runTool(edgectl, ["alarms", "list", "--json", "--socket", pad.controlSocket]))?.output ?? ""
+            let list = (try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [[String: Any]] ?? []
+            return list.contains { ($0["id"] as? String) == "rpc-1-tubing.h" && ($0["conditionActive"] as? Bool) == false }
+        })
+        // Connectivity returns: the raise and the clear arrive, once each, in order.
+        try pad.startReceiver()
+        #expect(waitUntil(timeout: 20) { transitions((try? alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "h").contains("cleared") })
+        #expect(transitions(try alarmEvents(pad), "rpc-1-tubing", level: "h") == ["raised", "cleared"])
+        #expect(transitions(try alarmEvents(pad), "rpc-1-tubing", level: "hh").isEmpty)
+    }
+}
