@@ -7,7 +7,7 @@ APT_PKGS   := pkg-config libmodbus-dev libsqlite3-dev libssl-dev libsystemd-dev 
               socat openssl python3 python3-pytest python3-jsonschema sqlite3
 BUILD_FLAGS ?=
 
-.PHONY: deps build release test soak demo bench clean
+.PHONY: deps build release test soak demo bench deb clean
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -38,5 +38,8 @@ demo: deps build
 bench: deps
 	./scripts/bench.sh
 
+deb: deps
+	./scripts/deb.sh
+
 clean:
-	rm -rf .build demo-run
+	rm -rf .build .build-deb demo-run

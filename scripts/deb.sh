@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make deb: edged_<version>_<arch>.deb with both binaries (Swift standard library linked statically), the
+# systemd unit, the example configuration and templates as conffiles, and a postinst that creates the
+# edged system user. Checked with lintian when it is installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version=$(sed -n 's/.*string = "\(.*\)".*/\1/p' Sources/EdgeCore/Version.swift)
+arch=$(dpkg --print-architecture)
+swift build -c release --static-swift-stdlib --product edged
+swift build -c release --static-swift-stdlib --product edgectl
+bin=$(swift build -c release --show-bin-path)
+root=.build-deb/edged_${version}_${arch}
+rm -rf "$root" && mkdir -p "$root/DEBIAN"
+install -D -m 0755 "$bin/edged" "$root/usr/bin/edged"
+install -D -m 0755 "$bin/edgectl" "$root/usr/bin/edgectl"
+strip --strip-unneeded "$root/usr/bin/edged" "$root/usr/bin/edgectl"
+install -D -m 0644 systemd/edged.service "$root/lib/systemd/system/edged.service"
+install -D -m 0640 config/edged.example.yaml "$root/etc/edged/edged.yaml"
+for t in config/templates/*.yaml; do install -D -m 0644 "$t" "$root/etc/edged/templates/$(basename "$t")"; done
+install -D -m 0644 README.md "$root/usr/share/doc/edged/README.md"
+for d in docs/*.md docs/*.json; do install -D -m 0644 "$d" "$root/usr/share/doc/edged/$(basename "$d")"; done
+install -D -m 0644 packaging/copyright "$root/usr/share/doc/edged/copyright"
+printf 'edged (%s) stable; urgency=medium\n\n  * Release %s.\n\n -- WellPulse Edge Team <edge@wellpulse.io>  %s\n' \
+  "$version" "$version" "$(date -R)" | gzip -9n > "$root/usr/share/doc/edged/changelog.gz"
+( cd "$root/etc" && find edged -type f | sed 's#^#/etc/#' | sort ) > "$root/DEBIAN/conffiles"
+install -m 0755 packaging/postinst packaging/prerm packaging/postrm "$root/DEBIAN/"
+size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
+cat > "$root/DEBIAN/control" <<CONTROL
+Package: edged
+Version: $version
+Architecture: $arch
+Maintainer: WellPulse Edge Team <edge@wellpulse.io>
+Installed-Size: $size
+Depends: libmodbus5, libsqlite3-0, libssl3, libsystemd0, libcurl4, zlib1g, adduser
+Section: net
+Priority: optional
+Homepage: https://wellpulse.io
+Description: WellPulse edge gateway daemon for well pads
+ edged polls pump controllers, flow computers, transmitters and tank gauges
+ over Modbus RTU (RS-485) and Modbus TCP, raises local alarms, buffers
+ readings in SQLite while the site is offline and uploads them in batches
+ over TLS to the tenant's WellPulse sync endpoint. edgectl is the field
+ technician's tool: configuration, direct device reads, live values,
+ alarms, buffer and uplink state.
+CONTROL
+dpkg-deb --root-owner-group --build "$root" ".build-deb/edged_${version}_${arch}.deb"
+if command -v lintian >/dev/null; then lintian --fail-on error ".build-deb/edged_${version}_${arch}.deb"; else echo "(lintian not installed: apt-get install lintian)"; fi
+echo ".build-deb/edged_${version}_${arch}.deb"
