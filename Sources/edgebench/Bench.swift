@@ -7,7 +7,7 @@ struct EdgeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgebench",
         abstract: "edged benchmarks, each beside its reference.",
-        subcommands: [All.self, PollingBench.self, PlannerBench.self, BufferBench.self],
+        subcommands: [All.self, PollingBench.self, PlannerBench.self, BufferBench.self, DaemonBench.self],
         defaultSubcommand: All.self
     )
 
@@ -17,6 +17,7 @@ struct EdgeBench: ParsableCommand {
             try PollingBench.parse([]).run()
             try PlannerBench.parse([]).run()
             try BufferBench.parse([]).run()
+            try DaemonBench.parse([]).run()
         }
     }
 }

@@ -1,0 +1,195 @@
+import ArgumentParser
+import EdgeBuffer
+import EdgeCore
+import Foundation
+
+/// The daemon as a process: time to READY with a large backlog, resident memory and CPU while polling
+/// the example pad ×10 from edgesim, each beside a reference measured in the same run.
+struct DaemonBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "daemon", abstract: "edged start-up, memory and CPU as a process.")
+    @Option(help: "Records in the backlog for the start-up figure.") var backlog: Int = 1_000_000
+    @Option(help: "Seconds of polling for the memory and CPU figures.") var seconds: Int = 60
+
+    func run() throws {
+        Report.section("edged as a process (release build, edgesim on loopback)")
+        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edgebench-daemon-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: "config/templates", toPath: "\(dir)/templates")
+        let port = 20_000 + Int(getpid() % 10_000)
+
+        // Start-up with an empty buffer, then with a large backlog.
+        let empty = try padConfig(dir: dir, name: "empty", port: port, copies: 1)
+        let emptyReady = try timeToReady(bin: bin, config: empty, dir: dir)
+        let full = try padConfig(dir: dir, name: "full", port: port, copies: 1)
+        try fillBuffer(path: "\(dir)/full.db", records: backlog)
+        let fullReady = try timeToReady(bin: bin, config: full, dir: dir)
+        Report.figure("start to READY, \(backlog) records queued", fullReady * 1000, "ms",
+                      reference: ("empty buffer", emptyReady * 1000), higherIsBetter: false)
+
+        // The example pad ×10 (90 devices, 1040 tags) polled over loopback TCP for `seconds`.
+        let big = try padConfig(dir: dir, name: "pad10", port: port, copies: 10)
+        let idle = try padConfig(dir: dir, name: "idle", port: port, copies: 0)
+        let sim = try spawn(bin.appendingPathComponent("edgesim").path, ["--config", big], log: "\(dir)/sim.log")
+        defer { kill(sim, SIGTERM); var s: Int32 = 0; waitpid(sim, &s, 0) }
+        Thread.sleep(forTimeInterval: 1)
+        let idleRun = try sample(bin: bin, config: idle, dir: dir, seconds: 5, sim: sim)
+        let run = try sample(bin: bin, config: big, dir: dir, seconds: seconds, sim: sim)
+        Report.figure("resident memory, example pad ×10 (peak)", Double(run.peakRSS) / 1048576, "MiB",
+                      reference: ("edged with no devices", Double(idleRun.peakRSS) / 1048576), higherIsBetter: false)
+        Report.figure("resident memory growth, last half of \(seconds) s", Double(run.lateGrowth) / 1024, "KiB",
+                      reference: ("first half", Double(run.earlyGrowth) / 1024), higherIsBetter: false)
+        let tagsPerSecond = run.tagsPerSecond
+        Report.figure("CPU per 10,000 tags/s (\(Int(tagsPerSecond)) tags/s)", run.cpuFraction / tagsPerSecond * 10_000 * 100, "% of a core",
+                      reference: ("edgesim serving them", run.simCPUFraction(sim) / tagsPerSecond * 10_000 * 100), higherIsBetter: false)
+    }
+
+    /// A pad config: `copies` × the example pad's devices, all on one TCP endpoint served by edgesim.
+    func padConfig(dir: String, name: String, port: Int, copies: Int) throws -> String {
+        let pad = try BenchPad.load()
+        var devices: [String] = []
+        var unit = 1
+        for c in 0..<copies {
+            for d in pad.devices where d.enabled {
+                devices.append("  - {name: \(d.name)-\(c), bus: lan, unit: \(unit), template: \(d.template), poll: \(d.poll)}")
+                unit += 1
+            }
+        }
+        let includes = pad.templates.compactMap(\.sourceFile).map { "  - include: templates/\(($0 as NSString).lastPathComponent)" }
+        let text = """
+        gateway: {id: bench-gw, site: Bench, tenant: bench}
+        uplink: {endpoint: "https://127.0.0.1:9/api/v1/edge/batches", token: {credential: edged-token}}
+        storage: {path: \(dir)/\(name).db, maxBytes: 2GiB}
+        buses:
+          - {name: lan, type: tcp, host: 127.0.0.1, port: \(port), responseTimeout: 1s}
+        templates:
+        \(includes.joined(separator: "\n"))
+        devices:\(devices.isEmpty ? " []" : "\n" + devices.joined(separator: "\n"))
+        """
+        let path = "\(dir)/\(name).yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func fillBuffer(path: String, records: Int) throws {
+        let (store, _) = try BufferStore.open(path: path, maxBytes: ByteCount(bytes: 2 << 30))
+        defer { store.close() }
+        let tags = try BenchPad.load().devices.prefix(4)
+        let start = Int64(Date().timeIntervalSince1970 * 1000) - Int64(records) * 100
+        let sem = DispatchSemaphore(value: 0)
+        Task {
+            var done = 0
+            while done < records {
+                let n = min(5000, records - done)
+                let batch = (0..<n).map { i in
+                    Reading(device: tags[(done + i) % tags.count].name, tag: "tubing_pressure", value: .number(300 + Double((done + i) % 50)),
+                            quality: .good, wallMillis: start + Int64(done + i) * 100, monotonicNanos: 0)
+                }
+                _ = try? await store.append(readings: batch, units: { _, _ in "psi" })
+                done += n
+            }
+            sem.signal()
+        }
+        sem.wait()
+    }
+
+    func spawn(_ exe: String, _ args: [String], log: String, env: [String: String] = [:]) throws -> pid_t {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([exe] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(env) { _, b in b }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        guard posix_spawn(&pid, exe, &actions, nil, argv, envp) == 0 else { throw ValidationError("cannot start \(exe)") }
+        return pid
+    }
+
+    /// Seconds from exec to READY=1 on a notify socket.
+    func timeToReady(bin: URL, config: String, dir: String) throws -> Double {
+        let sockPath = "\(dir)/notify-\(UUID().uuidString.prefix(6)).sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd); unlink(sockPath) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in sockPath.utf8.enumerated() { p[i] = b } }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let pid = try spawn(bin.appendingPathComponent("edged").path, ["--config", config, "--control-socket", "\(dir)/ctl-\(pid_t.random(in: 1...99999)).sock"],
+                            log: "\(dir)/edged.log", env: ["NOTIFY_SOCKET": sockPath])
+        defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 60_000) > 0 else { throw ValidationError("edged did not become ready in 60 s") }
+            let n = recv(fd, &buf, buf.count, 0)
+            if n > 0, String(decoding: buf[..<n], as: UTF8.self).contains("READY=1") { break }
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    }
+
+    struct Sample {
+        var peakRSS: Int64 = 0
+        var earlyGrowth: Int64 = 0
+        var lateGrowth: Int64 = 0
+        var cpuFraction = 0.0
+        var tagsPerSecond = 0.0
+        var simCPUStart = 0.0
+        var wall = 0.0
+        func simCPUFraction(_ sim: pid_t) -> Double { (DaemonBench.cpuSeconds(sim) - simCPUStart) / wall }
+    }
+
+    func sample(bin: URL, config: String, dir: String, seconds: Int, sim: pid_t) throws -> Sample {
+        let ctl = "\(dir)/ctl-sample.sock"
+        let pid = try spawn(bin.appendingPathComponent("edged").path, ["--config", config, "--control-socket", ctl], log: "\(dir)/edged-sample.log")
+        defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
+        Thread.sleep(forTimeInterval: 3)   // warm up: connections, first polls
+        var s = Sample()
+        let pad = try ConfigLoader(files: BenchFiles()).load(path: config).get().config
+        s.tagsPerSecond = pad.devices.reduce(0.0) { $0 + Double(pad.effectiveTags(of: $1).count) / $1.poll.seconds }
+        let cpu0 = Self.cpuSeconds(pid)
+        s.simCPUStart = Self.cpuSeconds(sim)
+        let t0 = Date()
+        var rss: [Int64] = []
+        for _ in 0..<max(2, seconds) {
+            Thread.sleep(forTimeInterval: 1)
+            rss.append(Self.rss(pid))
+        }
+        s.wall = Date().timeIntervalSince(t0)
+        s.cpuFraction = (Self.cpuSeconds(pid) - cpu0) / s.wall
+        s.peakRSS = rss.max() ?? 0
+        let half = rss.count / 2
+        s.earlyGrowth = (rss[half - 1] - rss[0])
+        s.lateGrowth = (rss[rss.count - 1] - rss[half])
+        return s
+    }
+
+    static func rss(_ pid: pid_t) -> Int64 {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+
+    static func cpuSeconds(_ pid: pid_t) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the comm field: state is fields[0]; utime and stime are fields 11 and 12.
+        guard fields.count > 12, let u = Double(fields[11]), let k = Double(fields[12]) else { return 0 }
+        return (u + k) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    struct BenchFiles: ConfigFileAccess {
+        func readText(_ path: String) throws(ConfigFileError) -> String {
+            guard let d = FileManager.default.contents(atPath: path) else { throw ConfigFileError(path: path, reason: "not found") }
+            return String(decoding: d, as: UTF8.self)
+        }
+        func permissions(_ path: String) -> UInt32? { FileManager.default.fileExists(atPath: path) ? 0o600 : nil }
+    }
+}
