@@ -20,6 +20,8 @@ for t in config/templates/*.yaml; do install -D -m 0644 "$t" "$root/etc/edged/te
 install -D -m 0644 README.md "$root/usr/share/doc/edged/README.md"
 for d in docs/*.md docs/*.json; do install -D -m 0644 "$d" "$root/usr/share/doc/edged/$(basename "$d")"; done
 install -D -m 0644 packaging/copyright "$root/usr/share/doc/edged/copyright"
+# Yams (the YAML parser) compiles libyaml into the binaries; there is no system libyaml to use instead.
+install -D -m 0644 packaging/lintian-overrides "$root/usr/share/lintian/overrides/edged"
 printf 'edged (%s) stable; urgency=medium\n\n  * Release %s.\n\n -- WellPulse Edge Team <edge@wellpulse.io>  %s\n' \
   "$version" "$version" "$(date -R)" | gzip -9n > "$root/usr/share/doc/edged/changelog.gz"
 ( cd "$root/etc" && find edged -type f | sed 's#^#/etc/#' | sort ) > "$root/DEBIAN/conffiles"
@@ -31,7 +33,7 @@ Version: $version
 Architecture: $arch
 Maintainer: WellPulse Edge Team <edge@wellpulse.io>
 Installed-Size: $size
-Depends: libmodbus5, libsqlite3-0, libssl3, libsystemd0, libcurl4, zlib1g, adduser
+Depends: libc6 (>= 2.36), libmodbus5, libsqlite3-0, libssl3, libsystemd0, libcurl4, zlib1g, adduser
 Section: net
 Priority: optional
 Homepage: https://wellpulse.io

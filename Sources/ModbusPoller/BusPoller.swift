@@ -99,12 +99,12 @@ public final class BusPoller: @unchecked Sendable {
             let action = scheduler.next(now: lastProgressMillis)
             switch action {
             case .idle:
-                condition.wait(until: Date().addingTimeInterval(1))
+                _ = condition.wait(until: Date().addingTimeInterval(1))
                 condition.unlock()
                 continue
             case .sleep(let until):
                 let wait = Double(until - lastProgressMillis) / 1000
-                condition.wait(until: Date().addingTimeInterval(min(wait, 1)))
+                _ = condition.wait(until: Date().addingTimeInterval(min(wait, 1)))
                 condition.unlock()
                 continue
             case .poll(let i), .probe(let i):
