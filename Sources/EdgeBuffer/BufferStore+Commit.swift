@@ -11,9 +11,9 @@ extension BufferStore {
     func commit(_ items: [PendingItem]) {
         let operation = "commit \(items.reduce(0) { $0 + $1.recordCount }) records"
         let outcome: Result<[Int64], BufferError>
-        if isClosed {
-            outcome = .failure(closedError(operation))
-        } else if items.count == 1, case .readings(let rows, _) = items[0], items[0].estimatedBytes > Int(budget.maxTransactionBytes) {
+        // No closed check here: `close()` marks the store closed to callers first, then lets this thread
+        // commit what is waiting.
+        if items.count == 1, case .readings(let rows, _) = items[0], items[0].estimatedBytes > Int(budget.maxTransactionBytes) {
             outcome = pool.writeWithoutTransaction { db in self.commitLarge(db, rows, operation: operation) }
         } else {
             outcome = pool.writeWithoutTransaction { db in self.commitOnWriter(db, items, operation: operation) }
@@ -32,12 +32,12 @@ extension BufferStore {
     }
 
     private func commitOnWriter(_ db: Database, _ items: [PendingItem], operation: String) -> Result<[Int64], BufferError> {
-        var forceEvict = false
+        let incoming = items.reduce(Incoming()) { $0 + $1.incoming }
         for attempt in 0..<2 {
             do {
+                try makeRoom(db, incoming: incoming, force: attempt > 0)
                 let firstSeqs = try transaction(db) { db, st in
                     try self.writeLossGaps(db, &st)
-                    try self.makeRoom(db, &st, incoming: items.reduce(Incoming()) { $0 + $1.incoming }, force: forceEvict)
                     return try items.map { item in
                         switch item {
                         case .readings(let rows, _): try self.insertReadings(db, rows, &st)
@@ -50,7 +50,6 @@ extension BufferStore {
                 let e = bufferError(error, path: path, operation: operation)
                 if attempt == 0, e.code == .diskFull, backstopReached(db) {
                     logger.warning("buffer \(path): max_page_count reached; evicting before retrying")
-                    forceEvict = true
                     continue
                 }
                 return .failure(recordLoss(items.map(\.loss), error: e))
@@ -59,8 +58,8 @@ extension BufferStore {
         return .failure(BufferError(.database, path: path, operation: operation, detail: "unreachable"))
     }
 
-    /// One append larger than a transaction may be (the WAL's share bounds it): room for all of it and the
-    /// pending loss gaps in a first transaction, then the readings in consecutive transactions of bounded
+    /// One append larger than a transaction may be (the WAL's share bounds it): room for all of it first
+    /// (eviction steps), the pending loss gaps, then the readings in consecutive transactions of bounded
     /// size. Nothing else inserts records in between (one writer), so its seqs stay contiguous. If a later
     /// transaction fails, the earlier ones stay committed and only the rest is counted as not stored.
     private func commitLarge(_ db: Database, _ rows: [PendingReading], operation: String) -> Result<[Int64], BufferError> {
@@ -72,10 +71,8 @@ extension BufferStore {
         var committed = 0
         var first: Int64 = 0
         do {
-            try transaction(db) { db, st in
-                try self.writeLossGaps(db, &st)
-                try self.makeRoom(db, &st, incoming: Incoming(readings: rows.count), force: false)
-            }
+            try makeRoom(db, incoming: Incoming(readings: rows.count))
+            try transaction(db) { db, st in try self.writeLossGaps(db, &st) }
             while committed < rows.count {
                 let chunk = Array(rows[committed..<min(rows.count, committed + chunkSize)])
                 let f = try transaction(db) { db, st in try self.insertReadings(db, chunk, &st) }
@@ -120,19 +117,18 @@ extension BufferStore {
     }
 
     /// Inserts readings with the raw SQLite API on a cached statement; returns the first seq (the rest follow
-    /// consecutively: one writer, AUTOINCREMENT).
+    /// consecutively: one writer, AUTOINCREMENT, nothing else inserted into `record` in between).
     func insertReadings(_ db: Database, _ rows: [PendingReading], _ st: inout WriterState) throws -> Int64 {
         let statement = try db.cachedStatement(sql: BufferSchema.insertReadingSQL)
         let stmt = statement.sqliteStatement
-        var first: Int64 = 0
-        for (i, row) in rows.enumerated() {
-            let series = try seriesID(db, row.series, &st)
-            sqlite3_reset(stmt)
+        sqlite3_reset(stmt)
+        for i in rows.indices {
+            let series = try seriesID(db, rows[i].series, &st)
             sqlite3_bind_int64(stmt, 1, series)
-            sqlite3_bind_int64(stmt, 2, row.wall)
-            if let v = row.number { sqlite3_bind_double(stmt, 3, v) } else { sqlite3_bind_null(stmt, 3) }
-            sqlite3_bind_int64(stmt, 4, row.quality)
-            if let t = row.text {
+            sqlite3_bind_int64(stmt, 2, rows[i].wall)
+            if let v = rows[i].number { sqlite3_bind_double(stmt, 3, v) } else { sqlite3_bind_null(stmt, 3) }
+            sqlite3_bind_int64(stmt, 4, rows[i].quality)
+            if let t = rows[i].text {
                 sqlite3_bind_text(stmt, 5, t, -1, SQLITE_TRANSIENT_SWIFT)
             } else {
                 sqlite3_bind_null(stmt, 5)
@@ -143,12 +139,11 @@ extension BufferStore {
                 sqlite3_reset(stmt)
                 throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message)
             }
-            let seq = sqlite3_last_insert_rowid(db.sqliteConnection)
-            if i == 0 { first = seq }
-            assert(seq == first + Int64(i), "seqs of one append must be consecutive")
-            st.lastSeq = seq
+            sqlite3_reset(stmt)
         }
-        sqlite3_reset(stmt)
+        let last = sqlite3_last_insert_rowid(db.sqliteConnection)
+        let first = last - Int64(rows.count) + 1
+        st.lastSeq = last
         st.counters.readingRecords += Int64(rows.count)
         return first
     }

@@ -172,9 +172,7 @@ extension BufferStore {
             for _ in 0..<50 {
                 let snap = try spaceSnapshot(db, lock.withLock { state })
                 guard snap.pageCount > budget.maxPageCount || snap.usedPages > budget.highWaterPages else { break }
-                if snap.usedPages > budget.highWaterPages {
-                    _ = try transaction(db) { db, st in try makeRoom(db, &st, incoming: Incoming(), force: false) }
-                }
+                try makeRoom(db, incoming: Incoming())
                 try vacuumToCompletion(db)
                 _ = try db.checkpoint(.truncate)
             }

@@ -10,18 +10,24 @@ extension BufferStore {
                       records: st.counters.totalRecords)
     }
 
-    /// Evicts the oldest records until `incoming` fits under the high-water mark (a few passes at most;
-    /// each leaves one gap record). `force` evicts at least one chunk (the backstop was hit).
-    func makeRoom(_ db: Database, _ st: inout WriterState, incoming: Incoming, force: Bool) throws {
-        for pass in 0..<4 {
-            let snap = try spaceSnapshot(db, st)
+    /// Evicts the oldest records until `incoming` fits under the high-water mark, in transactions of at
+    /// most one chunk each (each leaves one gap record), committed before the group that needs the room.
+    /// `force` evicts at least one chunk (the backstop was hit). Returns the records removed.
+    @discardableResult
+    func makeRoom(_ db: Database, incoming: Incoming, force: Bool = false) throws -> Int64 {
+        var removed: Int64 = 0
+        var mustEvict = force
+        while true {
+            let snap = try spaceSnapshot(db, lock.withLock { state })
             let perRecord = budget.bytesPerRecord(snap)
             let incomingBytes = Int64((Double(incoming.readings) * perRecord).rounded(.up)) + incoming.extraBytes
-            var n = budget.recordsToEvict(snap, incomingBytes: incomingBytes)
-            if force && pass == 0 {
-                n = max(n, Int64(Double(budget.evictionChunkPages * BufferBudget.pageSize) / perRecord))
-            }
-            guard n > 0, try evictOldest(db, count: n, &st) > 0 else { return }
+            let step = budget.evictionStepRecords(snap)
+            var n = min(budget.recordsToEvict(snap, incomingBytes: incomingBytes), step)
+            if mustEvict { n = step; mustEvict = false }
+            guard n > 0 else { return removed }
+            let evicted = try transaction(db) { db, st in try self.evictOldest(db, count: n, &st) }
+            guard evicted > 0 else { return removed }
+            removed += evicted
         }
     }
 
@@ -110,12 +116,12 @@ extension BufferStore {
         return (gap, rows)
     }
 
-    /// After every commit on the writer connection: note the peak size, checkpoint with TRUNCATE when the
-    /// WAL passed its share, shrink at once if the file is larger than its share.
+    /// After every commit on the writer connection: note the peak size; checkpoint with TRUNCATE when the
+    /// automatic checkpoint fell behind.
     func afterCommit(_ db: Database) {
         let sizes = FileSizes.of(path)
         lock.withLock { state.peakBytes = max(state.peakBytes, sizes.total) }
-        if sizes.wal > budget.walCheckpointBytes {
+        if sizes.wal > budget.walTruncateBytes {
             do { try db.checkpoint(.truncate) } catch { logger.debug("buffer \(path): checkpoint deferred: \(error)") }
         }
     }
@@ -138,19 +144,22 @@ extension BufferStore {
         }
     }
 
-    /// Evicts readings (from the front of the reading lane) whose time is before `cutoff`.
+    /// Evicts readings (from the front of the reading lane) whose time is before `cutoff`, one eviction
+    /// step per transaction.
     func evictExpired(_ db: Database, olderThan cutoff: Int64) throws {
-        for _ in 0..<100 {
+        while true {
+            let step = budget.evictionStepRecords(try spaceSnapshot(db, lock.withLock { state }))
             var last: Int64?
-            var scanned = 0
-            let rows = try Row.fetchCursor(db, sql: "SELECT seq, wall FROM record WHERE kind IN (0, 2) ORDER BY seq LIMIT 10000")
+            var scanned: Int64 = 0
+            var reachedNewer = false
+            let rows = try Row.fetchCursor(db, sql: "SELECT seq, wall FROM record WHERE kind IN (0, 2) ORDER BY seq LIMIT ?", arguments: [step])
             while let row = try rows.next() {
                 scanned += 1
-                guard (row[1] as Int64) < cutoff else { scanned = -1; break }
+                guard (row[1] as Int64) < cutoff else { reachedNewer = true; break }
                 last = row[0]
             }
             guard let last else { return }
-            _ = try transaction(db) { db, st in
+            try transaction(db) { db, st in
                 let (gap, _) = try evictRecords(db, through: last, kinds: "0, 2", &st)
                 if var gap {
                     gap.reason = .retention
@@ -159,7 +168,7 @@ extension BufferStore {
                     logger.notice("buffer \(path): \(gap.count) records older than the retention evicted")
                 }
             }
-            if scanned < 10000 { return }
+            if reachedNewer || scanned < step { return }
         }
     }
 
@@ -172,7 +181,7 @@ extension BufferStore {
             guard free > 0, free < previous else { break }
             previous = free
             try db.execute(sql: "PRAGMA incremental_vacuum(\(budget.vacuumStepPages))")
-            if FileSizes.of(path).wal > budget.walCheckpointBytes { _ = try? db.checkpoint(.truncate) }
+            if FileSizes.of(path).wal > budget.walTruncateBytes { _ = try? db.checkpoint(.truncate) }
         }
         try db.execute(sql: "PRAGMA max_page_count = \(budget.maxPageCount)")
     }

@@ -25,16 +25,20 @@ public struct BufferOptions: Sendable {
 /// The store-and-forward buffer: a durable SQLite queue (GRDB `DatabasePool`, WAL, `synchronous=FULL` on
 /// every connection) that keeps every reading and alarm event until the uplink says the server stored it.
 ///
-/// - One writer: a dedicated thread gathers appends into group commits; acknowledgements, dead-lettering
-///   and upkeep go through the same GRDB writer connection, serialized by GRDB's writer queue.
+/// - One writer: a dedicated thread (`edged-buffer-writer`) gathers appends into group commits
+///   (`GroupCommitGate`: up to N records or T ms; alarm events at once) and does the idle upkeep
+///   (retention, incremental vacuum, TRUNCATE checkpoint); acknowledgements and dead-lettering go through
+///   the same GRDB writer connection, serialized by GRDB's writer queue.
 /// - `append` returns only after the transaction holding the records committed (WAL fsynced).
 /// - Every record gets a seq from `INTEGER PRIMARY KEY AUTOINCREMENT`, never reused; the file has a random
-///   epoch made at creation. Records are deleted only by `acknowledge` (or eviction, which leaves a gap record).
-/// - `storage.maxBytes` bounds database + WAL + shm (see `BufferBudget`).
+///   epoch made at creation. Records leave the queue only by `acknowledge`, `deadLetter`, or eviction —
+///   which always leaves a gap record.
+/// - `storage.maxBytes` bounds database + WAL + shm (see `BufferBudget` for the split).
 ///
-/// The synchronous methods (`nextBatch`, `acknowledge`, `deadLetter`, `stats`, `close`) block the calling
-/// thread on SQLite: call them from a dedicated thread, or use their `async` forms, which run on GRDB's queues.
-/// `close()` must be called: the writer thread keeps the store alive until then.
+/// The synchronous methods (`open`, `nextBatch`, `acknowledge`, `deadLetter`, `stats`, `close`) block the
+/// calling thread on SQLite: call them from a dedicated thread, or use the `async` forms of `nextBatch`,
+/// `acknowledge` and `deadLetter`, which run on GRDB's queues. `close()` must be called: the writer thread
+/// keeps the store alive until then.
 public final class BufferStore: @unchecked Sendable {
     /// The buffer file.
     public let path: String

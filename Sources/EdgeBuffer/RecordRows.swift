@@ -23,11 +23,24 @@ struct PendingReading: Sendable {
     }
 }
 
-/// An interned (device, tag, units) triple; units "" stands for none.
+/// An interned (device, tag, units) triple; units "" stands for none. The hash is computed once, on the
+/// appending caller's thread, so the single writer thread only compares.
 struct SeriesKey: Sendable, Hashable {
-    var device: String
-    var tag: String
-    var units: String
+    let device: String
+    let tag: String
+    let units: String
+    private let hashValue0: Int
+
+    init(device: String, tag: String, units: String) {
+        self.device = device; self.tag = tag; self.units = units
+        var h = Hasher()
+        h.combine(device); h.combine(tag); h.combine(units)
+        hashValue0 = h.finalize()
+    }
+    func hash(into hasher: inout Hasher) { hasher.combine(hashValue0) }
+    static func == (a: SeriesKey, b: SeriesKey) -> Bool {
+        a.hashValue0 == b.hashValue0 && a.device == b.device && a.tag == b.tag && a.units == b.units
+    }
 }
 
 /// JSON bodies of alarm and gap records, and rows back into records.

@@ -3,14 +3,16 @@
 ///
 /// The split, for a budget B (page size 4 KiB):
 /// - shared memory: 32 KiB — the `-shm` index holds 4,062 WAL frames per 32 KiB, more than the WAL may hold;
-/// - WAL: `walBytes` = B/8 clamped to 128 KiB...8 MiB. After a commit leaves the WAL above half of it, the
-///   store runs `wal_checkpoint(TRUNCATE)`; `journal_size_limit` and `wal_autocheckpoint` are set to that
-///   half too. One transaction's records are kept below an eighth of it (group commits are bounded by
+/// - WAL: `walBytes` = B/8 clamped to 128 KiB...8 MiB. `wal_autocheckpoint` and `journal_size_limit` are
+///   set to half of it; when a commit leaves the WAL above that half plus one transaction (a reader held
+///   the automatic checkpoint back), the store runs `wal_checkpoint(TRUNCATE)`, and again when idle. One transaction's records are kept below an eighth of it (group commits are bounded by
 ///   bytes, larger appends split, incremental-vacuum steps bounded by pages), so the WAL stays inside its
 ///   share while checkpoints succeed;
 /// - database: the rest, enforced by `max_page_count` as the backstop. Eviction starts when the used
 ///   pages plus the incoming transaction would pass the high-water mark (a 2 % reserve below the
-///   backstop) and frees a further 5 % so that passes are rare.
+///   backstop) and frees a further chunk (5 %, at most one transaction's worth) so that it is not needed
+///   at every commit. Eviction runs in its own transactions of at most one chunk each, before the group
+///   that needs the room, so no transaction outgrows the WAL's share.
 public struct BufferBudget: Sendable, Equatable {
     public static let pageSize: Int64 = 4096
     /// Bytes a WAL frame adds to a page.
@@ -33,8 +35,12 @@ public struct BufferBudget: Sendable, Equatable {
         walBytes = min(max(maxBytes / 8, 128 << 10), 8 << 20)
     }
 
-    /// After a commit leaves the WAL larger than this, checkpoint with TRUNCATE.
+    /// `wal_autocheckpoint` and `journal_size_limit` keep the WAL near this size by themselves (a PASSIVE
+    /// checkpoint when it is reached, the file cut back to it when the WAL restarts).
     public var walCheckpointBytes: Int64 { walBytes / 2 }
+    /// After a commit leaves the WAL larger than this — the automatic checkpoint could not keep up, a reader
+    /// held it back — the store checkpoints with TRUNCATE (waiting for readers).
+    public var walTruncateBytes: Int64 { walCheckpointBytes + maxTransactionBytes }
     /// `PRAGMA wal_autocheckpoint` (pages).
     public var autocheckpointPages: Int64 { walCheckpointBytes / (Self.pageSize + Self.walFrameHeader) }
     /// `PRAGMA journal_size_limit` (bytes).
@@ -52,8 +58,14 @@ public struct BufferBudget: Sendable, Equatable {
     public var reservePages: Int64 { max(8, maxPageCount / 50) }
     /// Used pages above which the store evicts.
     public var highWaterPages: Int64 { maxPageCount - reservePages }
-    /// Pages an eviction pass frees below the high-water mark.
-    public var evictionChunkPages: Int64 { max(4, maxPageCount / 20) }
+    /// Pages one eviction step frees: 5 % of the database's share, but no more than one transaction may
+    /// carry (deleting a leaf page writes it to the WAL).
+    public var evictionChunkPages: Int64 { max(4, min(maxPageCount / 20, maxTransactionBytes / Self.pageSize)) }
+
+    /// Records one eviction step may remove (one transaction, one gap record).
+    public func evictionStepRecords(_ s: SpaceSnapshot) -> Int64 {
+        max(1, Int64(Double(evictionChunkPages * Self.pageSize) / bytesPerRecord(s)))
+    }
 
     /// Average bytes of database a queued record takes, from the file's used pages; 48 when empty.
     public func bytesPerRecord(_ s: SpaceSnapshot) -> Double {
@@ -63,13 +75,17 @@ public struct BufferBudget: Sendable, Equatable {
     }
 
     /// How many of the oldest records to evict before a transaction adding `incomingBytes` (estimated)
-    /// so the database stays below the high-water mark; 0 when it fits.
+    /// so the database stays below the high-water mark (and a chunk under it, so that evictions are not
+    /// needed at every commit); 0 when it fits. The store evicts them in steps of `evictionStepRecords`.
+    /// A file larger than its share (the budget was lowered) is evicted down to the same mark; vacuum then
+    /// shrinks it.
     public func recordsToEvict(_ s: SpaceSnapshot, incomingBytes: Int64) -> Int64 {
         let incomingPages = (incomingBytes + Self.pageSize - 1) / Self.pageSize + 1
-        guard s.usedPages + incomingPages > highWaterPages || s.pageCount > maxPageCount else { return 0 }
         let target = max(Self.schemaPages, highWaterPages - evictionChunkPages - incomingPages)
-        let excess = max(1, s.usedPages - target)
-        let n = (Double(excess * Self.pageSize) / bytesPerRecord(s)).rounded(.up)
+        let tooFull = s.usedPages + incomingPages > highWaterPages
+        let tooBig = s.pageCount > maxPageCount && s.usedPages > target
+        guard tooFull || tooBig, s.usedPages > target else { return 0 }
+        let n = (Double((s.usedPages - target) * Self.pageSize) / bytesPerRecord(s)).rounded(.up)
         return min(s.records, max(1, Int64(n)))
     }
 
