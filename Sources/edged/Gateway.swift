@@ -88,6 +88,10 @@ actor Gateway {
         g.uplinkService.attach(UplinkService.Source(config: { [weak g] in await g?.config ?? c }, store: store))
         await g.ingestService.attach(g)
         await g.commitEvents(restored)
+        // A corrupt file was moved aside: tell the operator and the server (the old epoch's data is kept).
+        for n in notes where n.contains("moved") || n.contains("corrupt") {
+            await g.raiseSystem("buffer-recovered", .raised, priority: .high, reason: n)
+        }
         g.polling.apply(c)
         return g
     }
@@ -127,11 +131,39 @@ actor Gateway {
         }
     }
 
-    private func stored(_ n: Int) { stats.readingsStored += n }
-    private func storeFailed(_ e: any Error) {
+    private func stored(_ n: Int) async {
+        stats.readingsStored += n
+        if systemAlarms.remove("buffer-not-stored") != nil {
+            await raiseSystem("buffer-not-stored", .cleared, priority: .high, reason: "readings are stored again")
+        }
+    }
+    private func storeFailed(_ e: any Error) async {
         stats.storeErrors += 1
         stats.lastStoreError = "\(e)"
         logger.error("buffer: \(e)")
+        if systemAlarms.insert("buffer-not-stored").inserted {
+            await raiseSystem("buffer-not-stored", .raised, priority: .high,
+                              reason: "readings could not be stored (\(e)); they are counted in a gap record")
+        }
+    }
+
+    /// The gateway's own alarms (kind `system` in the sync protocol): buffer health.
+    private var systemAlarms: Set<String> = []
+    private var systemOccurrences: [String: String] = [:]
+
+    func raiseSystem(_ name: String, _ transition: AlarmTransition, priority: AlarmPriority, reason: String) async {
+        let occurrence = transition == .raised ? UUID().uuidString.lowercased() : (systemOccurrences[name] ?? UUID().uuidString.lowercased())
+        systemOccurrences[name] = transition == .cleared ? nil : occurrence
+        let record = AlarmEventRecord(alarm: name, occurrence: occurrence, kind: "system", device: config.gateway.id, tag: nil,
+                                      transition: transition, priority: priority.rawValue, value: nil, limit: nil, reason: reason,
+                                      wallMillis: PollClock.wallMillis(), by: "edged")
+        logger.warning("system alarm \(name) \(transition.rawValue): \(reason)", metadata: ["alarm": "\(name)"])
+        do {
+            _ = try await store.append(alarm: record)
+            uplinkWake.yield()
+        } catch {
+            logger.error("buffer: cannot store the \(name) alarm: \(error)")
+        }
     }
 
     /// Alarm timers: on/off delays, stale values, shelving expiry.
@@ -165,7 +197,7 @@ actor Gateway {
                 _ = try await store.append(alarm: record)
                 stats.alarmEvents += 1
             } catch {
-                storeFailed(error)
+                await storeFailed(error)
             }
         }
         saveAlarmState()

@@ -125,6 +125,26 @@ import Testing
         #expect(atReceiver.isSuperset(of: first.seqs))
     }
 
+    @Test func aCorruptBufferIsMovedAsideAndTheOperatorIsTold() throws {
+        let pad = try PadFixture()
+        try pad.startReceiver()
+        try pad.startSimulator()
+        let garbage = Data((0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 7919) })
+        try garbage.write(to: URL(fileURLWithPath: pad.dir.file("buffer.db")))
+        let edged = try pad.startEdged()
+        defer { edged.terminate() }
+        // It keeps polling and uploading with a new file; the corrupt one is kept, and a system alarm says so.
+        #expect(waitUntil(timeout: 30) { (try? pad.receiverCounts().stored) ?? 0 > 0 }, "\(pad.log("edged.log"))")
+        let kept = try FileManager.default.contentsOfDirectory(atPath: pad.dir.path).filter { $0.hasPrefix("buffer.db") && $0.contains("corrupt") }
+        #expect(!kept.isEmpty, "\((try? FileManager.default.contentsOfDirectory(atPath: pad.dir.path)) ?? [])")
+        #expect(pad.log("edged.log").contains("system alarm buffer-recovered raised"))
+        #expect(waitUntil(timeout: 20) {
+            let recs = (try? pad.adminGet("/stats"))?["store"] as? [String: Any]
+            let epochs = recs?["byEpoch"] as? [[String: Any]] ?? []
+            return epochs.contains { (($0["alarms"] as? NSNumber)?.intValue ?? 0) > 0 }
+        })
+    }
+
     @Test func killNineLoopWithAFlappingReceiverLosesAndDuplicatesNothing() throws {
         let pad = try PadFixture(pollInterval: "300ms", batchMaxAge: "1s")
         try pad.startReceiver()

@@ -56,7 +56,9 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/-]+=*\Z")                  # RFC 6750 b64
 
 QUALITY_CAUSES = ("timeout", "framing", "link", "decode", "offline")
 QUALITY_RE = re.compile(r"(?:good|timeout|framing|link|decode|offline|exception-[0-9A-F]{2})\Z")
-ALARM_KINDS = ("limit", "rate", "state", "stale", "comm-loss")
+ALARM_KINDS = ("limit", "rate", "state", "stale", "comm-loss", "system")
+# Alarms that watch no tag: a device (comm-loss) or the gateway itself (system: buffer, uplink).
+TAGLESS_KINDS = ("comm-loss", "system")
 ALARM_LEVELS = ("hh", "h", "l", "ll")
 TRANSITIONS = ("raised", "cleared", "acknowledged", "reset", "shelved", "unshelved", "suppressed", "unsuppressed",
                "out-of-service", "in-service")
@@ -325,10 +327,10 @@ def parse_batch(doc) -> Batch:
             "priority": _enum(a["priority"], p + "/priority", PRIORITIES),
         }
         if "tag" in a:
-            if rec["kind"] == "comm-loss":
-                raise invalid(p + "/tag", "a comm-loss alarm watches a device, not a tag: omit tag")
+            if rec["kind"] in TAGLESS_KINDS:
+                raise invalid(p + "/tag", f"a {rec['kind']} alarm watches no tag: omit tag")
             rec["tag"] = _str(a["tag"], p + "/tag", TAG_RE, what="a tag name")
-        elif rec["kind"] != "comm-loss":
+        elif rec["kind"] not in TAGLESS_KINDS:
             raise invalid(p, f"missing member 'tag' (required for {rec['kind']} alarms)")
         if "level" in a:
             if rec["kind"] != "limit":
