@@ -21,7 +21,7 @@ public struct HTTPResponse: Sendable {
     public var bytesSent: Int64
     public var bytesReceived: Int64
     public var seconds: Double
-    /// Whether the connection was reused (keep-alive).
+    /// The HTTP version libcurl used (`CURL_HTTP_VERSION_1_1` = 2, `CURL_HTTP_VERSION_2_0` = 3).
     public var httpVersion: Int
 }
 
@@ -48,7 +48,9 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
             (.tls, "TLS handshake with \(host) failed: \(d)")
         case CURLE_OPERATION_TIMEDOUT: (.timeout, "\(host) did not answer in time: \(d)")
         case CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_PARTIAL_FILE:
-            (.dropped, "connection to \(host) dropped before the answer: \(d)")
+            // The error buffer keeps libcurl's first message of the transfer, which can be a side note
+            // ("getpeername() failed"); the code's own text says what failed.
+            (.dropped, "connection to \(host) dropped before the answer (\(String(cString: curl_easy_strerror(code)))): \(d)")
         case CURLE_FAILED_INIT, CURLE_OUT_OF_MEMORY, CURLE_BAD_FUNCTION_ARGUMENT: (.local, "libcurl: \(d)")
         default: (.other, "\(host): \(d)")
         }

@@ -16,8 +16,12 @@ public final class SyncClient: @unchecked Sendable {
 
     /// The request for a batch: JSON body gzip'd, bearer token, idempotency key.
     public func request(for batch: BufferBatch, token: String, sentAt: Int64, clockSynchronized: Bool) -> HTTPRequest {
-        let body = Gzip.compress(encoder.encode(batch, sentAt: sentAt, clockSynchronized: clockSynchronized))
-        return HTTPRequest(url: uplink.endpoint, headers: [
+        request(for: batch, gzippedBody: Gzip.compress(encoder.encode(batch, sentAt: sentAt, clockSynchronized: clockSynchronized)), token: token)
+    }
+
+    /// The request for a batch whose body (`encoder.encode(batch, …)`, gzip'd) is already made.
+    public func request(for batch: BufferBatch, gzippedBody body: [UInt8], token: String) -> HTTPRequest {
+        HTTPRequest(url: uplink.endpoint, headers: [
             ("Content-Type", "application/json"), ("Content-Encoding", "gzip"), ("Authorization", "Bearer \(token)"),
             ("Idempotency-Key", encoder.idempotencyKey(batch)), ("User-Agent", userAgent),
         ], body: body)

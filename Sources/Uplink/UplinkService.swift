@@ -20,11 +20,19 @@ public struct UplinkStatus: Sendable, Codable {
     public var deadLetterBatches = 0
     public var nextAttemptMillis: Int64?
     public var batchRecordsLimit = 0
+    /// The uplink's own alarms that are active now (`uplink-unauthorized`, `uplink-tls`, …), sorted.
+    public var alarms: [String] = []
+    public init() {}
 }
 
-/// The upload loop: takes the next batch from the buffer (alarm lane first), sends it, and does what the
-/// `UplinkMachine` says with the answer. Readings wait up to `batch.maxAge` to fill a batch; alarm events go
-/// at once. Records are deleted only after a 2xx.
+/// The upload loop: takes the next batch from the buffer, sends it, and does what the `UplinkMachine` says
+/// with the answer. Records are deleted only after a 2xx.
+///
+/// Two lanes, each with its own `UplinkMachine` (backoff, batch size, alarms), as the sync protocol §7 asks:
+/// - alarm events go at once, in requests of their own, and keep going while the readings lane waits out a
+///   backoff (an alarm wake-up ends any wait);
+/// - readings wait up to `batch.maxAge` to fill a batch of `batch.maxRecords` records whose JSON body stays
+///   within `batch.maxBytes`.
 public final class UplinkService: Service, @unchecked Sendable {
     /// The configuration in force (it changes on reload) and the buffer to drain.
     public struct Source: Sendable {
@@ -33,16 +41,16 @@ public final class UplinkService: Service, @unchecked Sendable {
         public init(config: @escaping @Sendable () async -> EdgeConfig, store: BufferStore) { self.config = config; self.store = store }
     }
     private let wakeStream: AsyncStream<Void>
-    private let logger: Logger
+    let logger: Logger
     private let lock = NSLock()
     private var source: Source?
     /// Wakes the loop early: an alarm event was committed, or shutdown began.
     public let wake = WakeSignal()
     private var _status = UplinkStatus()
     public var status: UplinkStatus { lock.withLock { _status } }
-    private func update(_ f: (inout UplinkStatus) -> Void) { lock.withLock { f(&_status) } }
+    func update(_ f: (inout UplinkStatus) -> Void) { lock.withLock { f(&_status) } }
     /// Waits are drawn from here (tests inject a fixed one).
-    private let random: @Sendable (ClosedRange<Int64>) -> Int64
+    let random: @Sendable (ClosedRange<Int64>) -> Int64
 
     public init(wake: AsyncStream<Void>, logger: Logger, random: @escaping @Sendable (ClosedRange<Int64>) -> Int64 = { Int64.random(in: $0) }) {
         self.wakeStream = wake
@@ -63,113 +71,173 @@ public final class UplinkService: Service, @unchecked Sendable {
         }
     }
 
+    /// One lane's retry state.
+    struct Lane {
+        let name: String
+        var machine: UplinkMachine
+        /// No attempt before this (a backoff, a Retry-After, a slow retry after 401).
+        var notBefore = ContinuousClock.now
+        init(_ name: String, maxRecords: Int) { self.name = name; machine = UplinkMachine(maxBatchRecords: maxRecords) }
+    }
+
+    /// What the loop carries from one batch to the next; replaced when the configuration changes.
+    struct Session {
+        var config: EdgeConfig
+        var client: SyncClient
+        var alarms: Lane
+        var readings: Lane
+        /// The deletion of the last acknowledged readings batch, still committing.
+        var pendingAck: Task<Void, Never>?
+        init(_ config: EdgeConfig) {
+            self.config = config
+            client = SyncClient(uplink: config.uplink, encoder: BatchEncoder(sender: UplinkService.sender(config), formats: BatchEncoder.formats(for: config)))
+            alarms = Lane("alarm lane", maxRecords: config.uplink.batch.maxRecords)
+            readings = Lane("readings", maxRecords: config.uplink.batch.maxRecords)
+        }
+        var activeAlarms: [String] { alarms.machine.activeAlarms.union(readings.machine.activeAlarms).map(\.rawValue).sorted() }
+    }
+
+    private var running: Bool { !Task.isShuttingDownGracefully && !Task.isCancelled }
+
+    /// Batches of readings read at once while draining a backlog.
+    static let readAhead = 4
+
+    /// The lanes' next records, as read from the buffer for one turn of the loop.
+    struct Round: Sendable {
+        var epoch: String
+        var alarms: [BufferedRecord]
+        /// The next reading-lane records, in seq order; while a backlog drains, up to `readAhead` batches.
+        var readings: [BufferedRecord]
+        /// The readings batch, already encoded while the previous batch was in flight (nil: encode it now).
+        var prepared: Prepared?
+    }
+
     private func loop(_ gateway: Source) async {
-        var config = await gateway.config()
-        var client = SyncClient(uplink: config.uplink, encoder: BatchEncoder(sender: Self.sender(config), formats: BatchEncoder.formats(for: config)))
-        var machine = UplinkMachine(maxBatchRecords: config.uplink.batch.maxRecords)
+        var session = Session(await gateway.config())
         let store = gateway.store
-        update { $0.endpoint = config.uplink.endpoint; $0.state = "idle" }
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        // While a full batch of readings is in flight, the next one is read and encoded (a backlog drains at the
+        // pace of the server, not of the server plus the buffer plus the encoder). Used only if that batch is
+        // acknowledged: its read-ahead assumed the batch's records gone.
+        var ahead: Task<Round?, Never>?
+        update { $0.endpoint = session.config.uplink.endpoint; $0.state = "idle" }
+        while running {
             // Pick up a reloaded configuration.
             let current = await gateway.config()
-            if current != config {
-                config = current
-                client = SyncClient(uplink: config.uplink, encoder: BatchEncoder(sender: Self.sender(config), formats: BatchEncoder.formats(for: config)))
-                machine = UplinkMachine(maxBatchRecords: config.uplink.batch.maxRecords)
-                update { $0.endpoint = config.uplink.endpoint }
+            if current != session.config {
+                await session.pendingAck?.value
+                session = Session(current)
+                ahead?.cancel(); ahead = nil
+                update { $0.endpoint = current.uplink.endpoint; $0.alarms = [] }
             }
-            update { $0.batchRecordsLimit = machine.batchRecords }
-            let batch: BufferBatch?
-            do {
-                batch = try await store.nextBatch(maxRecords: machine.batchRecords, maxBytes: Int(config.uplink.batch.maxBytes.bytes))
-            } catch {
-                logger.error("uplink: reading the buffer failed: \(error)")
-                await wake.wait(timeout: .seconds(5))
-                continue
-            }
-            guard let batch, !batch.records.isEmpty else {
-                update { $0.state = "idle" }
-                await wake.wait(timeout: .seconds(max(1, config.uplink.batch.maxAge.seconds)))
-                continue
-            }
-            // A batch of readings that is neither full nor old enough waits to fill up (alarms never wait).
-            if batch.alarmSeqs == nil, batch.count < machine.batchRecords,
-               let oldest = batch.records.compactMap({ $0.reading?.wallMillis }).min() {
-                let age = PollClock.wallMillis() - oldest
-                let maxAge = config.uplink.batch.maxAge.milliseconds
-                if age < maxAge, batch.estimatedBytes < Int(config.uplink.batch.maxBytes.bytes) * 9 / 10 {
-                    update { $0.state = "filling" }
-                    await wake.wait(timeout: .milliseconds(maxAge - age))
+            let limits = session.config.uplink.batch
+            update { $0.batchRecordsLimit = session.readings.machine.batchRecords }
+            // An alarm event came in: read the buffer afresh rather than use what was read ahead without it.
+            if wake.takePending() { ahead?.cancel(); ahead = nil }
+            var round = await ahead?.value
+            ahead = nil
+            if let r = round, r.alarms.isEmpty && r.readings.isEmpty { round = nil }   // check the head itself
+            if round == nil {
+                await session.pendingAck?.value   // read from the head only once deletions are committed
+                do {
+                    round = try await Self.read(store, maxRecords: session.readings.machine.batchRecords, after: nil)
+                } catch {
+                    if !running { break }
+                    logger.error("uplink: reading the buffer failed: \(error)")
+                    await wake.wait(timeout: .seconds(5))
                     continue
                 }
             }
-            await send(batch, client: client, config: config, machine: &machine, store: store)
+            guard let round, !(round.alarms.isEmpty && round.readings.isEmpty) else {
+                update { $0.state = "idle" }
+                await wake.wait(timeout: .seconds(max(1, limits.maxAge.seconds)))
+                continue
+            }
+            let now = ContinuousClock.now
+            if !round.alarms.isEmpty && now >= session.alarms.notBefore {
+                let records = Array(round.alarms.prefix(session.alarms.machine.batchRecords))
+                let prepared = Self.prepare(records, epoch: round.epoch, encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
+                await send(prepared, lane: \.alarms, session: &session, store: store)
+                continue
+            }
+            // The next moment a lane that has records may send.
+            var nextTry = round.alarms.isEmpty ? nil : session.alarms.notBefore
+            if !round.readings.isEmpty && now >= session.readings.notBefore {
+                let batchRecords = session.readings.machine.batchRecords
+                // A batch of readings that is neither full nor old enough waits to fill up (alarms never wait).
+                if round.readings.count < batchRecords, let oldest = round.readings.compactMap({ $0.reading?.wallMillis }).min() {
+                    let age = PollClock.wallMillis() - oldest
+                    if age < limits.maxAge.milliseconds, !bodyNearlyFull(round.readings, epoch: round.epoch, session: session) {
+                        update { $0.state = "filling" }
+                        let filled = now + .milliseconds(limits.maxAge.milliseconds - age)
+                        await wake.wait(timeout: min(filled, nextTry ?? filled) - now)
+                        continue
+                    }
+                }
+                let prepared = round.prepared ?? Self.prepare(Array(round.readings.prefix(batchRecords)), epoch: round.epoch,
+                                                              encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
+                let rest = Array(round.readings.dropFirst(prepared.batch.count))
+                if round.readings.count >= batchRecords || !rest.isEmpty {
+                    // A backlog: take the next batch in hand while this one is in flight.
+                    let last = prepared.batch.readingSeqs?.upperBound ?? 0
+                    let encoder = session.client.encoder, maxBytes = Int(limits.maxBytes.bytes), epoch = round.epoch
+                    let deleting = session.pendingAck
+                    ahead = Task {
+                        var next: Round
+                        if rest.count >= batchRecords {
+                            next = Round(epoch: epoch, alarms: [], readings: rest, prepared: nil)
+                        } else {
+                            // The previous batch must be gone from the head first, or it would take the places
+                            // of the records this read is for.
+                            await deleting?.value
+                            // The buffer is read from its head, so a read also returns the batch in flight:
+                            // reading several batches at once pays for that once per `readAhead` batches.
+                            let want = prepared.batch.count + Self.readAhead * batchRecords
+                            guard let fresh = try? await Self.read(store, maxRecords: want, after: last) else { return nil }
+                            next = fresh
+                        }
+                        if next.alarms.isEmpty && next.readings.count >= batchRecords {
+                            next.prepared = Self.prepare(Array(next.readings.prefix(batchRecords)), epoch: epoch, encoder: encoder, maxBytes: maxBytes)
+                        }
+                        return next
+                    }
+                }
+                if await !send(prepared, lane: \.readings, session: &session, store: store) {
+                    ahead?.cancel(); ahead = nil
+                }
+                continue
+            }
+            if !round.readings.isEmpty { nextTry = min(session.readings.notBefore, nextTry ?? session.readings.notBefore) }
+            // Every lane with records is backing off: sleep until the first may send, or an alarm event arrives.
+            update { $0.state = "backing off" }
+            await wake.wait(timeout: (nextTry ?? now + .seconds(1)) - now)
         }
+        ahead?.cancel()
+        await session.pendingAck?.value
         update { $0.state = "stopped" }
     }
 
-    private func send(_ batch: BufferBatch, client: SyncClient, config: EdgeConfig, machine: inout UplinkMachine,
-                      store: BufferStore) async {
-        let token: String
-        do { token = try TokenLoader.load(config.uplink.token) } catch {
-            update { $0.state = "no token"; $0.lastError = error.description }
-            logger.error("uplink: \(error)")
-            await wake.wait(timeout: .seconds(30))
-            return
+    /// The next records of both lanes, at most `maxRecords` in all; with `after`, reading-lane records up to
+    /// that seq are left out (they are in flight).
+    ///
+    /// The byte bound is applied to the encoded body (`prepare`): the buffer's per-record estimate is several
+    /// times what a reading costs in series form, so it is not used as the bound.
+    static func read(_ store: BufferStore, maxRecords: Int, after: Int64?) async throws(BufferError) -> Round? {
+        guard let batch = try await store.nextBatch(maxRecords: maxRecords, maxBytes: Int(Int32.max)) else { return nil }
+        var round = Round(epoch: batch.epoch, alarms: [], readings: [], prepared: nil)
+        round.readings.reserveCapacity(batch.count)
+        let after = after ?? .min
+        for r in batch.records {
+            if r.lane == .alarm { round.alarms.append(r) } else if r.seq > after { round.readings.append(r) }
         }
-        let now = PollClock.wallMillis()
-        update { $0.state = "sending"; $0.lastAttemptMillis = now }
-        let request = client.request(for: batch, token: token, sentAt: now, clockSynchronized: ClockStatus.isSynchronized())
-        let outcome: UplinkOutcome
-        do throws(TransportError) {
-            let response = try await client.http.send(request)
-            update { $0.bytesSent += response.bytesSent; $0.bytesReceived += response.bytesReceived }
-            outcome = UplinkOutcome.classify(status: response.status, retryAfter: response.headers["retry-after"],
-                                             body: String(decoding: response.body.prefix(400), as: UTF8.self), nowWallMillis: PollClock.wallMillis())
-        } catch {
-            outcome = .retry(status: nil, retryAfterMillis: nil, reason: error.description)
-        }
-        let actions = machine.handle(outcome, records: batch.count, random: random)
-        for action in actions {
-            switch action {
-            case .acknowledge:
-                do {
-                    try await store.acknowledge(batch)
-                    update {
-                        $0.state = "online"; $0.lastSuccessMillis = PollClock.wallMillis(); $0.lastError = nil
-                        $0.batchesSent += 1; $0.recordsAcknowledged += batch.count; $0.nextAttemptMillis = nil
-                    }
-                } catch {
-                    logger.error("uplink: acknowledging \(batch.count) records failed: \(error) (they will be sent again; the server deduplicates)")
-                }
-            case .resendSmaller:
-                logger.warning("uplink: 413 for \(batch.count) records; sending \(machine.batchRecords) at a time")
-            case .deadLetter(let reason):
-                do {
-                    try await store.deadLetter(batch, reason: reason)
-                    update { $0.deadLetterBatches += 1 }
-                } catch {
-                    logger.error("uplink: moving a rejected batch aside failed: \(error)")
-                }
-                logger.error("uplink: batch of \(batch.count) records rejected (\(reason)); kept in the dead-letter lane")
-            case .raiseAlarm(let alarm, let message):
-                logger.error("uplink alarm \(alarm.rawValue): \(message)", metadata: ["alarm": "\(alarm.rawValue)"])
-            case .clearAlarm(let alarm):
-                logger.notice("uplink alarm \(alarm.rawValue) cleared", metadata: ["alarm": "\(alarm.rawValue)"])
-            case .wait(let ms):
-                update { $0.state = "backing off"; $0.lastError = machine.lastError; $0.nextAttemptMillis = PollClock.wallMillis() + ms }
-                logger.warning("uplink: \(machine.lastError ?? "failed"); next attempt in \(TimeSpan(milliseconds: ms))")
-                await sleepUnlessShuttingDown(.milliseconds(ms))
-            }
-        }
+        return round
     }
 
-    private func sleepUnlessShuttingDown(_ d: Duration) async {
-        // The wake signal also ends a backoff early on shutdown; alarm wake-ups do not shorten a backoff.
-        let deadline = ContinuousClock.now + d
-        while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: min(.milliseconds(250), deadline - ContinuousClock.now))
-        }
+    /// Whether a not-yet-full batch of readings already fills 90 % of `batch.maxBytes` (then it goes now).
+    private func bodyNearlyFull(_ records: [BufferedRecord], epoch: String, session: Session) -> Bool {
+        let limit = Int(session.config.uplink.batch.maxBytes.bytes)
+        // The estimate over-counts, so only an estimate past the limit needs the exact size.
+        guard records.reduce(0, { $0 + $1.estimatedWireBytes }) >= limit * 9 / 10 else { return false }
+        return session.client.encoder.encode(BufferBatch(epoch: epoch, records: records), sentAt: 0, clockSynchronized: false).count >= limit * 9 / 10
     }
 
     public static func sender(_ c: EdgeConfig) -> BatchSender {

@@ -7,7 +7,7 @@ struct EdgeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgebench",
         abstract: "edged benchmarks, each beside its reference.",
-        subcommands: [All.self, PollingBench.self, PlannerBench.self, BufferBench.self, DaemonBench.self],
+        subcommands: [All.self, PollingBench.self, PlannerBench.self, BufferBench.self, DaemonBench.self, UplinkBench.self],
         defaultSubcommand: All.self
     )
 
@@ -18,6 +18,7 @@ struct EdgeBench: ParsableCommand {
             try PlannerBench.parse([]).run()
             try BufferBench.parse([]).run()
             try DaemonBench.parse([]).run()
+            try UplinkBench.parse([]).run()
         }
     }
 }

@@ -29,25 +29,50 @@ public struct Backoff: Sendable, Equatable, Codable {
 
 /// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
 public enum RetryAfter {
+    /// The longest wait a server can ask for (sync protocol §7: a value over 1 hour counts as 1 hour).
+    public static let maxMillis: Int64 = 3_600_000
+
     /// Milliseconds to wait, given the header value and the current wall-clock time; nil if unparsable.
+    /// A date in the past means now; anything over an hour counts as an hour.
     public static func millis(_ value: String, nowWallMillis: Int64) -> Int64? {
         let v = value.trimmingCharacters(in: .whitespaces)
-        if let s = Int64(v), s >= 0 { return s * 1000 }
+        if !v.isEmpty, v.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            return Int64(v).map { min($0, maxMillis / 1000) * 1000 } ?? maxMillis   // too many digits: over an hour
+        }
         guard let date = HTTPDate.parse(v) else { return nil }
-        return max(0, date - nowWallMillis)
+        return min(maxMillis, max(0, date - nowWallMillis))
     }
 }
 
-/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers send, parsed without Foundation's
-/// locale-dependent formatters.
+/// HTTP dates, parsed without Foundation's locale-dependent formatters: IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`, what servers send) and the obsolete forms a recipient must also accept,
+/// RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`).
 enum HTTPDate {
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     static func parse(_ s: String) -> Int64? {
         let parts = s.split(separator: " ")
-        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]),
-              let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]) else { return nil }
-        let hms = parts[4].split(separator: ":").compactMap { Int($0) }
+        if parts.count == 6, parts[5] == "GMT", parts[0].hasSuffix(",") {                 // IMF-fixdate
+            guard let day = Int(parts[1]), let year = Int(parts[3]) else { return nil }
+            return millis(year, parts[2], day, parts[4])
+        }
+        if parts.count == 4, parts[3] == "GMT", parts[0].hasSuffix(",") {                 // RFC 850
+            let dmy = parts[1].split(separator: "-")
+            guard dmy.count == 3, let day = Int(dmy[0]), let yy = Int(dmy[2]) else { return nil }
+            // Two-digit years: RFC 9110 §5.6.7 says a year more than 50 years ahead is in the past century.
+            let year = dmy[2].count == 2 ? (yy < 70 ? 2000 + yy : 1900 + yy) : yy
+            return millis(year, dmy[1], day, parts[2])
+        }
+        if parts.count == 5 {                                                             // asctime
+            guard let day = Int(parts[2]), let year = Int(parts[4]) else { return nil }
+            return millis(year, parts[1], day, parts[3])
+        }
+        return nil
+    }
+
+    private static func millis(_ year: Int, _ monthName: Substring, _ day: Int, _ time: Substring) -> Int64? {
+        guard let month = months.firstIndex(of: String(monthName)), (1...31).contains(day) else { return nil }
+        let hms = time.split(separator: ":").compactMap { Int($0) }
         guard hms.count == 3 else { return nil }
         return (daysFromCivil(year, month + 1, day) * 86_400 + Int64(hms[0] * 3600 + hms[1] * 60 + hms[2])) * 1000
     }

@@ -38,65 +38,121 @@ public struct BatchEncoder: Sendable {
     }
 
     /// The JSON body of a batch (before gzip).
+    ///
+    /// Written straight into bytes: a drain encodes thousands of readings per batch, and building a String
+    /// per number costs more than the compression that follows.
     public func encode(_ batch: BufferBatch, sentAt: Int64, clockSynchronized: Bool) -> [UInt8] {
-        let records = batch.records.sorted { $0.seq < $1.seq }
-        var out = header(epoch: batch.epoch, sentAt: sentAt, clockSynchronized: clockSynchronized)
-        out += ",\"firstSeq\":\(records.first?.seq ?? 0),\"lastSeq\":\(records.last?.seq ?? 0)"
+        // Batches come in seq order (alarm lane first, then readings): sort only when they do not.
+        let inOrder = zip(batch.records, batch.records.dropFirst()).allSatisfy { $0.seq < $1.seq }
+        let records = inOrder ? batch.records : batch.records.sorted { $0.seq < $1.seq }
+        var out: [UInt8] = []
+        out.reserveCapacity(records.count * 24 + 1024)
+        out += header(epoch: batch.epoch, sentAt: sentAt, clockSynchronized: clockSynchronized).utf8
+        out += ",\"firstSeq\":".utf8
+        out.appendDecimal(records.first?.seq ?? 0)
+        out += ",\"lastSeq\":".utf8
+        out.appendDecimal(records.last?.seq ?? 0)
 
         // Series in order of first appearance, points in seq order.
-        struct Series { var device: String; var tag: String; var units: String?; var points: [(Int64, Int64, TagValue?, Quality)] }
         var series: [Series] = []
-        var index: [String: Int] = [:]
+        var index: [SeriesKey: Int] = [:]
         var alarms: [String] = []
         var gaps: [String] = []
         for r in records {
             switch r.payload {
             case .reading(let s):
-                let key = "\(s.device)\u{0}\(s.tag)\u{0}\(s.units ?? "")"
-                if let i = index[key] { series[i].points.append((r.seq, s.wallMillis, s.value, s.quality)) } else {
-                    index[key] = series.count
-                    series.append(Series(device: s.device, tag: s.tag, units: s.units, points: [(r.seq, s.wallMillis, s.value, s.quality)]))
+                let key = SeriesKey(device: s.device, tag: s.tag, units: s.units ?? "")
+                let i: Int
+                if let found = index[key] { i = found } else {
+                    i = series.count
+                    index[key] = i
+                    series.append(Series(device: s.device, tag: s.tag, units: s.units,
+                                         format: formats["\(s.device).\(s.tag)"] ?? .shortest))
                 }
+                series[i].append(seq: r.seq, t: s.wallMillis, value: s.value, quality: s.quality)
             case .alarm(let a): alarms.append(alarm(a, seq: r.seq))
             case .gap(let g): gaps.append(gap(g, seq: r.seq))
             }
         }
         if !series.isEmpty {
-            out += ",\"readings\":["
+            out += ",\"readings\":[".utf8
             for (i, s) in series.enumerated() {
-                if i > 0 { out += "," }
-                let format = formats["\(s.device).\(s.tag)"] ?? .shortest
-                out += "{\"device\":\(JSON.string(s.device)),\"tag\":\(JSON.string(s.tag))"
-                if let u = s.units, !u.isEmpty { out += ",\"units\":\(JSON.string(u))" }
-                var seqs: [String] = [], times: [String] = [], values: [String] = [], qualities: [String] = []
-                var prev: (Int64, Int64)?
-                var allGood = true
-                for (seq, t, v, q) in s.points {
-                    seqs.append(String(prev.map { seq - $0.0 } ?? seq))
-                    times.append(String(prev.map { t - $0.1 } ?? t))
-                    prev = (seq, t)
-                    if q.isGood, let v {
-                        switch v {
-                        case .number(let n): values.append(format.format(n))
-                        case .text(let txt): values.append(JSON.string(String(txt.prefix(1024))))
-                        }
-                    } else {
-                        values.append("null")
-                    }
-                    let code = Self.qualityCode(q.isGood && v == nil ? .bad(.decode) : q)
-                    if code != "good" { allGood = false }
-                    qualities.append("\"\(code)\"")
-                }
-                out += ",\"seq\":[\(seqs.joined(separator: ","))],\"t\":[\(times.joined(separator: ","))],\"v\":[\(values.joined(separator: ","))]"
-                if !allGood { out += ",\"q\":[\(qualities.joined(separator: ","))]" }
-                out += "}"
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                s.write(into: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         }
-        if !alarms.isEmpty { out += ",\"alarms\":[\(alarms.joined(separator: ","))]" }
-        if !gaps.isEmpty { out += ",\"gaps\":[\(gaps.joined(separator: ","))]" }
-        out += "}"
-        return Array(out.utf8)
+        if !alarms.isEmpty { out += ",\"alarms\":[\(alarms.joined(separator: ","))]".utf8 }
+        if !gaps.isEmpty { out += ",\"gaps\":[\(gaps.joined(separator: ","))]".utf8 }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    private struct SeriesKey: Hashable {
+        var device: String
+        var tag: String
+        var units: String
+    }
+
+    /// One series' points, kept as parallel arrays until written.
+    private struct Series {
+        var device: String
+        var tag: String
+        var units: String?
+        var format: NumberFormat
+        var seqs: [Int64] = []
+        var times: [Int64] = []
+        var values: [TagValue?] = []
+        var qualities: [Quality] = []
+        var allGood = true
+
+        init(device: String, tag: String, units: String?, format: NumberFormat) {
+            self.device = device; self.tag = tag; self.units = units; self.format = format
+        }
+
+        mutating func append(seq: Int64, t: Int64, value: TagValue?, quality: Quality) {
+            // A good reading without a value is a decode failure on the wire (v is null exactly when q is not good).
+            let q: Quality = quality.isGood && value == nil ? .bad(.decode) : quality
+            seqs.append(seq); times.append(t); values.append(q.isGood ? value : nil); qualities.append(q)
+            if !q.isGood { allGood = false }
+        }
+
+        func write(into out: inout [UInt8]) {
+            out += "{\"device\":\(JSON.string(device)),\"tag\":\(JSON.string(tag))".utf8
+            if let u = units, !u.isEmpty { out += ",\"units\":\(JSON.string(u))".utf8 }
+            out += ",\"seq\":[".utf8
+            Self.writeDeltas(seqs, into: &out)
+            out += "],\"t\":[".utf8
+            Self.writeDeltas(times, into: &out)
+            out += "],\"v\":[".utf8
+            for (i, v) in values.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                switch v {
+                case .number(let n)?: format.write(n, into: &out)
+                case .text(let txt)?: out += JSON.string(String(txt.prefix(1024))).utf8
+                case nil: out += "null".utf8
+                }
+            }
+            out.append(UInt8(ascii: "]"))
+            if !allGood {
+                out += ",\"q\":[".utf8
+                for (i, q) in qualities.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    out += "\"\(BatchEncoder.qualityCode(q))\"".utf8
+                }
+                out.append(UInt8(ascii: "]"))
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+
+        /// The first value as it is, every later one as the difference to the previous.
+        static func writeDeltas(_ xs: [Int64], into out: inout [UInt8]) {
+            var previous: Int64?
+            for x in xs {
+                if let p = previous { out.append(UInt8(ascii: ",")); out.appendDecimal(x &- p) } else { out.appendDecimal(x) }
+                previous = x
+            }
+        }
     }
 
     /// A probe body: the header with `"probe": true` and no records.
@@ -164,5 +220,20 @@ enum JSON {
 
 extension String {
     func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
+
+extension [UInt8] {
+    /// Appends `v` in decimal ASCII.
+    mutating func appendDecimal(_ v: Int64) {
+        if v < 0 { append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        var unit: UInt64 = 1
+        while m / unit >= 10 { unit *= 10 }
+        while unit > 0 {
+            append(UInt8(ascii: "0") + UInt8(m / unit))
+            m %= unit
+            unit /= 10
+        }
+    }
 }
 

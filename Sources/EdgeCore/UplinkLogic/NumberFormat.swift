@@ -54,16 +54,43 @@ public enum NumberFormat: Sendable, Equatable {
         }
     }
 
+    /// Appends `format(v)` as UTF-8, without making a String for the common cases (whole raw counts).
+    public func write(_ v: Double, into out: inout [UInt8]) {
+        if case .decimals(let n) = self, v.isFinite, n <= 9 {
+            var p: Int64 = 1
+            for _ in 0..<n { p *= 10 }
+            let scaled = (v * Double(p)).rounded()
+            if abs(scaled) < 9e15 {
+                // The value in whole units of its last decimal: integer part, then the fraction without
+                // trailing zeros ("%.nf" of the rounded value, trimmed, with no floating-point text in between).
+                let m = Int64(scaled)
+                if m < 0 { out.append(UInt8(ascii: "-")) }
+                out.appendDecimal(Int64(m.magnitude / UInt64(p)))
+                var fraction = m.magnitude % UInt64(p)
+                if fraction != 0 {
+                    var digits = n
+                    while fraction % 10 == 0 { fraction /= 10; digits -= 1 }
+                    out.append(UInt8(ascii: "."))
+                    var unit: UInt64 = 1
+                    for _ in 1..<max(1, digits) { unit *= 10 }
+                    while unit > 0 { out.append(UInt8(ascii: "0") + UInt8(fraction / unit)); fraction %= unit; unit /= 10 }
+                }
+                return
+            }
+        }
+        out += format(v).utf8
+    }
+
     static func integer(_ v: Double) -> String {
         abs(v) < 9.2e18 ? String(Int64(v)) : v.description
     }
 
     /// `95.30` → `95.3`, `100.0` → `100`; exponents (`1e-05`) are left alone.
     static func trim(_ s: String) -> String {
-        guard s.contains("."), !s.contains("e"), !s.contains("E") else { return s }
-        var t = Substring(s)
-        while t.last == "0" { t = t.dropLast() }
-        if t.last == "." { t = t.dropLast() }
-        return t == "-0" ? "0" : String(t)
+        var bytes = Array(s.utf8)
+        guard bytes.contains(UInt8(ascii: ".")), !bytes.contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) else { return s }
+        while bytes.last == UInt8(ascii: "0") { bytes.removeLast() }
+        if bytes.last == UInt8(ascii: ".") { bytes.removeLast() }
+        return bytes == Array("-0".utf8) ? "0" : String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -4,6 +4,11 @@ public enum UplinkOutcome: Sendable, Equatable {
     case stored
     /// 401/403: the token was refused.
     case unauthorized(Int)
+    /// 404/405: the configured URL is not the sync endpoint (a configuration fault, not the batch's).
+    case wrongEndpoint(Int)
+    /// No answer because the server failed TLS verification or the public-key pin: retried like a
+    /// network error, but an operator has to look.
+    case untrusted(reason: String)
     /// 413: the batch is too large for the server.
     case tooLarge
     /// 408, 429, 5xx, or no answer: try again later (`retryAfterMillis` from the server, if it said).
@@ -16,6 +21,7 @@ public enum UplinkOutcome: Sendable, Equatable {
         switch status {
         case 200...299: return .stored
         case 401, 403: return .unauthorized(status)
+        case 404, 405: return .wrongEndpoint(status)
         case 413: return .tooLarge
         case 408, 429, 500...599:
             return .retry(status: status, retryAfterMillis: retryAfter.flatMap { RetryAfter.millis($0, nowWallMillis: nowWallMillis) },
@@ -47,6 +53,10 @@ public enum UplinkAlarm: String, Sendable, Codable, CaseIterable {
     case unauthorized = "uplink-unauthorized"
     /// The server rejected a batch as malformed; it went to the dead-letter lane.
     case rejectedBatch = "uplink-rejected-batch"
+    /// The endpoint URL answers 404/405: the configuration points somewhere else.
+    case wrongEndpoint = "uplink-endpoint"
+    /// The server's certificate is not trusted or its key does not match the pin.
+    case untrustedServer = "uplink-tls"
 }
 
 /// The uplink's retry and acknowledgement rules as a state machine: it is told how each batch ended and
@@ -80,7 +90,9 @@ public struct UplinkMachine: Sendable {
             backoff.reset()
             consecutiveFailures = 0
             lastError = nil
-            if activeAlarms.remove(.unauthorized) != nil { actions.append(.clearAlarm(.unauthorized)) }
+            for alarm in [UplinkAlarm.unauthorized, .wrongEndpoint, .untrustedServer] where activeAlarms.remove(alarm) != nil {
+                actions.append(.clearAlarm(alarm))
+            }
             // Grow back toward the configured size after a 413 forced smaller batches.
             if batchRecords < maxBatchRecords { batchRecords = min(maxBatchRecords, batchRecords * 2) }
         case .unauthorized(let status):
@@ -90,6 +102,20 @@ public struct UplinkMachine: Sendable {
                 actions.append(.raiseAlarm(.unauthorized, message: "sync endpoint answered \(status): token refused; buffering continues"))
             }
             actions.append(.wait(millis: unauthorizedRetryMillis / 2 + random(0...(unauthorizedRetryMillis / 2))))
+        case .wrongEndpoint(let status):
+            consecutiveFailures += 1
+            lastError = "HTTP \(status): the endpoint URL is not a sync endpoint"
+            if activeAlarms.insert(.wrongEndpoint).inserted {
+                actions.append(.raiseAlarm(.wrongEndpoint, message: "sync endpoint answered \(status): check uplink.endpoint; buffering continues"))
+            }
+            actions.append(.wait(millis: unauthorizedRetryMillis / 2 + random(0...(unauthorizedRetryMillis / 2))))
+        case .untrusted(let reason):
+            consecutiveFailures += 1
+            lastError = reason
+            if activeAlarms.insert(.untrustedServer).inserted {
+                actions.append(.raiseAlarm(.untrustedServer, message: "\(reason); buffering continues"))
+            }
+            actions.append(.wait(millis: backoff.next(random: random)))
         case .tooLarge:
             lastError = "HTTP 413: batch of \(records) records too large"
             if records > 1 {
