@@ -1,4 +1,5 @@
 @testable import EdgeCore
+import EdgeTestSupport
 import Testing
 
 @Suite struct ReadPlannerTests {
@@ -89,18 +90,5 @@ import Testing
                 for i in r.tagIndexes { #expect(tags[i].address >= r.start && tags[i].lastAddress <= r.end) }
             }
         }
-    }
-}
-
-/// Deterministic random numbers so a failing case can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
