@@ -28,7 +28,7 @@ extension UplinkService {
     }
 
     /// Sends a batch of one lane and does what the lane's machine says with the answer; true when the server
-    /// stored it and its records were deleted.
+    /// stored it (in the readings lane the deletion may still be committing: `session.pendingAck`).
     @discardableResult
     func send(_ prepared: Prepared, lane: WritableKeyPath<Session, Lane>, session: inout Session, store: BufferStore) async -> Bool {
         let config = session.config

@@ -32,7 +32,9 @@ public struct UplinkStatus: Sendable, Codable {
 /// - alarm events go at once, in requests of their own, and keep going while the readings lane waits out a
 ///   backoff (an alarm wake-up ends any wait);
 /// - readings wait up to `batch.maxAge` to fill a batch of `batch.maxRecords` records whose JSON body stays
-///   within `batch.maxBytes`.
+///   within `batch.maxBytes`;
+/// - while a backlog drains, the next batch is read and encoded while the current one is in flight, and the
+///   acknowledged one is deleted meanwhile too, so the drain goes at the server's pace.
 public final class UplinkService: Service, @unchecked Sendable {
     /// The configuration in force (it changes on reload) and the buffer to drain.
     public struct Source: Sendable {
@@ -100,7 +102,7 @@ public final class UplinkService: Service, @unchecked Sendable {
     private var running: Bool { !Task.isShuttingDownGracefully && !Task.isCancelled }
 
     /// Batches of readings read at once while draining a backlog.
-    static let readAhead = 4
+    static let readAhead = 2
 
     /// The lanes' next records, as read from the buffer for one turn of the loop.
     struct Round: Sendable {
@@ -135,7 +137,8 @@ public final class UplinkService: Service, @unchecked Sendable {
             if wake.takePending() { ahead?.cancel(); ahead = nil }
             var round = await ahead?.value
             ahead = nil
-            if let r = round, r.alarms.isEmpty && r.readings.isEmpty { round = nil }   // check the head itself
+            // A read-ahead that found nothing is no proof the buffer is empty: read its head.
+            if let r = round, r.alarms.isEmpty && r.readings.isEmpty { round = nil }
             if round == nil {
                 await session.pendingAck?.value   // read from the head only once deletions are committed
                 do {
