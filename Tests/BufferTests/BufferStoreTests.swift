@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Buffer store")
 struct BufferStoreTests {
-    @Test func newFileHasEpochPragmasAndDurableSettingsOnEveryConnection() throws {
+    @Test func newFileHasEpochPragmasAndDurableSettingsOnEveryConnection() async throws {
         let dir = TempDir("edged-buf")
         let (store, notes) = try BufferStore.open(path: dir.file("b.db"), maxBytes: testBudget)
         defer { store.close() }
@@ -22,7 +22,7 @@ struct BufferStoreTests {
         #expect(!FileManager.default.fileExists(atPath: dir.file("b.db.creating")))
     }
 
-    @Test func dequeueIsServedInIndexOrderWithoutASort() throws {
+    @Test func dequeueIsServedInIndexOrderWithoutASort() async throws {
         let dir = TempDir("edged-buf")
         let (store, _) = try BufferStore.open(path: dir.file("b.db"), maxBytes: testBudget)
         defer { store.close() }
@@ -193,7 +193,7 @@ struct BufferStoreTests {
         _ = try await store.append(readings: Fixtures.readings(100), units: Fixtures.units)  // ten days old
         let fresh = Fixtures.readings(10, wall: now - 1000)
         let kept = try #require(try await store.append(readings: fresh, units: Fixtures.units))
-        #expect(waitUntil(timeout: 10) { (try? store.stats().evictedRecords) == 100 })
+        #expect(await eventually(timeout: 10) { (try? store.stats().evictedRecords) == 100 })
         let all = try queued(store)
         #expect(all.filter { $0.reading != nil }.map(\.seq) == Array(kept))
         let gap = try #require(all.compactMap(\.gap).first)

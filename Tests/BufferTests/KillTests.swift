@@ -52,11 +52,11 @@ struct KillTests {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...40, using: &rng)))
                 earlyKills += 1
             } else {
-                #expect(waitUntil(timeout: 20, poll: 0.005) { Self.fileSize(log) > before }, "writer made no progress (round \(round))")
+                #expect(await eventually(timeout: 20, poll: .milliseconds(5)) { Self.fileSize(log) > before }, "writer made no progress (round \(round))")
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...120, using: &rng)))
             }
             child.signal(SIGKILL)
-            let status = try #require(child.wait(timeout: 10))
+            let status = try #require(await child.wait(timeout: 10))
             #expect(status & 0x7f == SIGKILL, "writer exited on its own (status \(status)); see \(dir.file("writer.out"))")
             kills += 1
 
@@ -100,7 +100,7 @@ struct KillTests {
             let child = try ChildProcess(writer, [db, dir.file("seqs.log")], output: "/dev/null")
             try await Task.sleep(for: .microseconds(Int.random(in: 0...30_000, using: &rng)))
             child.signal(SIGKILL)
-            _ = child.wait(timeout: 10)
+            _ = await child.wait(timeout: 10)
             let (store, notes) = try BufferStore.open(path: db, maxBytes: testBudget, logger: quietLogger)
             #expect(!notes.contains { $0.contains("unusable") }, "round \(round): \(notes)")
             _ = try await store.append(alarm: Fixtures.alarm(round))

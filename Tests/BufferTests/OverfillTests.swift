@@ -91,6 +91,6 @@ struct OverfillTests {
         let full = bytesOnDisk(path)
         while let b = try await store.nextBatch(maxRecords: 5000, maxBytes: 1 << 30) { try await store.acknowledge(b) }
         // incremental_vacuum to completion and a TRUNCATE checkpoint once the writer is idle.
-        #expect(waitUntil(timeout: 10) { bytesOnDisk(path) < full / 4 }, "still \(bytesOnDisk(path)) of \(full)")
+        #expect(await eventually(timeout: 10) { bytesOnDisk(path) < full / 4 }, "still \(bytesOnDisk(path)) of \(full)")
     }
 }

@@ -66,20 +66,20 @@ public final class PadFixture: @unchecked Sendable {
     }
 
     /// Starts (or restarts) the reference receiver; its database survives restarts.
-    public func startReceiver(extraArguments: [String] = []) throws {
+    public func startReceiver(extraArguments: [String] = []) async throws {
         receiver?.terminate()
         receiver = try ChildProcess("/usr/bin/python3", [TestPaths.root.appendingPathComponent("tools/receiver/receiver.py").path,
             "--listen", "127.0.0.1:\(receiverPort)", "--cert", dir.file("pki/server.pem"), "--key", dir.file("pki/server.key"),
             "--tokens", dir.file("tokens.txt"), "--store", dir.file("receiver.db"), "--admin", "127.0.0.1:\(adminPort)"] + extraArguments,
             output: dir.file("receiver.log"))
-        guard waitUntil(timeout: 20, { (try? adminGet("/stats")) != nil }) else { throw TestSetupError("receiver did not start: \(log("receiver.log"))") }
+        guard await eventually(timeout: 20, { (try? await adminGet("/stats")) != nil }) else { throw TestSetupError("receiver did not start: \(log("receiver.log"))") }
     }
 
-    public func startSimulator() throws {
+    public func startSimulator() async throws {
         sim?.terminate()
         sim = try ChildProcess(TestPaths.product("edgesim"), ["--config", configPath, "--profile", dir.file("profile.yaml"), "--control", simControl],
                                output: dir.file("edgesim.log"))
-        guard waitUntil(timeout: 20, { FileManager.default.fileExists(atPath: simControl) }) else {
+        guard await eventually(timeout: 20, { FileManager.default.fileExists(atPath: simControl) }) else {
             throw TestSetupError("edgesim did not start: \(log("edgesim.log"))")
         }
     }
@@ -98,27 +98,27 @@ public final class PadFixture: @unchecked Sendable {
 
     // MARK: receiver admin API (plain HTTP on loopback)
 
-    public func adminGet(_ path: String) throws -> [String: Any] {
-        let r = try runTool("/usr/bin/curl", ["-sf", "--max-time", "5", "http://127.0.0.1:\(adminPort)\(path)"], timeout: 10)
-        guard r.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any] else {
-            throw TestSetupError("admin \(path): \(r.output)")
+    public func adminGet(_ path: String) async throws -> [String: Any] {
+        let (status, body) = try LoopbackHTTP.request(port: adminPort, method: "GET", path: path, body: nil)
+        guard status == 200, let obj = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
+            throw TestSetupError("admin \(path): \(status) \(String(decoding: body, as: UTF8.self))")
         }
         return obj
     }
 
-    public func setFault(_ json: String) throws {
-        let r = try runTool("/usr/bin/curl", ["-sf", "--max-time", "5", "-X", "POST", "-d", json, "http://127.0.0.1:\(adminPort)/faults"], timeout: 10)
-        guard r.status == 0 else { throw TestSetupError("setting fault \(json): \(r.output)") }
+    public func setFault(_ json: String) async throws {
+        let (status, body) = try LoopbackHTTP.request(port: adminPort, method: "POST", path: "/faults", body: json)
+        guard status == 200 else { throw TestSetupError("setting fault \(json): \(status) \(String(decoding: body, as: UTF8.self))") }
     }
 
     /// Every seq the receiver stored for this gateway, by epoch.
-    public func storedSeqs() throws -> [String: [Int64]] {
-        let stats = try adminGet("/stats")
+    public func storedSeqs() async throws -> [String: [Int64]] {
+        let stats = try await adminGet("/stats")
         let store = stats["store"] as? [String: Any] ?? [:]
         var out: [String: [Int64]] = [:]
         for e in store["byEpoch"] as? [[String: Any]] ?? [] {
             guard let epoch = e["epoch"] as? String else { continue }
-            let seqs = try adminGet("/seqs?gateway=pad-gw&epoch=\(epoch)")
+            let seqs = try await adminGet("/seqs?gateway=pad-gw&epoch=\(epoch)")
             var list: [Int64] = []
             for r in seqs["ranges"] as? [[Any]] ?? [] {
                 guard r.count == 2, let a = (r[0] as? NSNumber)?.int64Value, let b = (r[1] as? NSNumber)?.int64Value else { continue }
@@ -129,8 +129,8 @@ public final class PadFixture: @unchecked Sendable {
         return out
     }
 
-    public func receiverCounts() throws -> (stored: Int64, duplicates: Int64) {
-        let s = try adminGet("/stats")
+    public func receiverCounts() async throws -> (stored: Int64, duplicates: Int64) {
+        let s = try await adminGet("/stats")
         return ((s["recordsStored"] as? NSNumber)?.int64Value ?? -1, (s["duplicates"] as? NSNumber)?.int64Value ?? -1)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Waits for a condition instead of sleeping a fixed time; fails after `timeout` seconds.
+/// Waits for a condition instead of sleeping a fixed time; fails after `timeout` seconds. This one blocks its
+/// thread: for set-up code outside Swift concurrency. Tests use `eventually`, which does not.
 public func waitUntil(timeout: Double = 10, poll: Double = 0.02, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
@@ -71,6 +72,21 @@ public final class ChildProcess: @unchecked Sendable {
             if r == pid { lock.withLock { reaped = true }; return status }
             if r < 0 { return nil }
             Thread.sleep(forTimeInterval: 0.01)
+        }
+        return nil
+    }
+
+    /// Waits for the process to exit without holding a thread of Swift's cooperative pool (the code under
+    /// test runs on that pool too: a test that blocks it can starve the very thing it waits for).
+    @discardableResult
+    public func wait(timeout: Double = 30) async -> Int32? {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        while ContinuousClock.now < deadline {
+            var status: Int32 = 0
+            let r = lock.withLock { reaped ? -1 : waitpid(pid, &status, WNOHANG) }
+            if r == pid { lock.withLock { reaped = true }; return status }
+            if r < 0 { return nil }
+            try? await Task.sleep(for: .milliseconds(10))
         }
         return nil
     }

@@ -99,3 +99,16 @@ public func runTool(_ executable: String, _ arguments: [String], timeout: Double
     let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
     return ((status >> 8) & 0xFF, text)
 }
+
+/// `runTool` for async code: waits for the tool without holding a thread of the cooperative pool.
+public func runTool(_ executable: String, _ arguments: [String], timeout: Double = 60) async throws -> (status: Int32, output: String) {
+    let dir = TempDir("edged-run")
+    let out = dir.file("out")
+    let child = try ChildProcess(executable, arguments, output: out)
+    guard let status = await child.wait(timeout: timeout) else {
+        child.terminate()
+        throw TestSetupError("\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
+    }
+    let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+    return ((status >> 8) & 0xFF, text)
+}

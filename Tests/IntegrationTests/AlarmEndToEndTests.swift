@@ -9,12 +9,12 @@ import Testing
     let edgectl = TestPaths.product("edgectl")
 
     /// Alarm events stored at the receiver, in seq order.
-    func alarmEvents(_ pad: PadFixture) throws -> [[String: Any]] {
+    func alarmEvents(_ pad: PadFixture) async throws -> [[String: Any]] {
         var out: [[String: Any]] = []
-        for epoch in try pad.storedSeqs().keys {
+        for epoch in try await pad.storedSeqs().keys {
             var after = 0
             while true {
-                let page = try pad.adminGet("/records?gateway=pad-gw&epoch=\(epoch)&after=\(after)&limit=5000")
+                let page = try await pad.adminGet("/records?gateway=pad-gw&epoch=\(epoch)&after=\(after)&limit=5000")
                 let records = page["records"] as? [[String: Any]] ?? []
                 if records.isEmpty { break }
                 out += records.filter { ($0["kind"] as? String) == "alarm" }
@@ -31,30 +31,30 @@ import Testing
         }.map { e in ((e["record"] as? [String: Any] ?? e)["transition"] as? String) ?? "?" }
     }
 
-    func sim(_ pad: PadFixture, _ command: String) throws {
-        let r = try runTool("/usr/bin/bash", ["-c", "echo '\(command)' | socat - UNIX-CONNECT:\(pad.simControl)"], timeout: 10)
+    func sim(_ pad: PadFixture, _ command: String) async throws {
+        let r = try await runTool("/usr/bin/bash", ["-c", "echo '\(command)' | socat - UNIX-CONNECT:\(pad.simControl)"], timeout: 10)
         #expect(r.output.hasPrefix("ok"), "\(command): \(r.output)")
     }
 
-    @Test func throughHAndHHAndBackReachesTheReceiverWithinSeconds() throws {
+    @Test func throughHAndHHAndBackReachesTheReceiverWithinSeconds() async throws {
         let pad = try PadFixture(pollInterval: "500ms", batchMaxAge: "30s")   // readings wait; alarms must not
-        try pad.startReceiver()
-        try pad.startSimulator()
+        try await pad.startReceiver()
+        try await pad.startSimulator()
         let edged = try pad.startEdged()
         defer { edged.terminate() }
-        #expect(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
+        #expect(await eventually(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
         // Up through H (450) and HH (600).
-        try sim(pad, "set rpc-1.tubing_pressure 640")
+        try await sim(pad, "set rpc-1.tubing_pressure 640")
         let raisedAt = Date()
-        #expect(waitUntil(timeout: 10) { transitions((try? alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "hh").contains("raised") })
+        #expect(await eventually(timeout: 10) { transitions((try? await alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "hh").contains("raised") })
         // One poll interval (0.5 s) plus 2 s, with some slack for a loaded test machine.
         #expect(Date().timeIntervalSince(raisedAt) < 0.5 + 2 + 1)
-        let ctl = try runTool(edgectl, ["alarms", "list", "--socket", pad.controlSocket])
+        let ctl = try await runTool(edgectl, ["alarms", "list", "--socket", pad.controlSocket])
         #expect(ctl.output.contains("rpc-1-tubing.hh") && ctl.output.contains("critical"), "\(ctl.output)")
         // Back down: both clear.
-        try sim(pad, "set rpc-1.tubing_pressure 300")
-        #expect(waitUntil(timeout: 10) { transitions((try? alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "h").contains("cleared") })
-        let events = try alarmEvents(pad)
+        try await sim(pad, "set rpc-1.tubing_pressure 300")
+        #expect(await eventually(timeout: 10) { transitions((try? await alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "h").contains("cleared") })
+        let events = try await alarmEvents(pad)
         #expect(transitions(events, "rpc-1-tubing", level: "h") == ["raised", "cleared"])
         #expect(transitions(events, "rpc-1-tubing", level: "hh") == ["raised", "cleared"])
         // The H event carries the occurrence id, priority and a reason a person can read.
@@ -63,33 +63,33 @@ import Testing
         #expect((h?["id"] as? String)?.isEmpty == false)
     }
 
-    @Test func offlineAlarmsArriveAfterReconnectionAndARestartRaisesOnce() throws {
+    @Test func offlineAlarmsArriveAfterReconnectionAndARestartRaisesOnce() async throws {
         let pad = try PadFixture(pollInterval: "500ms", batchMaxAge: "1s")
-        try pad.startSimulator()
+        try await pad.startSimulator()
         var edged = try pad.startEdged()
-        #expect(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
+        #expect(await eventually(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
         // No receiver: the raise waits in the buffer.
-        try sim(pad, "set rpc-1.tubing_pressure 520")
-        #expect(waitUntil(timeout: 10) {
-            ((try? runTool(edgectl, ["alarms", "list", "--socket", pad.controlSocket]))?.output ?? "").contains("rpc-1-tubing.h ")
+        try await sim(pad, "set rpc-1.tubing_pressure 520")
+        #expect(await eventually(timeout: 10) {
+            ((try? await runTool(edgectl, ["alarms", "list", "--socket", pad.controlSocket]))?.output ?? "").contains("rpc-1-tubing.h ")
         })
         // Restart between raise and clear.
         edged.signal(SIGTERM)
-        #expect(edged.wait(timeout: 25).map { ($0 >> 8) & 0xFF } == 0)
+        #expect(await edged.wait(timeout: 25).map { ($0 >> 8) & 0xFF } == 0)
         edged = try pad.startEdged()
         defer { edged.terminate() }
-        #expect(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
-        try sim(pad, "set rpc-1.tubing_pressure 300")
+        #expect(await eventually(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
+        try await sim(pad, "set rpc-1.tubing_pressure 300")
         // The condition clears (the alarm stays listed, returned but unacknowledged, as ISA-18.2 wants).
-        #expect(waitUntil(timeout: 10) {
-            let out = (try? runTool(edgectl, ["alarms", "list", "--json", "--socket", pad.controlSocket]))?.output ?? ""
+        #expect(await eventually(timeout: 10) {
+            let out = (try? await runTool(edgectl, ["alarms", "list", "--json", "--socket", pad.controlSocket]))?.output ?? ""
             let list = (try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [[String: Any]] ?? []
             return list.contains { ($0["id"] as? String) == "rpc-1-tubing.h" && ($0["conditionActive"] as? Bool) == false }
         })
         // Connectivity returns: the raise and the clear arrive, once each, in order.
-        try pad.startReceiver()
-        #expect(waitUntil(timeout: 20) { transitions((try? alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "h").contains("cleared") })
-        #expect(transitions(try alarmEvents(pad), "rpc-1-tubing", level: "h") == ["raised", "cleared"])
-        #expect(transitions(try alarmEvents(pad), "rpc-1-tubing", level: "hh").isEmpty)
+        try await pad.startReceiver()
+        #expect(await eventually(timeout: 20) { transitions((try? await alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "h").contains("cleared") })
+        #expect(transitions(try await alarmEvents(pad), "rpc-1-tubing", level: "h") == ["raised", "cleared"])
+        #expect(transitions(try await alarmEvents(pad), "rpc-1-tubing", level: "hh").isEmpty)
     }
 }

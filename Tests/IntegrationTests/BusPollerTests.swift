@@ -28,7 +28,7 @@ import Testing
         return (bus, pollers)
     }
 
-    @Test func aDeadDeviceDoesNotPushTheOthersPastTheirIntervals() throws {
+    @Test func aDeadDeviceDoesNotPushTheOthersPastTheirIntervals() async throws {
         let pty = try PtyPair()
         let tags = try ExamplePad.load().template(named: "oms-esp-gauge")!.tags
         let sims = [SimDevice(name: "a", unit: 1, tags: tags), SimDevice(name: "b", unit: 2, tags: tags), SimDevice(name: "dead", unit: 3, tags: tags)]
@@ -42,7 +42,7 @@ import Testing
                                makeLink: { () throws(ModbusError) -> any ModbusLink in try ModbusLinks.make(for: bus) }, report: rec.add)
         poller.start()
         defer { poller.stop() }
-        #expect(waitUntil(timeout: 15) { rec.times("a").count >= 16 })
+        #expect(await eventually(timeout: 15) { rec.times("a").count >= 16 })
         // The dead device went offline and is probed with backoff.
         let dead = rec.all("dead")
         #expect(dead.contains { $0.transition == .wentOffline(2) })
@@ -59,7 +59,7 @@ import Testing
         #expect(dead.count < rec.times("a").count / 2)
     }
 
-    @Test func aDeviceThatComesBackIsPolledWithinOneBackoffPeriod() throws {
+    @Test func aDeviceThatComesBackIsPolledWithinOneBackoffPeriod() async throws {
         let pty = try PtyPair()
         let tags = try ExamplePad.load().template(named: "oms-esp-gauge")!.tags
         let sim = SimDevice(name: "esp", unit: 10, tags: tags)
@@ -73,14 +73,14 @@ import Testing
                                makeLink: { () throws(ModbusError) -> any ModbusLink in try ModbusLinks.make(for: bus) }, report: rec.add)
         poller.start()
         defer { poller.stop() }
-        #expect(waitUntil(timeout: 10) { rec.all("esp").contains { $0.transition == .wentOffline(0) } })
+        #expect(await eventually(timeout: 10) { rec.all("esp").contains { $0.transition == .wentOffline(0) } })
         // Let the backoff grow to its cap (1.5 s), then bring the device back.
-        #expect(waitUntil(timeout: 10) { rec.all("esp").count >= 5 })
+        #expect(await eventually(timeout: 10) { rec.all("esp").count >= 5 })
         sim.set(fault: .none)
         let back = Date()
-        #expect(waitUntil(timeout: 5) { rec.all("esp").contains { $0.transition == .cameBack(0) } })
+        #expect(await eventually(timeout: 5) { rec.all("esp").contains { $0.transition == .cameBack(0) } })
         #expect(Date().timeIntervalSince(back) < 1.5 + 0.5)
-        #expect(waitUntil(timeout: 5) { rec.all("esp").last?.readings.count == tags.count && rec.all("esp").last!.readings.allSatisfy(\.quality.isGood) })
+        #expect(await eventually(timeout: 5) { rec.all("esp").last?.readings.count == tags.count && rec.all("esp").last!.readings.allSatisfy(\.quality.isGood) })
         #expect(poller.status()[0].online)
     }
 }

@@ -6,7 +6,7 @@ import Testing
 
 /// edgectl's field tools and edgesim, as processes, the way a field tech runs them.
 @Suite(.serialized) struct FieldToolTests {
-    @Test func probeScanAndPollAgainstTheSimulator() throws {
+    @Test func probeScanAndPollAgainstTheSimulator() async throws {
         let dir = TempDir()
         let port = try freeTCPPort()
         let control = dir.file("sim.sock")
@@ -28,20 +28,20 @@ import Testing
         let sim = try ChildProcess(TestPaths.product("edgesim"), ["--config", config, "--profile", profile, "--control", control],
                                    output: dir.file("sim.log"))
         defer { sim.terminate() }
-        #expect(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: control) })
+        #expect(await eventually(timeout: 20) { FileManager.default.fileExists(atPath: control) })
 
         // probe: float32 at the flow computer's static pressure (wire 8012), decoded.
-        let probe = try runTool(TestPaths.product("edgectl"), ["probe", "--tcp", "127.0.0.1:\(port)", "--unit", "20", "--address", "8012",
+        let probe = try await runTool(TestPaths.product("edgectl"), ["probe", "--tcp", "127.0.0.1:\(port)", "--unit", "20", "--address", "8012",
                                                                "--count", "2", "--type", "float32", "--json"])
         #expect(probe.status == 0, "\(probe.output)")
         #expect(probe.output.contains("\"decoded\":[\"812.5\"]"), "\(probe.output)")
 
         // scan: the three TCP devices answer, nothing else does.
-        let scan = try runTool(TestPaths.product("edgectl"), ["scan", "--tcp", "127.0.0.1:\(port)", "--units", "1-40"])
+        let scan = try await runTool(TestPaths.product("edgectl"), ["scan", "--tcp", "127.0.0.1:\(port)", "--units", "1-40"])
         #expect(scan.output.contains("3 of 40 unit ids answered"), "\(scan.output)")
 
         // poll: through the template, with units and quality.
-        let poll = try runTool(TestPaths.product("edgectl"), ["poll", "--config", config, "--device", "efm-1"])
+        let poll = try await runTool(TestPaths.product("edgectl"), ["poll", "--config", config, "--device", "efm-1"])
         #expect(poll.status == 0)
         let line = poll.output.split(separator: "\n").first { $0.hasPrefix("flow_rate") }
         #expect(line?.contains("1234.25") == true && line?.contains("MCF/d") == true && line?.hasSuffix("good") == true, "\(poll.output)")
@@ -49,7 +49,7 @@ import Testing
         // A fault injected through the control socket shows up as bad quality, exit 2, and a clear message.
         let ctl = SimControlClient(path: control)
         #expect(try ctl.send("fault efm-1 silent").hasPrefix("ok"))
-        let dead = try runTool(TestPaths.product("edgectl"), ["poll", "--config", config, "--device", "efm-1"])
+        let dead = try await runTool(TestPaths.product("edgectl"), ["poll", "--config", config, "--device", "efm-1"])
         #expect(dead.status == 2)
         #expect(dead.output.contains("efm-1 (unit 20 on pad-lan): no response to read holding 8000..8021 within 500ms"), "\(dead.output)")
     }

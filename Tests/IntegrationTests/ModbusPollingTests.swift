@@ -52,7 +52,7 @@ import Testing
         }
     }
 
-    @Test func pollsEveryTagOverLoopbackTCP() throws {
+    @Test func pollsEveryTagOverLoopbackTCP() async throws {
         let rpcTags = tags("rod-pump-controller"), tankTags = tags("pneumercator-tms-4"), efmTags = tags("scanner-2000")
         let s1 = fixedSignals(rpcTags), s2 = fixedSignals(tankTags), s3 = fixedSignals(efmTags)
         let server = SimServer(transport: .tcp(host: "127.0.0.1", port: 0), devices: [
@@ -77,7 +77,7 @@ import Testing
         }
     }
 
-    @Test func pollsOverASerialPtyPair() throws {
+    @Test func pollsOverASerialPtyPair() async throws {
         let pty = try PtyPair()
         let rpcTags = tags("rod-pump-controller"), espTags = tags("oms-esp-gauge")
         let s1 = fixedSignals(rpcTags), s2 = fixedSignals(espTags)
@@ -104,7 +104,7 @@ import Testing
         #expect((link as? LibmodbusLink)?.rs485Note?.contains("RS-485 mode not available") == true)
     }
 
-    @Test func pollsRTUOverTCPThroughADeviceServer() throws {
+    @Test func pollsRTUOverTCPThroughADeviceServer() async throws {
         let nport = try SerialDeviceServer()
         let efmTags = tags("scanner-2000")
         let signals = fixedSignals(efmTags)
@@ -119,7 +119,7 @@ import Testing
                                   limits: pad.template(named: "scanner-2000")!.limits, timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
         // socat accepts the TCP connection only after the first connect; retry until it is listening.
         var outcome = poller.poll(over: link, bus: bus)
-        _ = waitUntil(timeout: 5) {
+        _ = await eventually(timeout: 5) {
             if outcome.answered { return true }
             outcome = poller.poll(over: link, bus: bus)
             return outcome.answered
@@ -134,7 +134,7 @@ import Testing
         #expect(bad.errors.first?.description.contains("efm (unit 20 on nport): exception 04 (server device failure) to read holding 8000..8021") == true)
     }
 
-    @Test func splitsAGroupedReadRefusedWithException02() throws {
+    @Test func splitsAGroupedReadRefusedWithException02() async throws {
         // The device has a hole at 40104..40105 that the template does not declare: the planner reads
         // through it, the device refuses, the poller narrows the read down and remembers.
         var rpcTags = tags("rod-pump-controller").filter { $0.table == .holding }
@@ -162,7 +162,7 @@ import Testing
         expectReadings(second.readings, match: signals, tags: rpcTags)
     }
 
-    @Test func garbageAndWrongUnitAreCountedNotFatal() throws {
+    @Test func garbageAndWrongUnitAreCountedNotFatal() async throws {
         let pty = try PtyPair()
         let espTags = tags("oms-esp-gauge")
         let sim = SimDevice(name: "esp", unit: 10, tags: espTags, signals: fixedSignals(espTags))

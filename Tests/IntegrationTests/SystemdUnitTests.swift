@@ -4,7 +4,7 @@ import Testing
 
 /// The shipped unit: `systemd-analyze verify` clean and an exposure of 2.0 or lower.
 @Suite struct SystemdUnitTests {
-    @Test func unitVerifiesAndIsHardened() throws {
+    @Test func unitVerifiesAndIsHardened() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else {
             Issue.record("systemd-analyze is not installed")
             return
@@ -15,9 +15,9 @@ import Testing
         // verify checks that ExecStart exists: point it at the binary this build made.
         let path = dir.file("edged.service")
         try unit.replacingOccurrences(of: "/usr/bin/edged", with: TestPaths.product("edged")).write(toFile: path, atomically: true, encoding: .utf8)
-        let verify = try runTool("/usr/bin/systemd-analyze", ["verify", path])
+        let verify = try await runTool("/usr/bin/systemd-analyze", ["verify", path])
         #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
-        let security = try runTool("/usr/bin/systemd-analyze", ["security", "--offline=true", "--no-pager", path])
+        let security = try await runTool("/usr/bin/systemd-analyze", ["security", "--offline=true", "--no-pager", path])
         let line = security.output.split(separator: "\n").last { $0.contains("Overall exposure level") } ?? ""
         let score = line.split(separator: " ").compactMap { Double($0) }.first
         #expect(score != nil && score! <= 2.0, "\(line)")
