@@ -23,7 +23,7 @@ extension BufferStore {
             for (item, first) in zip(items, firstSeqs) {
                 switch item {
                 case .readings(let rows, let c): c.resume(returning: .success(first...(first + Int64(rows.count) - 1)))
-                case .alarm(_, let c): c.resume(returning: .success(first))
+                case .alarms(let list, _, let c): c.resume(returning: .success(list.isEmpty ? [] : Array(first..<(first + Int64(list.count)))))
                 }
             }
         case .failure(let error):
@@ -38,10 +38,14 @@ extension BufferStore {
                 try makeRoom(db, incoming: incoming, force: attempt > 0)
                 let firstSeqs = try transaction(db) { db, st in
                     try self.writeLossGaps(db, &st)
-                    return try items.map { item in
+                    return try items.map { item -> Int64 in
                         switch item {
-                        case .readings(let rows, _): try self.insertReadings(db, rows, &st)
-                        case .alarm(let alarm, _): try self.insertAlarm(db, alarm, &st)
+                        case .readings(let rows, _): return try self.insertReadings(db, rows, &st)
+                        case .alarms(let list, let state, _):
+                            // Consecutive seqs: one writer, AUTOINCREMENT, nothing else inserted in between.
+                            let first = try list.map { try self.insertAlarm(db, $0, &st) }.first ?? 0
+                            if let state { try self.saveState(db, state) }
+                            return first
                         }
                     }
                 }
@@ -162,6 +166,14 @@ extension BufferStore {
         st.counters.alarmRecords += 1
         st.lastSeq = db.lastInsertedRowID
         return db.lastInsertedRowID
+    }
+
+    /// Keys in `meta` that records' state may use; the file's own keys (epoch, schema, created) are not
+    /// among them.
+    static let stateKeyPrefix = "state."
+
+    func saveState(_ db: Database, _ entry: StateEntry) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [Self.stateKeyPrefix + entry.key, entry.value])
     }
 
     func insertGap(_ db: Database, _ gap: GapRecord, _ st: inout WriterState) throws -> Int64 {

@@ -91,10 +91,27 @@ public final class BufferStore: @unchecked Sendable {
 
     /// Stores an alarm event, committed at once (with any readings waiting); returns its seq.
     public func append(alarm: AlarmEventRecord) async throws(BufferError) -> Int64 {
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Int64, BufferError>, Never>) in
-            if !writer.submit(.alarm(alarm, c)) { c.resume(returning: .failure(closedError("append alarm \(alarm.alarm)"))) }
+        try await append(alarms: [alarm], state: nil)[0]
+    }
+
+    /// Stores alarm events, committed at once, and `state` in the same transaction: after a crash the file
+    /// holds both or neither (the alarm engine's snapshot never disagrees with the events sent). Returns the
+    /// events' seqs. With no events it only saves `state`.
+    public func append(alarms: [AlarmEventRecord], state: StateEntry?) async throws(BufferError) -> [Int64] {
+        guard !alarms.isEmpty || state != nil else { return [] }
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[Int64], BufferError>, Never>) in
+            if !writer.submit(.alarms(alarms, state: state, c)) {
+                c.resume(returning: .failure(closedError("append \(alarms.count) alarm events")))
+            }
         }
         return try result.get()
+    }
+
+    /// State saved with `append(alarms:state:)` under `key`, or nil.
+    public func state(_ key: String) throws(BufferError) -> String? {
+        try read("read state \(key)") { db in
+            try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [Self.stateKeyPrefix + key])
+        }
     }
 
     // MARK: - Closing

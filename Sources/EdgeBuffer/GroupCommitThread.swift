@@ -4,42 +4,52 @@ import Foundation
 /// Something waiting to be committed, with the continuation of the caller waiting for it.
 enum PendingItem: Sendable {
     case readings([PendingReading], CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>)
-    case alarm(AlarmEventRecord, CheckedContinuation<Result<Int64, BufferError>, Never>)
+    /// Alarm events (committed at once) and, in the same transaction, state that must agree with them.
+    case alarms([AlarmEventRecord], state: StateEntry?, CheckedContinuation<Result<[Int64], BufferError>, Never>)
 
     var recordCount: Int {
         switch self {
         case .readings(let rows, _): rows.count
-        case .alarm: 1
+        case .alarms(let list, _, _): list.count
         }
     }
-    var isUrgent: Bool { if case .alarm = self { true } else { false } }
+    var isUrgent: Bool { if case .alarms = self { true } else { false } }
     /// Payload bytes it adds to a transaction, roughly.
     var estimatedBytes: Int {
         switch self {
         case .readings(let rows, _): rows.reduce(0) { $0 + 40 + ($1.text?.utf8.count ?? 0) }
-        case .alarm(let a, _): 256 + a.reason.utf8.count
+        case .alarms(let list, let state, _): list.reduce(0) { $0 + 256 + $1.reason.utf8.count } + (state?.value.utf8.count ?? 0)
         }
     }
     /// What it adds to the database, for eviction planning.
     var incoming: Incoming {
         switch self {
         case .readings(let rows, _): Incoming(readings: rows.count, extraBytes: rows.reduce(0) { $0 + Int64($1.text?.utf8.count ?? 0) })
-        case .alarm: Incoming(readings: 0, extraBytes: Int64(estimatedBytes))
+        case .alarms: Incoming(readings: 0, extraBytes: Int64(estimatedBytes))
         }
     }
     /// The records and their time span, for counting them as not stored.
     var loss: Loss {
         switch self {
         case .readings(let rows, _): Loss(rows)
-        case .alarm(let a, _): Loss(count: 1, fromMillis: a.wallMillis, toMillis: a.wallMillis)
+        case .alarms(let list, _, _):
+            Loss(count: Int64(list.count), fromMillis: list.map(\.wallMillis).min() ?? 0, toMillis: list.map(\.wallMillis).max() ?? 0)
         }
     }
     func fail(_ error: BufferError) {
         switch self {
         case .readings(_, let c): c.resume(returning: .failure(error))
-        case .alarm(_, let c): c.resume(returning: .failure(error))
+        case .alarms(_, _, let c): c.resume(returning: .failure(error))
         }
     }
+}
+
+/// A named piece of state kept in the buffer file's `meta` table (e.g. the alarm engine's snapshot), written
+/// in the same transaction as the records it belongs with.
+public struct StateEntry: Sendable, Equatable {
+    public var key: String
+    public var value: String
+    public init(key: String, value: String) { self.key = key; self.value = value }
 }
 
 /// Records about to be inserted: readings (sized by the file's average) and other bytes.

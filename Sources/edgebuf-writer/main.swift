@@ -1,6 +1,7 @@
 // edgebuf-writer: the kill test's subject. Writes readings (and now and then an alarm event) into a
 // buffer forever from several producer threads; after each append returns — the group commit holding
-// it has committed — it appends the committed seqs to a side file and fsyncs it. A test kills it with
+// it has committed — it appends the committed seqs to a side file and fsyncs it. Each alarm event is
+// committed with a state entry naming it (`writer-<producer>`), as edged commits its alarm engine's state. A test kills it with
 // SIGKILL at random moments and checks that every seq in the side file is in the buffer.
 //
 // usage: edgebuf-writer <buffer.db> <seq-log> [--max-bytes N] [--producers N] [--batch N] [--alarm-every N] [--linger-ms N]
@@ -70,7 +71,10 @@ struct Writer: Sendable {
             if alarmEvery > 0 && round % alarmEvery == 0 {
                 let event = AlarmEventRecord(alarm: "hi-\(p)", occurrence: "occ-\(p)-\(round)", kind: "limit", device: "well-\(p)", tag: "tag-0", level: "h", transition: .raised,
                                              priority: "high", value: value, limit: 100, reason: "round \(round)", wallMillis: now)
-                let raise = { @Sendable () async throws(BufferError) -> Int64 in try await store.append(alarm: event) }
+                // With the producer's state in the same transaction: the kill test checks that the state saved
+                // always names the producer's last alarm event in the file (both or neither survive a kill).
+                let state = StateEntry(key: "writer-\(p)", value: event.occurrence)
+                let raise = { @Sendable () async throws(BufferError) -> Int64 in try await store.append(alarms: [event], state: state)[0] }
                 switch blocking(raise) {
                 case .success(let seq): log.append("a \(seq)")
                 case .failure(let e): FileHandle.standardError.write(Data("alarm: \(e)\n".utf8))

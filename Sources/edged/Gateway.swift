@@ -21,7 +21,6 @@ actor Gateway {
     private(set) var latest: [String: Reading] = [:]
     /// Open alarm occurrences: alarm point id → occurrence id sent to the server.
     private var occurrences: [String: String]
-    private let alarmStatePath: String
     private let reports: AsyncStream<PollReport>
     /// Wakes the uplink when an alarm event is committed (the fast lane).
     let uplinkWake: AsyncStream<Void>.Continuation
@@ -40,20 +39,20 @@ actor Gateway {
         var lastStoreError: String?
     }
 
-    /// Persisted alarm engine state with the open occurrence ids.
+    /// Persisted alarm engine state with the open occurrence ids, kept in the buffer file and written in the
+    /// same transaction as the alarm events that changed it.
     struct AlarmState: Codable {
         var snapshot: AlarmSnapshot
         var occurrences: [String: String]
+        static let key = "alarms"
     }
 
-    private init(loaded: LoadedConfig, store: BufferStore, logger: Logger, engine: AlarmEngine, occurrences: [String: String],
-                 alarmStatePath: String) {
+    private init(loaded: LoadedConfig, store: BufferStore, logger: Logger, engine: AlarmEngine, occurrences: [String: String]) {
         self.loaded = loaded
         self.store = store
         self.logger = logger
         self.engine = engine
         self.occurrences = occurrences
-        self.alarmStatePath = alarmStatePath
         self.rbe = ReportByException(config: loaded.config)
         let (reports, continuation) = AsyncStream.makeStream(of: PollReport.self, bufferingPolicy: .bufferingNewest(10_000))
         self.reports = reports
@@ -73,18 +72,22 @@ actor Gateway {
         let (store, notes) = try BufferStore.open(path: c.storage.path, maxBytes: c.storage.maxBytes, logger: logger,
                                                   options: BufferOptions(retention: c.storage.retention))
         for n in notes { logger.warning("\(n)") }
-        let statePath = c.storage.path + ".alarms.json"
         let now = PollClock.wallMillis()
         var engine = AlarmEngine(config: c, now: now)
         var occurrences: [String: String] = [:]
         var restored: [AlarmEvent] = []
-        if let data = FileManager.default.contents(atPath: statePath),
-           let state = try? JSONDecoder().decode(AlarmState.self, from: data) {
-            restored = engine.restore(state.snapshot)
-            occurrences = state.occurrences
-            logger.info("alarm state restored: \(engine.active.count) active")
+        do {
+            if let text = try store.state(AlarmState.key) {
+                let state = try JSONDecoder().decode(AlarmState.self, from: Data(text.utf8))
+                restored = engine.restore(state.snapshot)
+                occurrences = state.occurrences
+                logger.info("alarm state restored: \(engine.active.count) active")
+            }
+        } catch {
+            // Alarms start from scratch: what stands is raised again with a new occurrence.
+            logger.error("alarm state in \(c.storage.path) unreadable (\(error)); alarms start from scratch")
         }
-        let g = Gateway(loaded: loaded, store: store, logger: logger, engine: engine, occurrences: occurrences, alarmStatePath: statePath)
+        let g = Gateway(loaded: loaded, store: store, logger: logger, engine: engine, occurrences: occurrences)
         g.uplinkService.attach(UplinkService.Source(config: { [weak g] in await g?.config ?? c }, store: store))
         await g.ingestService.attach(g)
         await g.commitEvents(restored)
@@ -173,9 +176,11 @@ actor Gateway {
 
     func commitEvents(_ events: [AlarmEvent]) async { await commit(events) }
 
-    /// Commits alarm events at once to the alarm lane, then the engine state, then wakes the uplink.
+    /// Commits alarm events at once to the alarm lane, with the engine state in the same transaction, then
+    /// wakes the uplink.
     private func commit(_ events: [AlarmEvent]) async {
         guard !events.isEmpty else { return }
+        var records: [AlarmEventRecord] = []
         for e in events {
             let occurrence: String
             switch e.transition {
@@ -186,34 +191,36 @@ actor Gateway {
                 occurrence = occurrences[e.id] ?? UUID().uuidString.lowercased()
                 if e.transition == .cleared { occurrences[e.id] = nil }
             }
-            let record = AlarmEventRecord(
+            records.append(AlarmEventRecord(
                 alarm: e.alarm, occurrence: occurrence, kind: e.kind.rawValue, device: e.device, tag: e.tag, level: e.level?.rawValue,
                 transition: AlarmTransition(rawValue: e.transition.rawValue) ?? .raised,
                 priority: e.priority.rawValue, value: e.value, limit: e.limit, reason: e.reason, wallMillis: e.wallMillis,
-                by: e.by ?? "edged", until: e.transition == .shelved ? e.shelvedUntil : nil)
+                by: e.by ?? "edged", until: e.transition == .shelved ? e.shelvedUntil : nil))
             logger.notice("alarm \(e.alarm) \(e.transition.rawValue): \(e.reason)",
                           metadata: ["alarm": "\(e.alarm)", "device": "\(e.device)", "priority": "\(e.priority.rawValue)"])
-            do {
-                _ = try await store.append(alarm: record)
-                stats.alarmEvents += 1
-            } catch {
-                await storeFailed(error)
-            }
         }
-        saveAlarmState()
+        do {
+            _ = try await store.append(alarms: records, state: alarmState())
+            stats.alarmEvents += records.count
+        } catch {
+            await storeFailed(error)
+        }
         uplinkWake.yield()
     }
 
-    /// Writes the alarm engine's state atomically (temp file, fsync, rename).
-    private func saveAlarmState() {
-        guard let data = try? JSONEncoder().encode(AlarmState(snapshot: engine.snapshot, occurrences: occurrences)) else { return }
-        let tmp = alarmStatePath + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { logger.error("cannot write \(tmp): \(String(cString: strerror(errno)))"); return }
-        _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        rename(tmp, alarmStatePath)
+    /// The alarm engine's state as stored in the buffer file.
+    private func alarmState() -> StateEntry? {
+        guard let data = try? JSONEncoder().encode(AlarmState(snapshot: engine.snapshot, occurrences: occurrences)) else { return nil }
+        return StateEntry(key: AlarmState.key, value: String(decoding: data, as: UTF8.self))
+    }
+
+    /// Saves the alarm engine's state alone (timers and health move without events).
+    private func saveAlarmState() async {
+        do {
+            _ = try await store.append(alarms: [], state: alarmState())
+        } catch {
+            logger.error("buffer: cannot save the alarm state: \(error)")
+        }
     }
 
     // MARK: operator commands
@@ -246,7 +253,7 @@ actor Gateway {
         rbe = ReportByException(config: newLoaded.config)
         polling.apply(newLoaded.config)
         await commit(events)
-        saveAlarmState()
+        await saveAlarmState()
     }
 
     // MARK: status
@@ -263,7 +270,7 @@ actor Gateway {
         uplinkWake.finish()
         // Let appends that are waiting for their group commit finish, then close (commits the rest).
         try? await Task.sleep(for: .milliseconds(50))
-        saveAlarmState()
+        await saveAlarmState()
         store.close()
     }
 }

@@ -42,6 +42,7 @@ struct KillTests {
         var checked = 0
         var viaGaps = 0
         var evictions: Int64 = 0
+        var statesChecked = 0
         for round in 0..<55 {
             let before = Self.fileSize(log)
             let child = try ChildProcess(writer, [db, log, "--max-bytes", "\(budget)", "--producers", "3", "--batch", "40",
@@ -76,6 +77,12 @@ struct KillTests {
                     if gaps.contains(where: { $0.covers(seq) }) { viaGaps += 1 } else { missing.append(seq) }
                 }
             }
+            // The state committed with each alarm event names the producer's last alarm event in the file.
+            for producer in 0..<3 {
+                let last = all.compactMap(\.alarm).filter { $0.device == "well-\(producer)" }.last
+                #expect(try store.state("writer-\(producer)") == last?.occurrence, "round \(round): producer \(producer)'s state and events disagree")
+                if last != nil { statesChecked += 1 }
+            }
             let firstMissing = Array(missing.prefix(5))
             #expect(missing.isEmpty, "round \(round) (seed \(seed)): \(missing.count) logged seqs lost, first \(firstMissing)")
             checked = logged.reduce(0) { $0 + $1.count }
@@ -87,8 +94,10 @@ struct KillTests {
         #expect(kills >= 50)
         #expect(checked > 1000, "too few seqs logged to mean anything")
         #expect(evictions > 0, "the budget never evicted: the gap path went untested")
+        #expect(statesChecked > 20, "too few alarm states checked")
         print("kill test: \(kills) SIGKILLs (\(earlyKills) during start-up), \(checked) logged seqs all found "
-              + "(\(checked - viaGaps) present, \(viaGaps) evicted and covered by gap records; \(evictions) evictions)")
+              + "(\(checked - viaGaps) present, \(viaGaps) evicted and covered by gap records; \(evictions) evictions); "
+              + "alarm state agreed with the alarm events \(statesChecked) times")
     }
 
     @Test func killedWhileCreatingTheFileLeavesNoHalfMadeBuffer() async throws {
