@@ -65,6 +65,37 @@ extension BufferStore {
         try await asyncWrite(operation) { db, st in try self.moveToDeadLetter(db, batch, reason: reason, now: now, &st) }
     }
 
+    /// Drops readings that will not be sent (the monthly data budget's thinning) and records why: deletes
+    /// those of `records` that are still queued readings and writes one gap record (`reason`, its own new
+    /// seq) naming their range, count and time span, in one transaction. Returns the gap's seq, or nil when
+    /// none of them was still queued.
+    public func drop(_ records: [BufferedRecord], reason: GapReason) async throws(BufferError) -> Int64? {
+        let readings = records.filter { $0.reading != nil }
+        guard !readings.isEmpty else { return nil }
+        let operation = "drop \(readings.count) readings (\(reason.rawValue))"
+        guard !isClosed else { throw closedError(operation) }
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                try self.transaction(db) { db, st -> Int64? in
+                    var deleted: [BufferedRecord] = []
+                    let statement = try db.cachedStatement(sql: "DELETE FROM record WHERE seq = ? AND kind = 0")
+                    for r in readings {
+                        try statement.execute(arguments: [r.seq])
+                        if db.changesCount > 0 { deleted.append(r) }
+                    }
+                    guard !deleted.isEmpty else { return nil }
+                    st.counters.readingRecords -= Int64(deleted.count)
+                    let times = deleted.compactMap { $0.reading?.wallMillis }
+                    let gap = GapRecord(firstSeq: deleted.map(\.seq).min()!, lastSeq: deleted.map(\.seq).max()!, count: Int64(deleted.count),
+                                        fromMillis: times.min() ?? 0, toMillis: times.max() ?? 0, reason: reason)
+                    return try self.insertGap(db, gap, &st)
+                }
+            }
+        } catch {
+            throw bufferError(error, path: path, operation: operation)
+        }
+    }
+
     /// Dead-lettered records, oldest first, at most `maxRecords` (lane `deadLetter`).
     public func deadLetters(maxRecords: Int) throws(BufferError) -> [BufferedRecord] {
         try read("list dead letters") { db in

@@ -46,6 +46,8 @@ extension UplinkService {
         do throws(TransportError) {
             let response = try await session.client.http.send(request)
             update { $0.bytesSent += response.bytesSent; $0.bytesReceived += response.bytesReceived }
+            session.books.usage.add(response.bytesSent + response.bytesReceived, atWallMillis: PollClock.wallMillis())
+            session.books.usageDirty = true
             outcome = UplinkOutcome.classify(status: response.status, retryAfter: response.headers["retry-after"],
                                              body: String(decoding: response.body.prefix(400), as: UTF8.self), nowWallMillis: PollClock.wallMillis())
         } catch {
@@ -55,6 +57,7 @@ extension UplinkService {
             }
         }
         let name = session[keyPath: lane].name
+        if case .unauthorized = outcome { session[keyPath: lane].refusedToken = token } else { session[keyPath: lane].refusedToken = nil }
         let actions = session[keyPath: lane].machine.handle(outcome, records: batch.count, random: random)
         let machine = session[keyPath: lane].machine
         var acknowledged = false
@@ -88,6 +91,7 @@ extension UplinkService {
                 }
                 logger.error("uplink: batch of \(batch.count) records rejected (\(reason)); kept in the dead-letter lane")
             case .raiseAlarm(let alarm, let message):
+                session.books.reasons[alarm.rawValue] = message
                 logger.error("uplink alarm \(alarm.rawValue): \(message)", metadata: ["alarm": "\(alarm.rawValue)"])
             case .clearAlarm(let alarm):
                 logger.notice("uplink alarm \(alarm.rawValue) cleared", metadata: ["alarm": "\(alarm.rawValue)"])

@@ -22,7 +22,25 @@ public struct UplinkStatus: Sendable, Codable {
     public var batchRecordsLimit = 0
     /// The uplink's own alarms that are active now (`uplink-unauthorized`, `uplink-tls`, …), sorted.
     public var alarms: [String] = []
+    /// The calendar month (UTC, `YYYY-MM`) and the bytes spent on the wire in it (requests and responses of
+    /// every attempt, as libcurl counts them: headers and bodies, not TLS framing).
+    public var month = ""
+    public var monthBytes: Int64 = 0
+    /// `uplink.monthlyBudget` in bytes, if set.
+    public var monthlyBudget: Int64?
+    /// `normal`, or `saving` near the budget's cap (alarms, gaps and hourly snapshots only).
+    public var dataBudgetMode = DataBudgetMode.normal.rawValue
+    /// Readings dropped this run to stay under the data budget (each drop leaves a `data-budget` gap record).
+    public var readingsDroppedForBudget: Int64 = 0
     public init() {}
+}
+
+/// A change of one of the uplink's own alarms, for the gateway to store as a `system` alarm event.
+public struct UplinkAlarmChange: Sendable, Equatable {
+    public var name: String
+    public var raised: Bool
+    public var priority: AlarmPriority
+    public var reason: String
 }
 
 /// The upload loop: takes the next batch from the buffer, sends it, and does what the `UplinkMachine` says
@@ -40,8 +58,20 @@ public final class UplinkService: Service, @unchecked Sendable {
     public struct Source: Sendable {
         public var config: @Sendable () async -> EdgeConfig
         public var store: BufferStore
-        public init(config: @escaping @Sendable () async -> EdgeConfig, store: BufferStore) { self.config = config; self.store = store }
+        /// Stores a change of the uplink's own alarms as a `system` alarm event (the alarm lane).
+        public var alarm: @Sendable (UplinkAlarmChange) async -> Void
+        /// The uplink alarms that stand from before a restart (their clears are still owed).
+        public var standing: @Sendable () async -> Set<String>
+        public init(config: @escaping @Sendable () async -> EdgeConfig, store: BufferStore,
+                    alarm: @escaping @Sendable (UplinkAlarmChange) async -> Void = { _ in },
+                    standing: @escaping @Sendable () async -> Set<String> = { [] }) {
+            self.config = config; self.store = store; self.alarm = alarm; self.standing = standing
+        }
     }
+    /// The buffer-file state key of the month's data usage.
+    static let usageKey = "uplink-usage"
+    /// The system alarm raised while the data budget is saving.
+    public static let dataBudgetAlarm = "uplink-data-budget"
     private let wakeStream: AsyncStream<Void>
     let logger: Logger
     private let lock = NSLock()
@@ -79,6 +109,9 @@ public final class UplinkService: Service, @unchecked Sendable {
         var machine: UplinkMachine
         /// No attempt before this (a backoff, a Retry-After, a slow retry after 401).
         var notBefore = ContinuousClock.now
+        /// The token the server refused (401/403), while the lane waits out its slow retry: when the token
+        /// source holds another one, the lane retries at once.
+        var refusedToken: String?
         init(_ name: String, maxRecords: Int) { self.name = name; machine = UplinkMachine(maxBatchRecords: maxRecords) }
     }
 
@@ -90,13 +123,29 @@ public final class UplinkService: Service, @unchecked Sendable {
         var readings: Lane
         /// The deletion of the last acknowledged readings batch, still committing.
         var pendingAck: Task<Void, Never>?
-        init(_ config: EdgeConfig) {
+        /// While the data budget saves: which readings are hourly snapshots.
+        var snapshots = HourlySnapshots()
+        var books: Books
+        init(_ config: EdgeConfig, books: Books) {
+            self.books = books
             self.config = config
             client = SyncClient(uplink: config.uplink, encoder: BatchEncoder(sender: UplinkService.sender(config), formats: BatchEncoder.formats(for: config)))
             alarms = Lane("alarm lane", maxRecords: config.uplink.batch.maxRecords)
             readings = Lane("readings", maxRecords: config.uplink.batch.maxRecords)
         }
         var activeAlarms: [String] { alarms.machine.activeAlarms.union(readings.machine.activeAlarms).map(\.rawValue).sorted() }
+    }
+
+    /// What the loop keeps across configuration changes: the month's data usage and the alarms it has
+    /// reported to the gateway.
+    struct Books {
+        var usage: DataUsage
+        var usageSavedAt = ContinuousClock.now
+        var usageDirty = false
+        /// Uplink alarms raised as system alarm events and not cleared yet.
+        var published: Set<String>
+        /// The latest reason given for each alarm the machines raised.
+        var reasons: [String: String] = [:]
     }
 
     private var running: Bool { !Task.isShuttingDownGracefully && !Task.isCancelled }
@@ -115,8 +164,11 @@ public final class UplinkService: Service, @unchecked Sendable {
     }
 
     private func loop(_ gateway: Source) async {
-        var session = Session(await gateway.config())
         let store = gateway.store
+        let books = Books(usage: Self.loadUsage(store, logger: logger),
+                          published: await gateway.standing().filter { $0.hasPrefix("uplink-") })
+        var session = Session(await gateway.config(), books: books)
+        var mode = DataBudgetMode.normal
         // While a full batch of readings is in flight, the next one is read and encoded (a backlog drains at the
         // pace of the server, not of the server plus the buffer plus the encoder). Used only if that batch is
         // acknowledged: its read-ahead assumed the batch's records gone.
@@ -127,12 +179,28 @@ public final class UplinkService: Service, @unchecked Sendable {
             let current = await gateway.config()
             if current != session.config {
                 await session.pendingAck?.value
-                session = Session(current)
+                session = Session(current, books: session.books)
                 ahead?.cancel(); ahead = nil
                 update { $0.endpoint = current.uplink.endpoint; $0.alarms = [] }
             }
             let limits = session.config.uplink.batch
             update { $0.batchRecordsLimit = session.readings.machine.batchRecords }
+            // The month's data usage: save it now and then, and save data near the cap.
+            let newMode = budget(&session)
+            if newMode != mode {
+                mode = newMode
+                if mode == .saving { session.snapshots = HourlySnapshots() }
+                await reconcileAlarms(&session, gateway, mode: mode)
+            }
+            await saveUsage(&session, store: store, force: false)
+            // A refused token that has since been replaced (a field tech fixed it): retry now.
+            for lane in [\Session.alarms, \Session.readings] {
+                guard let refused = session[keyPath: lane].refusedToken,
+                      let token = try? TokenLoader.load(session.config.uplink.token), token != refused else { continue }
+                session[keyPath: lane].refusedToken = nil
+                session[keyPath: lane].notBefore = .now
+                logger.notice("uplink: the token changed; retrying now")
+            }
             // An alarm event came in: read the buffer afresh rather than use what was read ahead without it.
             if wake.takePending() { ahead?.cancel(); ahead = nil }
             var round = await ahead?.value
@@ -142,7 +210,9 @@ public final class UplinkService: Service, @unchecked Sendable {
             if round == nil {
                 await session.pendingAck?.value   // read from the head only once deletions are committed
                 do {
-                    round = try await Self.read(store, maxRecords: session.readings.machine.batchRecords, after: nil)
+                    // While saving, read deeper: most of what is read is dropped, not sent.
+                    let depth = mode == .saving ? max(1000, session.readings.machine.batchRecords) : session.readings.machine.batchRecords
+                    round = try await Self.read(store, maxRecords: depth, after: nil)
                 } catch {
                     if !running { break }
                     logger.error("uplink: reading the buffer failed: \(error)")
@@ -160,18 +230,40 @@ public final class UplinkService: Service, @unchecked Sendable {
                 let records = Array(round.alarms.prefix(session.alarms.machine.batchRecords))
                 let prepared = Self.prepare(records, epoch: round.epoch, encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
                 await send(prepared, lane: \.alarms, session: &session, store: store)
+                await reconcileAlarms(&session, gateway, mode: mode)
                 continue
+            }
+            // Near the data budget's cap: readings other than the hourly snapshots are dropped (with a gap
+            // record), then the head of the lane is read again.
+            if mode == .saving && !round.readings.isEmpty {
+                let (_, drop) = session.snapshots.split(round.readings)
+                if !drop.isEmpty {
+                    ahead?.cancel(); ahead = nil
+                    await session.pendingAck?.value
+                    do {
+                        if try await store.drop(drop, reason: .dataBudget) != nil {
+                            update { $0.readingsDroppedForBudget += Int64(drop.count) }
+                        }
+                    } catch {
+                        if !running { break }
+                        logger.error("uplink: dropping readings for the data budget failed: \(error)")
+                        await wake.wait(timeout: .seconds(5))
+                    }
+                    continue
+                }
             }
             // The next moment a lane that has records may send.
             var nextTry = round.alarms.isEmpty ? nil : session.alarms.notBefore
             if !round.readings.isEmpty && now >= session.readings.notBefore {
                 let batchRecords = session.readings.machine.batchRecords
                 // A batch of readings that is neither full nor old enough waits to fill up (alarms never wait).
+                // While saving data, a batch of hourly snapshots waits up to an hour.
+                let maxAge = mode == .saving ? max(limits.maxAge.milliseconds, 3_600_000) : limits.maxAge.milliseconds
                 if round.readings.count < batchRecords, let oldest = round.readings.compactMap({ $0.reading?.wallMillis }).min() {
                     let age = PollClock.wallMillis() - oldest
-                    if age < limits.maxAge.milliseconds, !bodyNearlyFull(round.readings, epoch: round.epoch, session: session) {
-                        update { $0.state = "filling" }
-                        let filled = now + .milliseconds(limits.maxAge.milliseconds - age)
+                    if age < maxAge, !bodyNearlyFull(round.readings, epoch: round.epoch, session: session) {
+                        update { $0.state = mode == .saving ? "saving data" : "filling" }
+                        let filled = now + .milliseconds(maxAge - age)
                         await wake.wait(timeout: min(filled, nextTry ?? filled) - now)
                         continue
                     }
@@ -207,16 +299,93 @@ public final class UplinkService: Service, @unchecked Sendable {
                 if await !send(prepared, lane: \.readings, session: &session, store: store) {
                     ahead?.cancel(); ahead = nil
                 }
+                await reconcileAlarms(&session, gateway, mode: mode)
                 continue
             }
             if !round.readings.isEmpty { nextTry = min(session.readings.notBefore, nextTry ?? session.readings.notBefore) }
+            // While a token is refused, look at the token source every 30 s (or at once on a reload).
+            if session.alarms.refusedToken != nil || session.readings.refusedToken != nil {
+                nextTry = min(nextTry ?? now + .seconds(30), now + .seconds(30))
+            }
             // Every lane with records is backing off: sleep until the first may send, or an alarm event arrives.
             update { $0.state = "backing off" }
             await wake.wait(timeout: (nextTry ?? now + .seconds(1)) - now)
         }
         ahead?.cancel()
         await session.pendingAck?.value
+        await saveUsage(&session, store: store, force: true)
         update { $0.state = "stopped" }
+    }
+
+    // MARK: - Data budget
+
+    static func loadUsage(_ store: BufferStore, logger: Logger) -> DataUsage {
+        let month = DataUsage.month(ofWallMillis: PollClock.wallMillis())
+        do {
+            guard let text = try store.state(usageKey) else { return DataUsage(month: month) }
+            return try JSONDecoder().decode(DataUsage.self, from: Data(text.utf8))
+        } catch {
+            logger.error("uplink: this month's data usage is unreadable (\(error)); counting from zero")
+            return DataUsage(month: month)
+        }
+    }
+
+    /// Saves the month's usage in the buffer file when it changed, at most every 30 s unless `force`.
+    private func saveUsage(_ session: inout Session, store: BufferStore, force: Bool) async {
+        guard session.books.usageDirty, force || ContinuousClock.now - session.books.usageSavedAt >= .seconds(30) else { return }
+        guard let data = try? JSONEncoder().encode(session.books.usage) else { return }
+        do {
+            _ = try await store.append(alarms: [], state: StateEntry(key: Self.usageKey, value: String(decoding: data, as: UTF8.self)))
+            session.books.usageDirty = false
+            session.books.usageSavedAt = .now
+        } catch {
+            logger.error("uplink: saving this month's data usage failed: \(error)")
+        }
+    }
+
+    /// The data budget's mode now; updates the status.
+    private func budget(_ session: inout Session) -> DataBudgetMode {
+        let usage = session.books.usage.asOf(wallMillis: PollClock.wallMillis())
+        let cap = session.config.uplink.monthlyBudget?.bytes
+        let mode = DataBudgetMode.of(usage, budget: cap)
+        update {
+            $0.month = usage.month; $0.monthBytes = usage.bytes
+            $0.monthlyBudget = cap; $0.dataBudgetMode = mode.rawValue
+        }
+        if mode == .saving {
+            session.books.reasons[Self.dataBudgetAlarm] = "\(usage.bytes) of the \(cap ?? 0)-byte monthly data budget used in \(usage.month); "
+                + "sending alarms and hourly snapshots only, other readings are dropped with data-budget gap records"
+        }
+        return mode
+    }
+
+    // MARK: - The uplink's own alarms as system alarm events
+
+    /// Tells the gateway about uplink alarms raised or cleared since it was last told: the machines' alarms
+    /// of both lanes, and the data budget's.
+    private func reconcileAlarms(_ session: inout Session, _ gateway: Source, mode: DataBudgetMode) async {
+        var desired = Set(session.activeAlarms)
+        if mode == .saving { desired.insert(Self.dataBudgetAlarm) }
+        let published = session.books.published
+        guard desired != published else { return }
+        for name in desired.subtracting(published).sorted() {
+            await gateway.alarm(UplinkAlarmChange(name: name, raised: true, priority: Self.priority(name),
+                                                  reason: session.books.reasons[name] ?? name))
+        }
+        for name in published.subtracting(desired).sorted() {
+            let reason = name == Self.dataBudgetAlarm ? "the data budget allows everything again (a new month, or a larger budget)"
+                                                      : "uploads go through again"
+            await gateway.alarm(UplinkAlarmChange(name: name, raised: false, priority: Self.priority(name), reason: reason))
+        }
+        session.books.published = desired
+    }
+
+    static func priority(_ alarm: String) -> AlarmPriority {
+        switch alarm {
+        case UplinkAlarm.unauthorized.rawValue, UplinkAlarm.untrustedServer.rawValue, UplinkAlarm.wrongEndpoint.rawValue: .high
+        case UplinkAlarm.rejectedBatch.rawValue: .medium
+        default: .low
+        }
     }
 
     /// The next records of both lanes, at most `maxRecords` in all; with `after`, reading-lane records up to

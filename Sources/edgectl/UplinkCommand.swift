@@ -9,7 +9,7 @@ struct UplinkCommand: ParsableCommand {
                                                     subcommands: [Show.self, Test.self], defaultSubcommand: Show.self)
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "show", abstract: "State, last success, last error, bytes sent.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "State, last success, last error, bytes on the wire this month against the budget.")
         @OptionGroup var socket: SocketOption
         func run() throws {
             let u = try socket.call("uplink") as? [String: Any] ?? [:]
@@ -20,6 +20,18 @@ struct UplinkCommand: ParsableCommand {
             if let e = u["lastError"] as? String { print("last error   \(e)") }
             print("sent         \(Fmt.int(u["batchesSent"])) batches, \(Fmt.int(u["recordsAcknowledged"])) records acknowledged")
             print("on the wire  \(Fmt.bytes(u["bytesSent"])) sent, \(Fmt.bytes(u["bytesReceived"])) received since start")
+            let month = u["month"] as? String ?? "?"
+            if u["monthlyBudget"] != nil {
+                let used = Double(Fmt.int(u["monthBytes"])) / Double(max(1, Fmt.int(u["monthlyBudget"])))
+                print("this month   \(Fmt.bytes(u["monthBytes"])) of \(Fmt.bytes(u["monthlyBudget"])) in \(month) ("
+                      + String(format: "%.0f%%", used * 100) + ")"
+                      + (u["dataBudgetMode"] as? String == "saving" ? " — saving data: alarms and hourly snapshots only" : ""))
+                if Fmt.int(u["readingsDroppedForBudget"]) > 0 {
+                    print("             \(Fmt.int(u["readingsDroppedForBudget"])) readings not sent (data-budget gap records) since start")
+                }
+            } else {
+                print("this month   \(Fmt.bytes(u["monthBytes"])) in \(month) (no monthly budget)")
+            }
             if Fmt.int(u["deadLetterBatches"]) > 0 { print("dead letters \(Fmt.int(u["deadLetterBatches"])) batches rejected by the server") }
         }
     }

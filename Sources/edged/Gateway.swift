@@ -44,10 +44,14 @@ actor Gateway {
     struct AlarmState: Codable {
         var snapshot: AlarmSnapshot
         var occurrences: [String: String]
+        /// Standing system alarms (buffer, uplink) → occurrence id.
+        var system: [String: String]?
         static let key = "alarms"
     }
 
-    private init(loaded: LoadedConfig, store: BufferStore, logger: Logger, engine: AlarmEngine, occurrences: [String: String]) {
+    private init(loaded: LoadedConfig, store: BufferStore, logger: Logger, engine: AlarmEngine, occurrences: [String: String],
+                 systemOccurrences: [String: String]) {
+        self.systemOccurrences = systemOccurrences
         self.loaded = loaded
         self.store = store
         self.logger = logger
@@ -75,20 +79,27 @@ actor Gateway {
         let now = PollClock.wallMillis()
         var engine = AlarmEngine(config: c, now: now)
         var occurrences: [String: String] = [:]
+        var system: [String: String] = [:]
         var restored: [AlarmEvent] = []
         do {
             if let text = try store.state(AlarmState.key) {
                 let state = try JSONDecoder().decode(AlarmState.self, from: Data(text.utf8))
                 restored = engine.restore(state.snapshot)
                 occurrences = state.occurrences
+                system = state.system ?? [:]
                 logger.info("alarm state restored: \(engine.active.count) active")
             }
         } catch {
             // Alarms start from scratch: what stands is raised again with a new occurrence.
             logger.error("alarm state in \(c.storage.path) unreadable (\(error)); alarms start from scratch")
         }
-        let g = Gateway(loaded: loaded, store: store, logger: logger, engine: engine, occurrences: occurrences)
-        g.uplinkService.attach(UplinkService.Source(config: { [weak g] in await g?.config ?? c }, store: store))
+        let g = Gateway(loaded: loaded, store: store, logger: logger, engine: engine, occurrences: occurrences, systemOccurrences: system)
+        g.uplinkService.attach(UplinkService.Source(
+            config: { [weak g] in await g?.config ?? c }, store: store,
+            alarm: { [weak g] change in
+                await g?.raiseSystem(change.name, change.raised ? .raised : .cleared, priority: change.priority, reason: change.reason)
+            },
+            standing: { [weak g] in await g?.standingSystemAlarms ?? [] }))
         await g.ingestService.attach(g)
         await g.commitEvents(restored)
         // A corrupt file was moved aside: tell the operator and the server (the old epoch's data is kept).
@@ -136,7 +147,7 @@ actor Gateway {
 
     private func stored(_ n: Int) async {
         stats.readingsStored += n
-        if systemAlarms.remove("buffer-not-stored") != nil {
+        if systemOccurrences["buffer-not-stored"] != nil {
             await raiseSystem("buffer-not-stored", .cleared, priority: .high, reason: "readings are stored again")
         }
     }
@@ -144,25 +155,31 @@ actor Gateway {
         stats.storeErrors += 1
         stats.lastStoreError = "\(e)"
         logger.error("buffer: \(e)")
-        if systemAlarms.insert("buffer-not-stored").inserted {
+        if systemOccurrences["buffer-not-stored"] == nil {
             await raiseSystem("buffer-not-stored", .raised, priority: .high,
                               reason: "readings could not be stored (\(e)); they are counted in a gap record")
         }
     }
 
-    /// The gateway's own alarms (kind `system` in the sync protocol): buffer health.
-    private var systemAlarms: Set<String> = []
-    private var systemOccurrences: [String: String] = [:]
+    /// The gateway's own alarms (kind `system` in the sync protocol) that stand, with their occurrence ids:
+    /// buffer health and the uplink's alarms. Kept with the alarm state, so a restart neither raises them
+    /// twice nor forgets to clear them.
+    private var systemOccurrences: [String: String]
+    var standingSystemAlarms: Set<String> { Set(systemOccurrences.keys) }
 
+    /// Stores a system alarm's transition in the alarm lane (with the alarm state, in one transaction) and
+    /// wakes the uplink. A raise of a standing alarm, or a clear of one that does not stand, is ignored.
     func raiseSystem(_ name: String, _ transition: AlarmTransition, priority: AlarmPriority, reason: String) async {
-        let occurrence = transition == .raised ? UUID().uuidString.lowercased() : (systemOccurrences[name] ?? UUID().uuidString.lowercased())
+        let standing = systemOccurrences[name]
+        if transition == .raised && standing != nil || transition == .cleared && standing == nil { return }
+        let occurrence = standing ?? UUID().uuidString.lowercased()
         systemOccurrences[name] = transition == .cleared ? nil : occurrence
         let record = AlarmEventRecord(alarm: name, occurrence: occurrence, kind: "system", device: config.gateway.id, tag: nil,
                                       transition: transition, priority: priority.rawValue, value: nil, limit: nil, reason: reason,
                                       wallMillis: PollClock.wallMillis(), by: "edged")
         logger.warning("system alarm \(name) \(transition.rawValue): \(reason)", metadata: ["alarm": "\(name)"])
         do {
-            _ = try await store.append(alarm: record)
+            _ = try await store.append(alarms: [record], state: alarmState())
             uplinkWake.yield()
         } catch {
             logger.error("buffer: cannot store the \(name) alarm: \(error)")
@@ -210,7 +227,8 @@ actor Gateway {
 
     /// The alarm engine's state as stored in the buffer file.
     private func alarmState() -> StateEntry? {
-        guard let data = try? JSONEncoder().encode(AlarmState(snapshot: engine.snapshot, occurrences: occurrences)) else { return nil }
+        let state = AlarmState(snapshot: engine.snapshot, occurrences: occurrences, system: systemOccurrences)
+        guard let data = try? JSONEncoder().encode(state) else { return nil }
         return StateEntry(key: AlarmState.key, value: String(decoding: data, as: UTF8.self))
     }
 
@@ -254,6 +272,8 @@ actor Gateway {
         polling.apply(newLoaded.config)
         await commit(events)
         await saveAlarmState()
+        // The uplink picks up the new configuration (and a replaced token) now, not after its backoff.
+        uplinkWake.yield()
     }
 
     // MARK: status

@@ -92,4 +92,45 @@ import Testing
         #expect(transitions(try await alarmEvents(pad), "rpc-1-tubing", level: "h") == ["raised", "cleared"])
         #expect(transitions(try await alarmEvents(pad), "rpc-1-tubing", level: "hh").isEmpty)
     }
+
+    /// Replaces a file's contents in place (its 0600 mode stays).
+    func overwrite(_ path: String, _ text: String) throws {
+        let h = try #require(FileHandle(forWritingAtPath: path))
+        try h.truncate(atOffset: 0)
+        try h.write(contentsOf: Data(text.utf8))
+        try h.close()
+    }
+
+    func uplinkAlarms(_ pad: PadFixture) async -> [String] {
+        let out = (try? await runTool(edgectl, ["uplink", "--json", "--socket", pad.controlSocket]))?.output ?? ""
+        return ((try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [String: Any])?["alarms"] as? [String] ?? []
+    }
+
+    @Test func aRefusedTokenIsASystemAlarmThatReachesTheServerWithItsClearOnceTheTokenIsFixed() async throws {
+        let pad = try PadFixture(pollInterval: "500ms", batchMaxAge: "1s")
+        let tokenPath = pad.dir.file("token")
+        let good = try String(contentsOfFile: tokenPath, encoding: .utf8)
+        try overwrite(tokenPath, "tok-not-the-right-one")
+        try await pad.startReceiver()
+        try await pad.startSimulator()
+        let edged = try pad.startEdged()
+        defer { edged.terminate() }
+        #expect(await eventually(timeout: 30) { await uplinkAlarms(pad).contains("uplink-unauthorized") }, "\(pad.log("edged.log").suffix(2000))")
+        #expect(pad.log("edged.log").contains("system alarm uplink-unauthorized raised"))
+        #expect(try await pad.receiverCounts().stored == 0)
+
+        // The field tech fixes the token and reloads: the uplink retries at once (not after its slow 401
+        // retry), and the server gets the system alarm's raise and clear, once each, with the backlog.
+        try overwrite(tokenPath, good)
+        let reload = try await runTool(edgectl, ["reload", "--socket", pad.controlSocket])
+        #expect(reload.status == 0, "\(reload.output)")
+        #expect(await eventually(timeout: 20) {
+            transitions((try? await alarmEvents(pad)) ?? [], "uplink-unauthorized").contains("cleared")
+        }, "\(pad.log("edged.log").suffix(2000))")
+        let events = try await alarmEvents(pad).filter { (($0["record"] as? [String: Any])?["alarm"] as? String) == "uplink-unauthorized" }
+        #expect(transitions(events, "uplink-unauthorized") == ["raised", "cleared"])
+        #expect(events.allSatisfy { (($0["record"] as? [String: Any])?["kind"] as? String) == "system" })
+        #expect(await uplinkAlarms(pad).isEmpty)
+        #expect(try await pad.receiverCounts().stored > 0)
+    }
 }

@@ -21,6 +21,8 @@ final class UplinkHarness: @unchecked Sendable {
     private var task: Task<Void, any Error>?
     private(set) var service: UplinkService?
     private var wakeContinuation: AsyncStream<Void>.Continuation?
+    /// The uplink's own alarm changes, as the gateway would be told them (in order).
+    let alarmChanges = ChangeLog()
 
     /// - Parameters:
     ///   - maxRecords: `uplink.batch.maxRecords`.
@@ -109,6 +111,18 @@ final class UplinkHarness: @unchecked Sendable {
         return seq
     }
 
+    /// Sets this month's data usage as a previous run would have saved it.
+    func setMonthUsage(_ bytes: Int64) async throws {
+        let usage = DataUsage(month: DataUsage.month(ofWallMillis: Int64(Date().timeIntervalSince1970 * 1000)), bytes: bytes)
+        let text = String(decoding: try JSONEncoder().encode(usage), as: UTF8.self)
+        _ = try await store.append(alarms: [], state: StateEntry(key: "uplink-usage", value: text))
+    }
+
+    /// This month's data usage as saved in the buffer file.
+    func savedMonthUsage() throws -> DataUsage? {
+        try store.state("uplink-usage").map { try JSONDecoder().decode(DataUsage.self, from: Data($0.utf8)) }
+    }
+
     // MARK: - Running the service
 
     /// Starts the upload loop.
@@ -121,7 +135,8 @@ final class UplinkHarness: @unchecked Sendable {
         let draws = self.draws
         let service = UplinkService(wake: wake, logger: logger, random: { draws.draw($0) })
         let config = self.config
-        service.attach(UplinkService.Source(config: { config }, store: store))
+        let changes = alarmChanges
+        service.attach(UplinkService.Source(config: { config }, store: store, alarm: { changes.append($0) }))
         self.service = service
         task = Task { try await service.run() }
         return service
@@ -140,6 +155,16 @@ final class UplinkHarness: @unchecked Sendable {
     }
 
     var status: UplinkStatus { service?.status ?? UplinkStatus() }
+}
+
+/// The uplink alarm changes a test's service reported.
+final class ChangeLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [UplinkAlarmChange] = []
+    func append(_ c: UplinkAlarmChange) { lock.withLock { items.append(c) } }
+    var all: [UplinkAlarmChange] { lock.withLock { items } }
+    /// `+name` for a raise, `-name` for a clear, in order.
+    var summary: [String] { all.map { ($0.raised ? "+" : "-") + $0.name } }
 }
 
 /// Records the ranges waits were drawn from and answers the lower bound.

@@ -43,7 +43,10 @@ import Uplink
         // The upload loop keeps the records, says why, and raises the uplink's TLS alarm.
         let service = h.start()
         #expect(await eventually { service.status.alarms == [UplinkAlarm.untrustedServer.rawValue] }, "\(service.status)")
+        // The gateway is told once (it stores a `system` alarm event), however many lanes and attempts fail.
+        #expect(await eventually { h.alarmChanges.summary == ["+uplink-tls"] }, "\(h.alarmChanges.summary)")
         await h.stop()
+        #expect(h.alarmChanges.all.first?.reason.contains("TLS verification of 127.0.0.1 failed") == true)
         #expect(service.status.lastError?.contains("TLS verification") == true, "\(service.status)")
         #expect(try h.bufferStats().readingRecords == 50)
 

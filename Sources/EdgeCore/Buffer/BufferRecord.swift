@@ -61,6 +61,8 @@ public enum GapReason: String, Sendable, Codable, CaseIterable {
     case diskFull = "disk-full"
     /// Never stored: the database reported an I/O error.
     case ioError = "io-error"
+    /// Read from the buffer but not sent, to stay under the monthly data budget (`uplink.monthlyBudget`).
+    case dataBudget = "data-budget"
 
     /// The reason as the sync protocol writes it.
     public var protocolCode: String { rawValue }
