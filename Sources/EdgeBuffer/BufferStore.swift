@@ -114,6 +114,10 @@ public final class BufferStore: @unchecked Sendable {
         }
     }
 
+    /// How long the writer thread has been stuck (ms): in one commit or upkeep, or with appends queued and
+    /// not taken. Zero when it is idle or keeping up. The daemon's watchdog stops pinging when this grows.
+    public var writerStalledMillis: Int64 { writer.stalledMillis() }
+
     // MARK: - Closing
 
     /// Commits what is waiting, checkpoints the WAL away and closes the file. Later calls throw `closed`.

@@ -96,6 +96,10 @@ final class GroupCommitThread: @unchecked Sendable {
     private let idleDelayNanos: UInt64
     private let upkeepPeriodNanos: UInt64 = 60_000_000_000
     private var performer: (any GroupCommitPerformer)?
+    /// Monotonic ns since the writer has been inside a commit or upkeep, or since the oldest queued item
+    /// has been waiting (nil when idle with nothing queued): the watchdog's measure of a stuck writer.
+    private var busySince: UInt64?
+    private var waitingSince: UInt64?
 
     init(policy: GroupCommitPolicy, maxTransactionBytes: Int, idleDelay: TimeSpan) {
         gate = GroupCommitGate(policy: policy)
@@ -115,10 +119,19 @@ final class GroupCommitThread: @unchecked Sendable {
     func submit(_ item: PendingItem) -> Bool {
         cond.lock(); defer { cond.unlock() }
         guard running, !closing, !crashing else { return false }
+        if items.isEmpty { waitingSince = Self.now() }
         items.append(item)
         gate.arrived(records: item.recordCount, urgent: item.isUrgent, nowNanos: Self.now())
         cond.signal()
         return true
+    }
+
+    /// How long the writer has been stuck, in ms: inside one commit or upkeep, or not yet taking the oldest
+    /// queued item (a group-commit delay is a few ms). Zero when idle.
+    func stalledMillis() -> Int64 {
+        cond.lock(); defer { cond.unlock() }
+        guard let since = [busySince, waitingSince].compactMap({ $0 }).min() else { return 0 }
+        return Int64((Self.now() &- since) / 1_000_000)
     }
 
     /// Another write (acknowledge, dead-letter) changed the file: schedule idle upkeep after it.
@@ -158,9 +171,11 @@ final class GroupCommitThread: @unchecked Sendable {
             }
             // Upkeep at least every period, even when the writer never goes idle.
             if now - lastUpkeep >= upkeepPeriodNanos && !closing {
+                busySince = now
                 cond.unlock()
                 performer?.upkeep()
                 cond.lock()
+                busySince = nil
                 lastUpkeep = Self.now(); idleUpkeepDone = true
                 continue
             }
@@ -169,9 +184,11 @@ final class GroupCommitThread: @unchecked Sendable {
                 if closing { break loop }
                 let due = idleUpkeepDone ? lastUpkeep + upkeepPeriodNanos : lastActivity + idleDelayNanos
                 if now >= due {
+                    busySince = now
                     cond.unlock()
                     performer?.upkeep()
                     cond.lock()
+                    busySince = nil
                     lastUpkeep = Self.now(); idleUpkeepDone = true
                 } else {
                     _ = cond.wait(until: Self.date(due))
@@ -180,9 +197,11 @@ final class GroupCommitThread: @unchecked Sendable {
                 _ = cond.wait(until: Self.date(t))
             case .commitNow:
                 let group = takeGroup()
+                busySince = now
                 cond.unlock()
                 performer?.commit(group)
                 cond.lock()
+                busySince = nil
                 lastActivity = Self.now(); idleUpkeepDone = false
             }
         }
@@ -208,6 +227,7 @@ final class GroupCommitThread: @unchecked Sendable {
             n += 1
         }
         items.removeFirst(n)
+        waitingSince = items.isEmpty ? nil : Self.now()
         gate.took(records: records, remainingUrgent: items.contains { $0.isUrgent }, nowNanos: Self.now())
         return taken
     }

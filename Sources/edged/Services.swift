@@ -6,9 +6,13 @@ import ModbusPoller
 import ServiceLifecycle
 
 /// Tells systemd how the gateway is doing: STATUS= every few seconds, and WATCHDOG=1 only while every bus
-/// thread is making progress — a hung bus thread stops the pings and systemd restarts the service.
+/// thread and the buffer's writer thread are making progress — a hung bus thread, or a writer stuck in one
+/// commit (a dead disk, a hung fsync), stops the pings and systemd restarts the service.
 struct NotifyService: Service {
     let gateway: Gateway
+    /// A commit, checkpoint or vacuum that takes longer than this means the writer is stuck (a large
+    /// incremental vacuum on slow flash takes seconds, not minutes).
+    static let writerStallLimitMillis: Int64 = 60_000
 
     func run() async throws {
         let interval = SystemdNotify.watchdogInterval.map { $0 / 3 } ?? .seconds(5)
@@ -17,7 +21,12 @@ struct NotifyService: Service {
             // A bus loop steps at least once a second (its sleeps are capped at 1 s) plus one transaction.
             let slack = Int64(5_000) + gateway.polling.longestTransactionMillis
             let progressing = gateway.polling.oldestProgress().map { now - $0 < slack } ?? true
-            if progressing { SystemdNotify.watchdog() }
+            let writerStall = gateway.store.writerStalledMillis
+            if progressing && writerStall < Self.writerStallLimitMillis {
+                SystemdNotify.watchdog()
+            } else if writerStall >= Self.writerStallLimitMillis {
+                gateway.logger.critical("buffer writer stuck for \(writerStall / 1000) s: watchdog pings stop, systemd will restart edged")
+            }
             SystemdNotify.status(await gateway.statusLine())
             try? await Task.sleep(for: min(interval, .seconds(5)))
         }
