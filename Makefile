@@ -28,9 +28,12 @@ test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
 
-# Long fault loops and soaks (not part of `make test`).
+# Long fault loops and soaks (not part of `make test`), then edged polling the example pad x10 for ten
+# minutes: its own memory must stay flat.
 soak: deps
 	EDGED_SOAK=1 $(SWIFT) test $(BUILD_FLAGS)
+	swift build -c release
+	$$(swift build -c release --show-bin-path)/edgebench daemon --seconds 600 --backlog 100000
 
 demo: deps build
 	./scripts/demo.sh

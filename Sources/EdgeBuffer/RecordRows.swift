@@ -19,7 +19,7 @@ struct PendingReading: Sendable {
         case .text(let s)?: number = nil; text = s
         case nil: number = nil; text = nil
         }
-        quality = QualityCode.encode(r.quality)
+        quality = QualityCode.encode(r.quality, clockSynchronized: r.clockSynchronized)
     }
 }
 
@@ -77,7 +77,8 @@ enum RecordRows {
             let value: TagValue? = number.map { .number($0) } ?? text.map { .text($0) }
             let units: String = row[8] ?? ""
             let reading = StoredReading(device: row[6] ?? "?", tag: row[7] ?? "?", units: units.isEmpty ? nil : units,
-                                        wallMillis: row[2], value: value, quality: QualityCode.decode(row[4]))
+                                        wallMillis: row[2], value: value, quality: QualityCode.decode(row[4]),
+                                        clockSynchronized: QualityCode.clockSynchronized(row[4]))
             return BufferedRecord(seq: seq, lane: lane, payload: .reading(reading))
         case .evictionGap, .lossGap:
             return BufferedRecord(seq: seq, lane: lane, payload: .gap(try decode(GapRecord.self, row[5], seq: seq)))

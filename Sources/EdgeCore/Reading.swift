@@ -62,9 +62,13 @@ public struct Reading: Sendable, Hashable, Codable {
     public var wallMillis: Int64
     /// Monotonic time of the transaction, nanoseconds (orders readings across clock jumps).
     public var monotonicNanos: UInt64
+    /// Whether the system clock was NTP-synchronized when `wallMillis` was taken; false flags the time as
+    /// possibly wrong (a box that booted without a network, a clock that jumped).
+    public var clockSynchronized: Bool
 
-    public init(device: String, tag: String, value: TagValue?, quality: Quality, wallMillis: Int64, monotonicNanos: UInt64) {
+    public init(device: String, tag: String, value: TagValue?, quality: Quality, wallMillis: Int64, monotonicNanos: UInt64,
+                clockSynchronized: Bool = true) {
         self.device = device; self.tag = tag; self.value = value; self.quality = quality
-        self.wallMillis = wallMillis; self.monotonicNanos = monotonicNanos
+        self.wallMillis = wallMillis; self.monotonicNanos = monotonicNanos; self.clockSynchronized = clockSynchronized
     }
 }

@@ -127,8 +127,11 @@ actor Gateway {
         let tags = config.device(named: report.device).map { config.effectiveTags(of: $0) } ?? []
         let byName = Dictionary(tags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var keep: [Reading] = []
-        for r in report.readings {
+        // The readings were timed a few milliseconds ago: flag them if the clock is not synchronized now.
+        let synchronized = ClockStatus.isSynchronized()
+        for var r in report.readings {
             guard let tag = byName[r.tag] else { continue }
+            r.clockSynchronized = synchronized
             if rbe.admit(r, tag: tag) { keep.append(r) }
         }
         stats.readingsSeen += report.readings.count
@@ -176,7 +179,7 @@ actor Gateway {
         systemOccurrences[name] = transition == .cleared ? nil : occurrence
         let record = AlarmEventRecord(alarm: name, occurrence: occurrence, kind: "system", device: config.gateway.id, tag: nil,
                                       transition: transition, priority: priority.rawValue, value: nil, limit: nil, reason: reason,
-                                      wallMillis: PollClock.wallMillis(), by: "edged")
+                                      wallMillis: PollClock.wallMillis(), by: "edged", clockSynchronized: ClockStatus.isSynchronized())
         logger.warning("system alarm \(name) \(transition.rawValue): \(reason)", metadata: ["alarm": "\(name)"])
         do {
             _ = try await store.append(alarms: [record], state: alarmState())
@@ -198,6 +201,7 @@ actor Gateway {
     private func commit(_ events: [AlarmEvent]) async {
         guard !events.isEmpty else { return }
         var records: [AlarmEventRecord] = []
+        let synchronized = ClockStatus.isSynchronized()
         for e in events {
             let occurrence: String
             switch e.transition {
@@ -212,7 +216,7 @@ actor Gateway {
                 alarm: e.alarm, occurrence: occurrence, kind: e.kind.rawValue, device: e.device, tag: e.tag, level: e.level?.rawValue,
                 transition: AlarmTransition(rawValue: e.transition.rawValue) ?? .raised,
                 priority: e.priority.rawValue, value: e.value, limit: e.limit, reason: e.reason, wallMillis: e.wallMillis,
-                by: e.by ?? "edged", until: e.transition == .shelved ? e.shelvedUntil : nil))
+                by: e.by ?? "edged", until: e.transition == .shelved ? e.shelvedUntil : nil, clockSynchronized: synchronized))
             logger.notice("alarm \(e.alarm) \(e.transition.rawValue): \(e.reason)",
                           metadata: ["alarm": "\(e.alarm)", "device": "\(e.device)", "priority": "\(e.priority.rawValue)"])
         }

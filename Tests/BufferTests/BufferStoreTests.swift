@@ -55,6 +55,26 @@ struct BufferStoreTests {
         #expect(try queued(store).compactMap(\.alarm) == [Fixtures.alarm(1), Fixtures.alarm(2), Fixtures.alarm(3)])
     }
 
+    @Test func theClockFlagOfReadingsAndAlarmsIsStoredWithoutChangingTheirQuality() async throws {
+        let dir = TempDir("edged-buf")
+        let (store, _) = try BufferStore.open(path: dir.file("b.db"), maxBytes: testBudget, options: fastCommit)
+        defer { store.close() }
+        var readings = Fixtures.readings(6)
+        for i in [1, 2, 4] { readings[i].clockSynchronized = false }
+        readings[4].value = nil
+        readings[4].quality = .bad(.exception(2))
+        _ = try await store.append(readings: readings, units: Fixtures.units)
+        var unsynchronizedAlarm = Fixtures.alarm(1)
+        unsynchronizedAlarm.clockSynchronized = false
+        _ = try await store.append(alarm: unsynchronizedAlarm)
+        _ = try await store.append(alarm: Fixtures.alarm(2))
+        let all = try queued(store)
+        #expect(all.compactMap(\.reading) == readings.map { Fixtures.stored($0) })
+        #expect(all.compactMap(\.reading).map(\.clockSynchronized) == [true, false, false, true, false, true])
+        #expect(all.compactMap(\.reading)[4].quality == .bad(.exception(2)))
+        #expect(all.compactMap(\.alarm).map(\.clockSynchronized) == [false, nil])
+    }
+
     @Test func roundTripAlarmsFirstThenReadingsInSeqOrder() async throws {
         let dir = TempDir("edged-buf")
         let (store, _) = try BufferStore.open(path: dir.file("b.db"), maxBytes: testBudget, options: fastCommit)

@@ -1,5 +1,6 @@
 import EdgeBuffer
 import EdgeCore
+import EdgeRuntime
 import EdgeTestSupport
 import Foundation
 import Testing
@@ -40,6 +41,15 @@ import Testing
         #expect(await eventually(timeout: 15) { notify.count("WATCHDOG=1") >= 3 })
         #expect(await eventually(timeout: 15) { notify.lines.contains { $0.hasPrefix("STATUS=2/2 devices online") } }, "\(notify.lines)")
         #expect(await eventually(timeout: 20) { (try? await pad.receiverCounts().stored) ?? 0 > 0 })
+        // Readings carry the clock's state when they were taken: on a box whose kernel says the clock is not
+        // synchronized (many CI containers), every one is flagged; on a synchronized box, none.
+        let synchronized = ClockStatus.isSynchronized()
+        let epoch = try #require(try await pad.storedSeqs().keys.first)
+        let page = try await pad.adminGet("/records?gateway=pad-gw&epoch=\(epoch)&after=0&limit=1000")
+        let readings = (page["records"] as? [[String: Any]] ?? []).filter { $0["kind"] as? String == "reading" }
+        #expect(!readings.isEmpty)
+        #expect(readings.allSatisfy { (($0["clockSynchronized"] as? Bool) ?? true) == synchronized },
+                "clock synchronized: \(synchronized); \(readings.prefix(3))")
 
         edged.signal(SIGTERM)
         let exit = await edged.wait(timeout: 25)

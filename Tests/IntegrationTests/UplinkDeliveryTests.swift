@@ -238,4 +238,28 @@ import Uplink
         #expect(try rx.storedSeqs(epoch: h.epoch).seqs == [alarm], "it went alone; the readings are still waiting")
         #expect(try h.bufferStats().readingRecords == 200)
     }
+
+    @Test func readingsAndAlarmsTimedWithAnUnsynchronizedClockAreFlaggedAtTheReceiver() async throws {
+        let rx = try ReferenceReceiver()
+        let h = try UplinkHarness(rx, maxRecords: 100)
+        // A box that booted without a network: its first readings were timed before NTP synchronized.
+        var readings = UplinkHarness.examplePadReadings(h.config, count: 250, startMillis: Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000)
+        for i in readings.indices where i < 120 || (200..<210).contains(i) { readings[i].clockSynchronized = false }
+        let seqs = Array(try #require(try await h.store.append(readings: readings, units: h.units)))
+        var alarm = AlarmEventRecord(alarm: "rpc-1-tubing", occurrence: "o-1", kind: "limit", device: "rpc-1", tag: "tubing_pressure",
+                                     level: "h", transition: .raised, priority: "high", value: 460, limit: 450, reason: "tubing_pressure 460 psi >= H 450 psi",
+                                     wallMillis: Int64(Date().timeIntervalSince1970 * 1000), clockSynchronized: false)
+        let alarmSeq = try await h.store.append(alarm: alarm)
+        alarm.clockSynchronized = nil
+        _ = try await h.store.append(alarm: alarm)
+
+        h.start()
+        #expect(await h.drained(), "\(h.status)")
+        await h.stop()
+        let records = try rx.records(epoch: h.epoch, limit: 10_000)
+        let flagged = Set(records.filter { ($0["clockSynchronized"] as? Bool) == false }.compactMap { ($0["seq"] as? NSNumber)?.int64Value })
+        let expected = Set(zip(seqs, readings).filter { !$0.1.clockSynchronized }.map(\.0) + [alarmSeq])
+        #expect(records.count == 252)
+        #expect(flagged == expected, "flagged \(flagged.count), expected \(expected.count)")
+    }
 }

@@ -43,6 +43,33 @@ import Testing
         #expect(body.count == 879)
     }
 
+    @Test func readingsAndAlarmsTimedWithAnUnsynchronizedClockAreNamedBySeqRanges() throws {
+        func reading(_ seq: Int64, synchronized: Bool) -> BufferedRecord {
+            BufferedRecord(seq: seq, lane: .reading, payload: .reading(StoredReading(
+                device: "rpc-1", tag: "tubing_pressure", units: "psi", wallMillis: 1_717_423_200_000 + seq, value: .number(300),
+                quality: .good, clockSynchronized: synchronized)))
+        }
+        func alarm(_ seq: Int64, synchronized: Bool) -> BufferedRecord {
+            BufferedRecord(seq: seq, lane: .alarm, payload: .alarm(AlarmEventRecord(
+                alarm: "a", occurrence: "o", kind: "limit", device: "rpc-1", tag: "tubing_pressure", level: "h", transition: .raised,
+                priority: "high", value: 1, limit: 0, reason: "r", wallMillis: 1_717_423_200_000, clockSynchronized: synchronized)))
+        }
+        let gap = BufferedRecord(seq: 9, lane: .reading, payload: .gap(GapRecord(firstSeq: 1, lastSeq: 1, count: 1, fromMillis: 0, toMillis: 0, reason: .evicted)))
+        let encoder = BatchEncoder(sender: BatchSender(gateway: "g", tenant: "t", site: "s", software: "v"), formats: [:])
+        func ranges(_ records: [BufferedRecord]) throws -> [[Int]]? {
+            let body = encoder.encode(BufferBatch(epoch: "e", records: records), sentAt: 0, clockSynchronized: true)
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+            return doc["clockUnsynchronized"] as? [[Int]]
+        }
+        // Seqs 5 and 7 are not in the batch (another lane): they do not break a range; a synchronized record
+        // and a gap record do.
+        #expect(try ranges([reading(2, synchronized: false), reading(3, synchronized: false), reading(4, synchronized: true),
+                            reading(6, synchronized: false), reading(8, synchronized: false), gap, reading(10, synchronized: false),
+                            alarm(11, synchronized: false), alarm(12, synchronized: true)]) == [[2, 3], [6, 8], [10, 11]])
+        #expect(try ranges([reading(2, synchronized: true), alarm(3, synchronized: true), gap]) == nil, "absent when all are synchronized")
+        #expect(try ranges([alarm(3, synchronized: false)]) == [[3, 3]])
+    }
+
     @Test func theByteWriterWritesWhatFormatSays() {
         var rng = SystemRandomNumberGenerator()
         let formats: [NumberFormat] = (0...6).map { .decimals($0) } + [.float32, .shortest]

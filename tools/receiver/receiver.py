@@ -25,6 +25,7 @@ Faults for tests are switched at runtime on a plain-HTTP loopback admin port; se
 from __future__ import annotations
 
 import argparse
+import bisect
 import email.utils
 import hmac
 import http.server
@@ -186,17 +187,26 @@ class Batch:
 
     records: (seq, kind, t, series_key, value, quality, body) with kind 'reading' | 'alarm' | 'gap';
     series_key is (device, tag, units) for readings; body is the canonical JSON of an alarm or gap record.
+    unsync_lo, unsync_hi: the clockUnsynchronized ranges as two sorted lists of bounds (empty when absent).
     """
 
     __slots__ = ("gateway", "tenant", "site", "software", "epoch", "probe", "first_seq", "last_seq",
-                 "sent_at", "clock_synchronized", "records", "readings", "alarms", "gaps")
+                 "sent_at", "clock_synchronized", "records", "readings", "alarms", "gaps", "unsync_lo", "unsync_hi")
 
     def idempotency_key(self) -> str:
         return f"{self.gateway}:{self.epoch}:{self.first_seq}-{self.last_seq}"
 
+    def time_unsynchronized(self, seq: int, kind: str) -> bool:
+        """Whether the record's time was taken with the clock unsynchronized: a reading or alarm event whose seq
+        lies in a clockUnsynchronized range. Gap records are never flagged."""
+        if kind == "gap" or not self.unsync_lo:
+            return False
+        i = bisect.bisect_right(self.unsync_lo, seq) - 1
+        return i >= 0 and seq <= self.unsync_hi[i]
+
 
 TOP_REQUIRED = ("schema", "gateway", "epoch", "sentAt", "clockSynchronized")
-TOP_OPTIONAL = ("probe", "firstSeq", "lastSeq", "readings", "alarms", "gaps")
+TOP_OPTIONAL = ("probe", "firstSeq", "lastSeq", "readings", "alarms", "gaps", "clockUnsynchronized")
 
 
 def parse_batch(doc) -> Batch:
@@ -224,6 +234,8 @@ def parse_batch(doc) -> Batch:
     series_list = _array(doc.get("readings", []), "/readings")
     alarm_list = _array(doc.get("alarms", []), "/alarms")
     gap_list = _array(doc.get("gaps", []), "/gaps")
+    unsync_list = _array(doc.get("clockUnsynchronized", []), "/clockUnsynchronized")
+    b.unsync_lo, b.unsync_hi = [], []
 
     if b.probe:
         for k in ("firstSeq", "lastSeq"):
@@ -232,6 +244,8 @@ def parse_batch(doc) -> Batch:
         for k, lst in (("readings", series_list), ("alarms", alarm_list), ("gaps", gap_list)):
             if lst:
                 raise invalid(f"/{k}", "a probe must not carry records", "probe")
+        if unsync_list:
+            raise invalid("/clockUnsynchronized", "a probe carries no records, so no clockUnsynchronized", "probe")
         b.first_seq = b.last_seq = None
         b.records, b.readings, b.alarms, b.gaps = [], 0, 0, 0
         return b
@@ -246,6 +260,7 @@ def parse_batch(doc) -> Batch:
     if not (series_list or alarm_list or gap_list):
         raise invalid("", "a batch carries at least one record (a request without records is a probe: "
                           "send it with X-Edged-Probe: 1)")
+    _unsync_ranges(unsync_list, b)
 
     records = []
     append = records.append
@@ -398,6 +413,28 @@ def parse_batch(doc) -> Batch:
     return b
 
 
+def _unsync_ranges(ranges: list, b: Batch) -> None:
+    """clockUnsynchronized: [[a, b], ...], inclusive seq ranges, a <= b, sorted and not overlapping (adjacent is
+    allowed), within firstSeq..lastSeq. Shape errors are `schema`, the rules between numbers `semantic`."""
+    lo, hi = b.unsync_lo, b.unsync_hi
+    for i, r in enumerate(ranges):
+        p = f"/clockUnsynchronized/{i}"
+        if type(r) is not list or len(r) != 2:
+            raise invalid(p, f"must be a seq range [first, last] (an array of 2 integers), not "
+                             f"{_clip(json.dumps(r))}")
+        a = _int(r[0], p + "/0", 1, MAX_SAFE)
+        z = _int(r[1], p + "/1", 1, MAX_SAFE)
+        if a > z:
+            raise invalid(p, f"[{a}, {z}]: the range's first seq is above its last", "semantic")
+        if a < b.first_seq or z > b.last_seq:
+            raise invalid(p, f"[{a}, {z}] lies outside firstSeq-lastSeq {b.first_seq}-{b.last_seq}", "semantic")
+        if hi and a <= hi[-1]:
+            raise invalid(p, f"[{a}, {z}] overlaps or precedes the range before it, [{lo[-1]}, {hi[-1]}]: the "
+                             "ranges are in ascending order and do not overlap", "semantic")
+        lo.append(a)
+        hi.append(z)
+
+
 def _canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -489,18 +526,23 @@ def expand_records(batch_doc) -> list[dict]:
     b = parse_batch(batch_doc)
     out = []
     for seq, kind, t, key, v, q, body in sorted(b.records, key=lambda r: r[0]):
-        out.append(_record_dict(seq, kind, t, key, v, q, body))
+        out.append(_record_dict(seq, kind, t, key, v, q, body, b.time_unsynchronized(seq, kind)))
     return out
 
 
-def _record_dict(seq, kind, t, key, v, q, body) -> dict:
+def _record_dict(seq, kind, t, key, v, q, body, unsync=False) -> dict:
+    """One record as the admin endpoint shows it; "clockSynchronized": false only on a reading or alarm event
+    whose time was taken with the clock unsynchronized (absent otherwise)."""
     if kind == "reading":
         d = {"seq": seq, "kind": "reading", "device": key[0], "tag": key[1]}
         if key[2] is not None:
             d["units"] = key[2]
         d.update({"t": t, "v": v, "q": q or "good"})
-        return d
-    return {"seq": seq, "kind": kind, "record": json.loads(body)}
+    else:
+        d = {"seq": seq, "kind": kind, "record": json.loads(body)}
+    if unsync:
+        d["clockSynchronized"] = False
+    return d
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -547,9 +589,15 @@ CREATE TABLE IF NOT EXISTS records (          -- the dedup key is the primary ke
     quality  TEXT,                             -- readings: NULL when good, else the cause
     body     TEXT,                             -- alarms and gaps: the record as canonical JSON
     batch    INTEGER NOT NULL REFERENCES batches(id),
+    clock_unsync INTEGER NOT NULL DEFAULT 0,   -- 1: a reading/alarm timed while the clock was unsynchronized
     PRIMARY KEY (stream, seq)
 ) WITHOUT ROWID;
 """
+
+# Columns added after a store file may have been created: (table, column, definition), added when missing.
+ADDED_COLUMNS = (
+    ("records", "clock_unsync", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 class Conflict(Exception):
@@ -567,6 +615,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA_SQL)
+        for table, column, decl in ADDED_COLUMNS:  # a store made by an older receiver
+            if column not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         self.lock = threading.Lock()
         self.streams: dict[tuple[str, str], int] = {}
         self.series: dict[tuple, int] = {}
@@ -591,7 +642,8 @@ class Store:
 
     def ingest(self, b: Batch, body_bytes: int) -> tuple[int, int]:
         """Stores the batch's new records in one transaction; returns (stored, duplicates).
-        Raises Conflict (nothing stored) when a known (gateway, epoch, seq) arrives with different content."""
+        Raises Conflict (nothing stored) when a known (gateway, epoch, seq) arrives with different content.
+        The clock flag is not content: a duplicate keeps the flag stored first."""
         with self.lock:
             db = self.db
             db.execute("BEGIN IMMEDIATE")
@@ -601,11 +653,12 @@ class Store:
                     "SELECT seq, kind, t, series, value, quality, body FROM records "
                     "WHERE stream=? AND seq BETWEEN ? AND ?", (sid, b.first_seq, b.last_seq))}
                 new, duplicates, conflicts = [], 0, []
+                unsync = b.time_unsynchronized
                 for seq, kind, t, key, v, q, body in b.records:
                     ser = self._series_id(key) if key is not None else None
                     k = known.get(seq)
                     if k is None:
-                        new.append((sid, seq, kind, t, ser, v, q, body))
+                        new.append((sid, seq, kind, t, ser, v, q, body, int(unsync(seq, kind))))
                     elif k == (kind, t, ser, v, q, body):
                         duplicates += 1
                     else:
@@ -620,8 +673,8 @@ class Store:
                     (int(time.time() * 1000), sid, b.first_seq, b.last_seq, len(b.records), len(new), duplicates,
                      body_bytes, b.sent_at, int(b.clock_synchronized), b.tenant, b.site, b.software))
                 batch_id = cur.lastrowid
-                db.executemany("INSERT INTO records (stream, seq, kind, t, series, value, quality, body, batch) "
-                               "VALUES (?,?,?,?,?,?,?,?,?)", [r + (batch_id,) for r in new])
+                db.executemany("INSERT INTO records (stream, seq, kind, t, series, value, quality, body, "
+                               "clock_unsync, batch) VALUES (?,?,?,?,?,?,?,?,?,?)", [r + (batch_id,) for r in new])
                 db.execute("COMMIT")  # synchronous=FULL: the WAL is fsync'd before this returns
                 return len(new), duplicates
             except BaseException:
@@ -659,12 +712,13 @@ class Store:
     def records(self, gateway: str, epoch: str, after: int, limit: int) -> list[dict]:
         with self.lock:
             rows = self.db.execute(
-                "SELECT r.seq, r.kind, r.t, se.device, se.tag, se.units, r.value, r.quality, r.body "
-                "FROM records r JOIN streams s ON s.id = r.stream LEFT JOIN series se ON se.id = r.series "
+                "SELECT r.seq, r.kind, r.t, se.device, se.tag, se.units, r.value, r.quality, r.body, "
+                "r.clock_unsync FROM records r JOIN streams s ON s.id = r.stream "
+                "LEFT JOIN series se ON se.id = r.series "
                 "WHERE s.gateway=? AND s.epoch=? AND r.seq > ? ORDER BY r.seq LIMIT ?",
                 (gateway, epoch, after, limit)).fetchall()
-        return [_record_dict(seq, kind, t, (dev, tag, units or None), v, q, body)
-                for seq, kind, t, dev, tag, units, v, q, body in rows]
+        return [_record_dict(seq, kind, t, (dev, tag, units or None), v, q, body, bool(unsync))
+                for seq, kind, t, dev, tag, units, v, q, body, unsync in rows]
 
     def close(self):
         with self.lock:
@@ -1252,7 +1306,12 @@ class TLSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 class AdminHandler(http.server.BaseHTTPRequestHandler):
     """GET /stats, POST /stats/reset, GET|POST /faults, GET /seqs?gateway=G&epoch=E,
-    GET /records?gateway=G&epoch=E[&after=SEQ][&limit=N]."""
+    GET /records?gateway=G&epoch=E[&after=SEQ][&limit=N].
+
+    /records: {"records": [...]}, in seq order, one object per stored record: a reading
+    {seq, kind: "reading", device, tag[, units], t, v, q}, an alarm event or gap {seq, kind, record}. A reading or
+    alarm event whose time was taken with the gateway's clock unsynchronized (the batch's clockUnsynchronized
+    ranges) also has "clockSynchronized": false; the member is absent on every other record."""
     protocol_version = "HTTP/1.1"
     server_version = "wellpulse-edge-receiver-admin/1"
     sys_version = ""

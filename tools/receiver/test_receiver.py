@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import struct
 import subprocess
@@ -387,6 +388,8 @@ def _mutations(ep):
         b["lastSeq"] = 10
 
     plain = json.dumps(good).encode()
+    probe = {k: v for k, v in good.items() if k not in ("firstSeq", "lastSeq", "readings")} | {"probe": True}
+    unsync = ["clockUnsynchronized"]
     return [
         ("not gzip", plain, {}, "gzip", "does not inflate", None),
         ("truncated gzip", gzip.compress(plain)[:-12], {}, "gzip", "truncated", None),
@@ -430,9 +433,29 @@ def _mutations(ep):
         ("wrong content type", good, {"Content-Type": "text/plain"}, "content_type", "application/json", None),
         ("brotli", good, {"Content-Encoding": "br"}, "content_encoding", "use gzip", None),
         ("probe header on a batch", good, {"X-Edged-Probe": "1"}, "probe", "probe", None),
-        ("probe body without the header", {k: v for k, v in good.items() if k not in ("firstSeq", "lastSeq",
-                                                                                     "readings")} | {"probe": True},
-         {}, "probe", "X-Edged-Probe", None),
+        ("probe body without the header", probe, {}, "probe", "X-Edged-Probe", None),
+        ("clockUnsynchronized not an array", m(set_(unsync, {"1": 3})), {}, "schema", "must be an array",
+         "/clockUnsynchronized"),
+        ("clockUnsynchronized range not an array", m(set_(unsync, [[1, 2], 5])), {}, "schema",
+         "an array of 2 integers", "/clockUnsynchronized/1"),
+        ("clockUnsynchronized range of 3", m(set_(unsync, [[1, 2, 3]])), {}, "schema", "an array of 2 integers",
+         "/clockUnsynchronized/0"),
+        ("clockUnsynchronized range of 1", m(set_(unsync, [[4]])), {}, "schema", "an array of 2 integers",
+         "/clockUnsynchronized/0"),
+        ("clockUnsynchronized bound a string", m(set_(unsync, [[1, "4"]])), {}, "schema", "must be an integer",
+         "/clockUnsynchronized/0/1"),
+        ("clockUnsynchronized bound 0", m(set_(unsync, [[0, 4]])), {}, "schema", "must be >= 1",
+         "/clockUnsynchronized/0/0"),
+        ("clockUnsynchronized range reversed", m(set_(unsync, [[1, 2], [5, 4]])), {}, "semantic",
+         "first seq is above its last", "/clockUnsynchronized/1"),
+        ("clockUnsynchronized ranges overlap", m(set_(unsync, [[1, 4], [4, 6]])), {}, "semantic",
+         "overlaps or precedes", "/clockUnsynchronized/1"),
+        ("clockUnsynchronized ranges unsorted", m(set_(unsync, [[5, 6], [1, 2]])), {}, "semantic",
+         "overlaps or precedes", "/clockUnsynchronized/1"),
+        ("clockUnsynchronized above lastSeq", m(set_(unsync, [[1, 2], [8, 10]])), {}, "semantic",
+         "outside firstSeq-lastSeq 1-9", "/clockUnsynchronized/1"),
+        ("clockUnsynchronized in a probe", probe | {"clockUnsynchronized": [[1, 1]]}, {"X-Edged-Probe": "1"},
+         "probe", "no clockUnsynchronized", "/clockUnsynchronized"),
     ]
 
 
@@ -462,6 +485,87 @@ def test_conflicting_record_is_409_and_nothing_of_the_batch_is_stored(rx):
     status, _, resp = post(c, b)
     assert status == 409 and resp["error"] == "conflict" and resp["seqs"] == [4]
     assert rx.seqs(ep)["ranges"] == [[1, 6]]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Per-record clock synchronization: clockUnsynchronized
+# ----------------------------------------------------------------------------------------------------------
+
+def _mixed_batch(ep):
+    """Seq 101-115: readings, alarm events at 107 and 109, a gap record at 108, no record 111."""
+    rows = [r for r in readings(101, 15) if r["seq"] not in (107, 108, 109, 111)]
+    b = header(ep, 101, 115)
+    b["readings"] = R.encode_readings(rows)
+    b["alarms"] = [{"seq": s, "t": 1717423200000 + s, "alarm": "rpc-2-comm", "id": f"occ-{s}", "kind": "comm-loss",
+                    "device": "rpc-2", "transition": tr, "priority": "medium", "by": "edged"}
+                   for s, tr in ((107, "raised"), (109, "cleared"))]
+    b["gaps"] = [{"seq": 108, "firstSeq": 1, "lastSeq": 50, "count": 50, "from": 1717000000000, "to": 1717000490000,
+                  "reason": "storage-budget"}]
+    return b
+
+
+def test_clock_unsynchronized_flags_exactly_the_named_readings_and_alarms(rx):
+    ep = epoch()
+    b = _mixed_batch(ep)
+    # Adjacent ranges; the second covers the gap record (never flagged), the third the absent seq 111.
+    b["clockUnsynchronized"] = [[101, 103], [104, 108], [110, 111]]
+    c = rx.conn()
+    assert post(c, b)[:3:2] == (200, {"stored": 14, "duplicates": 0})
+    got = rx.records(ep)
+    assert len(got) == 14
+    flagged = {r["seq"] for r in got if "clockSynchronized" in r}
+    assert flagged == {101, 102, 103, 104, 105, 106, 107, 110}
+    assert all(r["clockSynchronized"] is False for r in got if r["seq"] in flagged)
+    by_seq = {r["seq"]: r for r in got}
+    assert by_seq[107]["kind"] == "alarm" and by_seq[108]["kind"] == "gap" and by_seq[109]["kind"] == "alarm"
+    assert got == R.expand_records(b)  # the admin view and the reference decoder agree
+    # A duplicate keeps what was stored first, whatever its flags say now.
+    b2 = copy.deepcopy(b)
+    b2["clockUnsynchronized"] = [[109, 115]]
+    assert post(c, b2)[:3:2] == (200, {"stored": 0, "duplicates": 14})
+    del b2["clockUnsynchronized"]
+    assert post(c, b2)[:3:2] == (200, {"stored": 0, "duplicates": 14})
+    assert rx.records(ep) == got
+    # The whole batch as one range.
+    ep2 = epoch()
+    b3 = _mixed_batch(ep2)
+    b3["clockUnsynchronized"] = [[101, 115]]
+    assert post(c, b3)[:3:2] == (200, {"stored": 14, "duplicates": 0})
+    assert {r["seq"] for r in rx.records(ep2) if r.get("clockSynchronized") is False} == \
+           set(range(101, 116)) - {108, 111}
+
+
+def test_without_clock_unsynchronized_every_record_is_synchronized(rx):
+    c = rx.conn()
+    for ranges in (None, []):
+        ep = epoch()
+        b = _mixed_batch(ep)
+        b["clockSynchronized"] = False  # the clock at sentAt says nothing about the records
+        if ranges is not None:
+            b["clockUnsynchronized"] = ranges
+        assert post(c, b)[:3:2] == (200, {"stored": 14, "duplicates": 0})
+        got = rx.records(ep)
+        assert len(got) == 14 and not any("clockSynchronized" in r for r in got)
+
+
+def test_store_made_by_an_older_receiver_gets_the_clock_column(tmp_path):
+    path = tmp_path / "old.db"
+    column = "    clock_unsync INTEGER NOT NULL DEFAULT 0,"
+    old_sql = "\n".join(line for line in R.SCHEMA_SQL.splitlines() if not line.startswith(column))
+    assert old_sql != R.SCHEMA_SQL
+    db = sqlite3.connect(path)
+    db.executescript(old_sql)
+    db.close()
+    store = R.Store(str(path))
+    try:
+        ep = epoch()
+        b = _mixed_batch(ep)
+        b["clockUnsynchronized"] = [[109, 110]]
+        assert store.ingest(R.parse_batch(b), 0) == (14, 0)
+        assert {r["seq"] for r in store.records(GW, ep, 0, 100) if "clockSynchronized" in r} == {109, 110}
+    finally:
+        store.close()
+    R.Store(str(path)).close()  # opening it again changes nothing
 
 
 def test_uncompressed_and_chunked_bodies_are_accepted(rx):
@@ -799,6 +903,9 @@ def test_schema_file_and_receiver_agree():
     text["readings"] = [{"device": "rpc-1", "tag": "serial", "seq": [1, 1], "t": [5, -3], "v": ["A-17", 2.5e-3],
                          "q": ["good", "good"]}]
     valid.append(text)
+    flagged = batch(epoch(), 1, 50)
+    flagged["clockUnsynchronized"] = [[1, 1], [2, 9], [11, 50]]
+    valid += [flagged, dict(flagged, clockUnsynchronized=[]), dict(ex["probe-body"], clockUnsynchronized=[])]
     for doc in valid:
         assert not list(v.iter_errors(doc)), doc
         R.parse_batch(doc)

@@ -41,13 +41,16 @@ public struct AlarmEventRecord: Sendable, Codable, Equatable {
     public var by: String?
     /// For `shelved`: when the shelving ends (UTC ms).
     public var until: Int64?
+    /// False when `wallMillis` was taken with the clock unsynchronized; nil (stored as absent) when it was.
+    public var clockSynchronized: Bool?
 
     public init(alarm: String, occurrence: String, kind: String, device: String, tag: String?, level: String? = nil,
                 transition: AlarmTransition, priority: String, value: Double?, limit: Double?, reason: String,
-                wallMillis: Int64, by: String? = nil, until: Int64? = nil) {
+                wallMillis: Int64, by: String? = nil, until: Int64? = nil, clockSynchronized: Bool = true) {
         self.alarm = alarm; self.occurrence = occurrence; self.kind = kind; self.device = device; self.tag = tag
         self.level = level; self.transition = transition; self.priority = priority; self.value = value
         self.limit = limit; self.reason = reason; self.wallMillis = wallMillis; self.by = by; self.until = until
+        self.clockSynchronized = clockSynchronized ? nil : false
     }
 }
 
@@ -115,16 +118,19 @@ public struct StoredReading: Sendable, Equatable {
     /// A number or text; nil when the quality is bad.
     public var value: TagValue?
     public var quality: Quality
+    /// Whether the clock was synchronized when `wallMillis` was taken (`Reading.clockSynchronized`).
+    public var clockSynchronized: Bool
 
-    public init(device: String, tag: String, units: String?, wallMillis: Int64, value: TagValue?, quality: Quality) {
+    public init(device: String, tag: String, units: String?, wallMillis: Int64, value: TagValue?, quality: Quality,
+                clockSynchronized: Bool = true) {
         self.device = device; self.tag = tag; self.units = units; self.wallMillis = wallMillis
-        self.value = value; self.quality = quality
+        self.value = value; self.quality = quality; self.clockSynchronized = clockSynchronized
     }
 
     /// The stored form of a poller reading.
     public init(_ reading: Reading, units: String?) {
         self.init(device: reading.device, tag: reading.tag, units: units, wallMillis: reading.wallMillis,
-                  value: reading.value, quality: reading.quality)
+                  value: reading.value, quality: reading.quality, clockSynchronized: reading.clockSynchronized)
     }
 }
 

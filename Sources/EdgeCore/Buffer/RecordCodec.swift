@@ -28,16 +28,28 @@ public enum QualityCode {
         }
     }
 
-    /// Unknown codes read back as `bad(decode)`.
+    /// Set in a stored quality code when the reading's time was taken with the clock unsynchronized.
+    public static let clockUnsynchronizedBit: Int64 = 1 << 16
+
+    /// A quality and the clock flag in one stored code (a synchronized good reading is still 0).
+    public static func encode(_ q: Quality, clockSynchronized: Bool) -> Int64 {
+        encode(q) | (clockSynchronized ? 0 : clockUnsynchronizedBit)
+    }
+
+    /// Whether a stored code says the clock was synchronized.
+    public static func clockSynchronized(_ code: Int64) -> Bool { code & clockUnsynchronizedBit == 0 }
+
+    /// Unknown codes read back as `bad(decode)`; the clock flag is ignored.
     public static func decode(_ code: Int64) -> Quality {
-        switch code {
+        let quality = code & ~clockUnsynchronizedBit
+        return switch quality {
         case 0: .good
         case 1: .bad(.timeout)
         case 2: .bad(.framing)
         case 3: .bad(.link)
         case 4: .bad(.decode)
         case 5: .bad(.offline)
-        case 256...511: .bad(.exception(UInt8(code - 256)))
+        case 256...511: .bad(.exception(UInt8(quality - 256)))
         default: .bad(.decode)
         }
     }

@@ -58,7 +58,20 @@ public struct BatchEncoder: Sendable {
         var index: [SeriesKey: Int] = [:]
         var alarms: [String] = []
         var gaps: [String] = []
+        // Seq ranges of readings and alarm events timed while the clock was unsynchronized: a range runs on
+        // while the batch's records (in seq order) are flagged; seqs not in the batch do not break it.
+        var unsynchronized: [ClosedRange<Int64>] = []
+        var previousFlagged = false
         for r in records {
+            let flagged: Bool = switch r.payload {
+            case .reading(let s): !s.clockSynchronized
+            case .alarm(let a): a.clockSynchronized == false
+            case .gap: false
+            }
+            if flagged {
+                if previousFlagged, let last = unsynchronized.popLast() { unsynchronized.append(last.lowerBound...r.seq) } else { unsynchronized.append(r.seq...r.seq) }
+            }
+            previousFlagged = flagged
             switch r.payload {
             case .reading(let s):
                 let key = SeriesKey(device: s.device, tag: s.tag, units: s.units ?? "")
@@ -84,6 +97,18 @@ public struct BatchEncoder: Sendable {
         }
         if !alarms.isEmpty { out += ",\"alarms\":[\(alarms.joined(separator: ","))]".utf8 }
         if !gaps.isEmpty { out += ",\"gaps\":[\(gaps.joined(separator: ","))]".utf8 }
+        if !unsynchronized.isEmpty {
+            out += ",\"clockUnsynchronized\":[".utf8
+            for (i, r) in unsynchronized.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(UInt8(ascii: "["))
+                out.appendDecimal(r.lowerBound)
+                out.append(UInt8(ascii: ","))
+                out.appendDecimal(r.upperBound)
+                out.append(UInt8(ascii: "]"))
+            }
+            out.append(UInt8(ascii: "]"))
+        }
         out.append(UInt8(ascii: "}"))
         return out
     }
