@@ -171,11 +171,7 @@ final class GroupCommitThread: @unchecked Sendable {
             }
             // Upkeep at least every period, even when the writer never goes idle.
             if now - lastUpkeep >= upkeepPeriodNanos && !closing {
-                busySince = now
-                cond.unlock()
-                performer?.upkeep()
-                cond.lock()
-                busySince = nil
+                upkeep(now)
                 lastUpkeep = Self.now(); idleUpkeepDone = true
                 continue
             }
@@ -184,11 +180,7 @@ final class GroupCommitThread: @unchecked Sendable {
                 if closing { break loop }
                 let due = idleUpkeepDone ? lastUpkeep + upkeepPeriodNanos : lastActivity + idleDelayNanos
                 if now >= due {
-                    busySince = now
-                    cond.unlock()
-                    performer?.upkeep()
-                    cond.lock()
-                    busySince = nil
+                    upkeep(now)
                     lastUpkeep = Self.now(); idleUpkeepDone = true
                 } else {
                     _ = cond.wait(until: Self.date(due))
@@ -211,6 +203,16 @@ final class GroupCommitThread: @unchecked Sendable {
         let error = BufferError(.closed, path: "", operation: "append", detail: "the buffer was closed before the commit")
         for item in left { item.fail(error) }
         finished.signal()
+    }
+
+    /// Runs the performer's upkeep outside the lock (called and returning with it held), marked busy for
+    /// the stall measure.
+    private func upkeep(_ now: UInt64) {
+        busySince = now
+        cond.unlock()
+        performer?.upkeep()
+        cond.lock()
+        busySince = nil
     }
 
     /// Whole appends from the front, up to the policy's record count and the transaction byte bound

@@ -71,29 +71,27 @@ public final class LibmodbusLink: ModbusLink {
     }
 
     public func readRegisters(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [UInt16] {
-        try connect()
-        modbus_set_slave(ctx, Int32(unit))
-        var out = [UInt16](repeating: 0, count: count)
-        let rc = out.withUnsafeMutableBufferPointer { buf in
-            table == .input
-                ? modbus_read_input_registers(ctx, Int32(start), Int32(count), buf.baseAddress)
-                : modbus_read_registers(ctx, Int32(start), Int32(count), buf.baseAddress)
+        try transaction(unit: unit, table: table, start: start, count: count, zero: UInt16(0)) { ctx, s, n, buf in
+            table == .input ? modbus_read_input_registers(ctx, s, n, buf) : modbus_read_registers(ctx, s, n, buf)
         }
-        guard rc == count else { throw failure(errno, unit: unit, table: table, start: start, count: count, rc: rc) }
-        return out
     }
 
     public func readBits(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [Bool] {
+        try transaction(unit: unit, table: table, start: start, count: count, zero: UInt8(0)) { ctx, s, n, buf in
+            table == .discrete ? modbus_read_input_bits(ctx, s, n, buf) : modbus_read_bits(ctx, s, n, buf)
+        }.map { $0 != 0 }
+    }
+
+    /// One read: connects if needed, addresses `unit`, and calls `read` (context, start, count, buffer),
+    /// which must fill `count` values; anything else becomes a typed error.
+    private func transaction<T>(unit: Int, table: RegisterTable, start: Int, count: Int, zero: T,
+                                _ read: (OpaquePointer, Int32, Int32, UnsafeMutablePointer<T>?) -> Int32) throws(ModbusError) -> [T] {
         try connect()
         modbus_set_slave(ctx, Int32(unit))
-        var out = [UInt8](repeating: 0, count: count)
-        let rc = out.withUnsafeMutableBufferPointer { buf in
-            table == .discrete
-                ? modbus_read_input_bits(ctx, Int32(start), Int32(count), buf.baseAddress)
-                : modbus_read_bits(ctx, Int32(start), Int32(count), buf.baseAddress)
-        }
+        var out = [T](repeating: zero, count: count)
+        let rc = out.withUnsafeMutableBufferPointer { buf in read(ctx, Int32(start), Int32(count), buf.baseAddress) }
         guard rc == count else { throw failure(errno, unit: unit, table: table, start: start, count: count, rc: rc) }
-        return out.map { $0 != 0 }
+        return out
     }
 
     /// Maps libmodbus's errno to a typed error, and leaves the link ready for the next transaction.

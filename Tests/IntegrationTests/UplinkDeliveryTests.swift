@@ -186,6 +186,8 @@ import Uplink
         let service = h.start()
         #expect(await eventually { service.status.alarms == [UplinkAlarm.unauthorized.rawValue] }, "\(service.status)")
         #expect(try await eventually { try rx.stats().answered(401) == 2 }, "alarm lane and readings lane each tried once")
+        // The second answer reached the receiver's log before the loop handled it: wait for the loop.
+        #expect(await eventually { service.status.state == "backing off" }, "\(service.status)")
         let status = service.status
         await h.stop()
 
