@@ -2,6 +2,7 @@
 #include "CEdgeShim.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <linux/serial.h>
 #include <stddef.h>
 #include <string.h>
@@ -83,4 +84,14 @@ int edge_clock_synchronized(void) {
     memset(&tx, 0, sizeof tx);
     int state = ntp_adjtime(&tx);
     return state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
+}
+
+void edge_heap_usage(uint64_t *in_use, uint64_t *held) {
+    struct mallinfo2 mi = mallinfo2();
+    *in_use = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+    *held = (uint64_t)mi.arena + (uint64_t)mi.hblkhd;
+}
+
+int edge_heap_map_large_blocks(size_t bytes) {
+    return mallopt(M_MMAP_THRESHOLD, (int)bytes);
 }

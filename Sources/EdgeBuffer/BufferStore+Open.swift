@@ -1,6 +1,7 @@
 import EdgeCore
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 
 /// Opening: create, verify (`quick_check`, schema, epoch), and move aside a file that fails.
@@ -60,7 +61,10 @@ extension BufferStore {
         config.busyMode = .timeout(10)
         config.maximumReaderCount = 2
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Page caches with a stated bound, so the daemon's memory stops growing once they are warm
+            // (SQLite's default is 2000 KiB per connection; readers only walk the queue's head).
+            let cacheKiB = db.configuration.readonly ? BufferStore.readerCacheKiB : BufferStore.writerCacheKiB
+            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA cache_size = -\(cacheKiB)")
             if !db.configuration.readonly {
                 try db.execute(sql: """
                     PRAGMA journal_size_limit = \(budget.journalSizeLimit);
@@ -178,5 +182,17 @@ extension BufferStore {
             }
             try db.execute(sql: "PRAGMA max_page_count = \(budget.maxPageCount)")
         }
+    }
+}
+
+extension BufferStore {
+    /// Page cache of the writer connection, KiB.
+    public static let writerCacheKiB = 2048
+    /// Page cache of each reader connection (at most `maximumReaderCount` = 2), KiB.
+    public static let readerCacheKiB = 512
+
+    /// Bytes SQLite's allocator holds in this process now, and the most it has held since start.
+    public static var sqliteMemory: (used: Int64, peak: Int64) {
+        (sqlite3_memory_used(), sqlite3_memory_highwater(0))
     }
 }

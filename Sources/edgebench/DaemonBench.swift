@@ -9,6 +9,8 @@ struct DaemonBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "daemon", abstract: "edged start-up, memory and CPU as a process.")
     @Option(help: "Records in the backlog for the start-up figure.") var backlog: Int = 1_000_000
     @Option(help: "Seconds of polling for the memory and CPU figures.") var seconds: Int = 60
+    @Option(help: "Also print the process's own memory (RssAnon) and VmRSS every this many seconds (0: only the summary).")
+    var trace: Int = 0
 
     func run() throws {
         Report.section("edged as a process (release build, edgesim on loopback)")
@@ -37,14 +39,27 @@ struct DaemonBench: ParsableCommand {
         let idleRun = try sample(bin: bin, config: idle, dir: dir, seconds: 5, sim: sim)
         let run = try sample(bin: bin, config: big, dir: dir, seconds: seconds, sim: sim)
         // VmRSS counts the pages of the binary and the shared libraries it has touched (clean, file-backed,
-        // shared with every other process using them, dropped first under memory pressure); the process's
-        // own memory is the anonymous part (RssAnon: heap, stacks, SQLite's cache, relocated data).
+        // shared with every other process using them, dropped first under memory pressure). USS is what no
+        // other process shares — here edgesim and edgebench map the same Swift runtime, so on a box where
+        // edged is the only Swift process its footprint lies between USS and VmRSS. RssAnon is the heap,
+        // stacks and SQLite's caches: the part that could grow.
         Report.figure("resident memory (VmRSS), example pad ×10 (peak)", Double(run.peakRSS) / 1048576, "MiB",
                       reference: ("edged with no devices", Double(idleRun.peakRSS) / 1048576), higherIsBetter: false)
+        Report.figure("private memory (USS), example pad ×10 (peak)", Double(run.peakPrivate) / 1048576, "MiB",
+                      reference: ("edged with no devices", Double(idleRun.peakPrivate) / 1048576), higherIsBetter: false)
         Report.figure("own memory (RssAnon), example pad ×10 (peak)", Double(run.peakAnon) / 1048576, "MiB",
                       reference: ("edged with no devices", Double(idleRun.peakAnon) / 1048576), higherIsBetter: false)
         Report.figure("own memory growth, last half of \(seconds) s", Double(run.lateGrowth) / 1024, "KiB",
                       reference: ("first half", Double(run.earlyGrowth) / 1024), higherIsBetter: false)
+        if run.heapInUse.count == 3 {
+            let h = run.heapInUse, q = run.sqliteInUse
+            Report.figure("live heap growth, last half", Double(h[2] - h[1]) / 1024, "KiB",
+                          reference: ("first half", Double(h[1] - h[0]) / 1024), higherIsBetter: false)
+            Report.figure("  of which outside SQLite's caches", Double((h[2] - q[2]) - (h[1] - q[1])) / 1024, "KiB",
+                          reference: ("first half", Double((h[1] - q[1]) - (h[0] - q[0])) / 1024), higherIsBetter: false)
+        }
+        Report.figure("SQLite's share of it at the end (peak)", Double(run.sqlite.peak) / 1048576, "MiB",
+                      reference: ("edged with no devices", Double(idleRun.sqlite.peak) / 1048576), higherIsBetter: false)
         let tagsPerSecond = run.tagsPerSecond
         Report.figure("CPU per 10,000 tags/s (\(Int(tagsPerSecond)) tags/s)", run.cpuFraction / tagsPerSecond * 10_000 * 100, "% of a core",
                       reference: ("edgesim serving them", run.simCPUFraction(sim) / tagsPerSecond * 10_000 * 100), higherIsBetter: false)
@@ -142,12 +157,22 @@ struct DaemonBench: ParsableCommand {
     struct Sample {
         var peakRSS: Int64 = 0
         var peakAnon: Int64 = 0
+        var peakPrivate: Int64 = 0
         var earlyGrowth: Int64 = 0
         var lateGrowth: Int64 = 0
         var cpuFraction = 0.0
         var tagsPerSecond = 0.0
         var simCPUStart = 0.0
         var wall = 0.0
+        var sqlite: (used: Int64, peak: Int64) = (0, 0)
+        /// Live heap allocations (glibc, all arenas) at the start, the middle and the end of the run, and
+        /// SQLite's part of them (its page caches fill up to their bound as the buffer grows).
+        var heapInUse: [Int64] = []
+        var sqliteInUse: [Int64] = []
+        mutating func sampleHeap(bin: URL, socket: String) {
+            heapInUse.append(DaemonBench.heap(bin: bin, socket: socket).inUse)
+            sqliteInUse.append(DaemonBench.sqliteMemory(bin: bin, socket: socket).used)
+        }
         func simCPUFraction(_ sim: pid_t) -> Double { (DaemonBench.cpuSeconds(sim) - simCPUStart) / wall }
     }
 
@@ -162,16 +187,27 @@ struct DaemonBench: ParsableCommand {
         let cpu0 = Self.cpuSeconds(pid)
         s.simCPUStart = Self.cpuSeconds(sim)
         let t0 = Date()
-        var rss: [Int64] = [], anon: [Int64] = []
-        for _ in 0..<max(2, seconds) {
+        var rss: [Int64] = [], anon: [Int64] = [], priv: [Int64] = []
+        s.sampleHeap(bin: bin, socket: ctl)
+        for i in 0..<max(2, seconds) {
             Thread.sleep(forTimeInterval: 1)
             rss.append(Self.memory(pid, "VmRSS:"))
             anon.append(Self.memory(pid, "RssAnon:"))
+            priv.append(Self.privateMemory(pid))
+            if i + 1 == max(2, seconds) / 2 { s.sampleHeap(bin: bin, socket: ctl) }
+            if trace > 0, (i + 1) % trace == 0 {
+                let sqlite = Self.sqliteMemory(bin: bin, socket: ctl), heap = Self.heap(bin: bin, socket: ctl)
+                print("  \(i + 1) s: RssAnon \(anon.last! / 1024) KiB, private \(priv.last! / 1024) KiB, VmRSS \(rss.last! / 1024) KiB, "
+                      + "heap \(heap.inUse / 1024) KiB in use / \(heap.held / 1024) KiB held, SQLite \(sqlite.used / 1024) KiB")
+            }
         }
+        s.sampleHeap(bin: bin, socket: ctl)
+        s.sqlite = Self.sqliteMemory(bin: bin, socket: ctl)
         s.wall = Date().timeIntervalSince(t0)
         s.cpuFraction = (Self.cpuSeconds(pid) - cpu0) / s.wall
         s.peakRSS = rss.max() ?? 0
         s.peakAnon = anon.max() ?? 0
+        s.peakPrivate = priv.max() ?? 0
         // Growth of the process's own memory, from the average of the first minute-or-tenth to that of the
         // middle and of the end (single samples move with the allocator's page reuse).
         let window = max(1, min(60, anon.count / 10))
@@ -180,6 +216,43 @@ struct DaemonBench: ParsableCommand {
         s.earlyGrowth = mean(half - window..<half) - mean(0..<window)
         s.lateGrowth = mean(anon.count - window..<anon.count) - mean(half - window..<half)
         return s
+    }
+
+    /// Pages no other process shares (USS: `Private_Clean` + `Private_Dirty` of `/proc/<pid>/smaps_rollup`),
+    /// in bytes: the anonymous memory plus the pages of the binary and libraries that only this process has
+    /// touched or relocated. What the box gives back if edged exits.
+    static func privateMemory(_ pid: pid_t) -> Int64 {
+        guard let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8) else { return 0 }
+        return rollup.split(separator: "\n").reduce(0) { sum, line in
+            guard line.hasPrefix("Private_Clean:") || line.hasPrefix("Private_Dirty:") else { return sum }
+            return sum + (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+        }
+    }
+
+    /// edged's C heap (`memory` of `edgectl status`): live allocations and what the allocator holds.
+    static func heap(bin: URL, socket: String) -> (inUse: Int64, held: Int64) {
+        let obj = edgectlJSON(bin: bin, ["status", "--json", "--socket", socket])
+        let m = obj["memory"] as? [String: Any] ?? [:]
+        return ((m["heapInUseBytes"] as? NSNumber)?.int64Value ?? 0, (m["heapHeldBytes"] as? NSNumber)?.int64Value ?? 0)
+    }
+
+    static func edgectlJSON(bin: URL, _ args: [String]) -> [String: Any] {
+        let p = Process()
+        p.executableURL = bin.appendingPathComponent("edgectl")
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return [:] }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+    }
+
+    /// SQLite's own allocations in edged (`sqliteMemoryBytes`, `sqliteMemoryPeakBytes` of `edgectl buffer`).
+    static func sqliteMemory(bin: URL, socket: String) -> (used: Int64, peak: Int64) {
+        let obj = edgectlJSON(bin: bin, ["buffer", "--json", "--socket", socket])
+        return ((obj["sqliteMemoryBytes"] as? NSNumber)?.int64Value ?? 0, (obj["sqliteMemoryPeakBytes"] as? NSNumber)?.int64Value ?? 0)
     }
 
     /// A `/proc/<pid>/status` memory line (`VmRSS:`, `RssAnon:`) in bytes.

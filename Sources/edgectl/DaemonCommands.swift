@@ -59,6 +59,8 @@ struct StatusCommand: ParsableCommand {
         print("uplink    \(r["uplinkState"] ?? "?"), last upload \(Fmt.ago(r["lastUploadMillis"]))")
         print("alarms    \(Fmt.int(r["activeAlarms"])) active, \(Fmt.int(r["unacknowledgedAlarms"])) unacknowledged")
         print("clock     \((r["clockSynchronized"] as? Bool) == true ? "synchronized" : "NOT synchronized (readings are flagged)")")
+        let memory = r["memory"] as? [String: Any] ?? [:]
+        print("memory    heap \(Fmt.bytes(memory["heapInUseBytes"])) in use (\(Fmt.bytes(memory["heapHeldBytes"])) held), SQLite \(Fmt.bytes(memory["sqliteBytes"]))")
     }
 }
 
@@ -138,6 +140,7 @@ struct BufferCommand: ParsableCommand {
         print("dead letters \(Fmt.int(b["deadLetterRecords"])) records in \(Fmt.int(b["deadLetterBatches"])) batches")
         print("readings     \(Fmt.int(b["readingsSeen"])) seen, \(Fmt.int(b["readingsStored"])) stored (report by exception)")
         print("oldest       \(Fmt.ago(b["oldestReadingMillis"]))")
+        print("memory       \(Fmt.bytes(b["sqliteMemoryBytes"])) held by SQLite (peak \(Fmt.bytes(b["sqliteMemoryPeakBytes"])))")
     }
 }
 

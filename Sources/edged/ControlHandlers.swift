@@ -23,6 +23,16 @@ enum ControlHandlers {
         var unacknowledgedAlarms: Int
         var clockSynchronized: Bool
         var startedMillis: Int64
+        /// The process's heap (glibc, all arenas) and SQLite's share of it.
+        var memory: Memory
+    }
+
+    struct Memory: Codable {
+        var heapInUseBytes: Int64, heapHeldBytes: Int64, sqliteBytes: Int64
+        static func now() -> Memory {
+            let heap = HeapUsage.now()
+            return Memory(heapInUseBytes: heap.inUseBytes, heapHeldBytes: heap.heldBytes, sqliteBytes: BufferStore.sqliteMemory.used)
+        }
     }
 
     struct Buffer: Codable {
@@ -33,6 +43,8 @@ enum ControlHandlers {
         var oldestReadingMillis: Int64?
         var lastSeq: Int64
         var readingsSeen: Int, readingsStored: Int
+        /// What SQLite holds in the process (page caches, statements) now and at most since start.
+        var sqliteMemoryBytes: Int64, sqliteMemoryPeakBytes: Int64
     }
 
     struct TailValue: Codable {
@@ -75,7 +87,8 @@ enum ControlHandlers {
                              oldestReadingMillis: stats?.oldestReadingMillis, lastUploadMillis: uplink.lastSuccessMillis,
                              uplinkState: uplink.state, activeAlarms: alarms.count,
                              unacknowledgedAlarms: alarms.filter { !$0.acknowledged }.count,
-                             clockSynchronized: ClockStatus.isSynchronized(), startedMillis: gateway.startedWallMillis))
+                             clockSynchronized: ClockStatus.isSynchronized(), startedMillis: gateway.startedWallMillis,
+                             memory: .now()))
         case "devices":
             return ok(gateway.polling.status())
         case "alarms":
@@ -113,7 +126,8 @@ enum ControlHandlers {
                              peakBytesOnDisk: s.peakBytesOnDisk, evictions: s.evictions, evictedRecords: s.evictedRecords,
                              notStoredRecords: s.notStoredRecords, deadLetterBatches: s.deadLetterBatches,
                              oldestReadingMillis: s.oldestReadingMillis, lastSeq: s.lastSeq,
-                             readingsSeen: ingest.readingsSeen, readingsStored: ingest.readingsStored))
+                             readingsSeen: ingest.readingsSeen, readingsStored: ingest.readingsStored,
+                             sqliteMemoryBytes: BufferStore.sqliteMemory.used, sqliteMemoryPeakBytes: BufferStore.sqliteMemory.peak))
         case "uplink":
             return ok(gateway.uplinkService.status)
         case "tail":

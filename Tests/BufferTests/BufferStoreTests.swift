@@ -19,6 +19,11 @@ struct BufferStoreTests {
         #expect(Int64(s.maxPageCount) == store.budget.maxPageCount)
         #expect(Int64(s.journalSizeLimit) == store.budget.journalSizeLimit)
         #expect(Int64(s.walAutocheckpoint) == store.budget.autocheckpointPages)
+        // Page caches with a stated bound (negative: KiB), the reader's smaller than the writer's.
+        #expect(s.writerCacheSize == -BufferStore.writerCacheKiB && s.readerCacheSize == -BufferStore.readerCacheKiB)
+        #expect(BufferStore.readerCacheKiB < BufferStore.writerCacheKiB)
+        let memory = BufferStore.sqliteMemory
+        #expect(memory.used > 0 && memory.used <= memory.peak)
         #expect(!FileManager.default.fileExists(atPath: dir.file("b.db.creating")))
     }
 

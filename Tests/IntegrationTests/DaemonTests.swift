@@ -50,6 +50,21 @@ import Testing
         #expect(!readings.isEmpty)
         #expect(readings.allSatisfy { (($0["clockSynchronized"] as? Bool) ?? true) == synchronized },
                 "clock synchronized: \(synchronized); \(readings.prefix(3))")
+        // edgectl buffer: what is stored, and the memory SQLite holds (bounded page caches), as JSON and for people.
+        let bufferJSON = try await runTool(edgectl, ["buffer", "--socket", pad.controlSocket, "--json"], timeout: 15)
+        let buffer = try #require((try? JSONSerialization.jsonObject(with: Data(bufferJSON.output.utf8))) as? [String: Any], "\(bufferJSON.output)")
+        let sqlite = (buffer["sqliteMemoryBytes"] as? NSNumber)?.int64Value ?? 0
+        let sqlitePeak = (buffer["sqliteMemoryPeakBytes"] as? NSNumber)?.int64Value ?? 0
+        #expect((buffer["readingsStored"] as? NSNumber)?.intValue ?? 0 > 0)
+        #expect(sqlite > 0 && sqlite <= sqlitePeak, "\(buffer)")
+        let bufferText = try await runTool(edgectl, ["buffer", "--socket", pad.controlSocket], timeout: 15)
+        #expect(bufferText.status == 0 && bufferText.output.contains("held by SQLite"), "\(bufferText.output)")
+        // edgectl status: the heap as glibc counts it (live allocations within what it holds), SQLite's part.
+        let memory = try #require(await status(pad)?["memory"] as? [String: Any])
+        let inUse = (memory["heapInUseBytes"] as? NSNumber)?.int64Value ?? 0
+        let held = (memory["heapHeldBytes"] as? NSNumber)?.int64Value ?? 0
+        #expect(inUse > 0 && inUse <= held, "\(memory)")
+        #expect((memory["sqliteBytes"] as? NSNumber)?.int64Value ?? 0 > 0, "\(memory)")
 
         edged.signal(SIGTERM)
         let exit = await edged.wait(timeout: 25)

@@ -36,4 +36,12 @@ int edge_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 /// 1 when the kernel considers the system clock synchronized (ntp_adjtime: no TIME_ERROR, no STA_UNSYNC).
 int edge_clock_synchronized(void);
 
+// ---- Heap ---------------------------------------------------------------------
+/// glibc's allocator over all arenas (mallinfo2): bytes in live allocations, and bytes it holds from the
+/// kernel (in use + free chunks it keeps). A leak grows the first; fragmentation only the second.
+void edge_heap_usage(uint64_t *in_use, uint64_t *held);
+/// Allocations of at least `bytes` get their own mapping, returned to the kernel when freed
+/// (mallopt(M_MMAP_THRESHOLD), which also stops glibc raising that threshold by itself). 1 on success.
+int edge_heap_map_large_blocks(size_t bytes);
+
 #endif
