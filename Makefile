@@ -32,8 +32,8 @@ test: deps
 # minutes: its own memory must stay flat.
 soak: deps
 	EDGED_SOAK=1 $(SWIFT) test $(BUILD_FLAGS)
-	swift build -c release
-	$$(swift build -c release --show-bin-path)/edgebench daemon --seconds 600 --backlog 100000
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+	$$($(SWIFT) build -c release --show-bin-path)/edgebench daemon --seconds 600 --backlog 1000000 --trace 60
 
 demo: deps build
 	./scripts/demo.sh
