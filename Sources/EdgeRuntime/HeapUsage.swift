@@ -3,7 +3,7 @@ import CEdgeShim
 /// The C heap as glibc's allocator sees it, over all its arenas: what live allocations use, and what the
 /// allocator holds (live plus freed chunks it keeps for reuse). Reported by `edgectl status` so a growing
 /// footprint can be told apart: a leak grows `inUse`; fragmentation only `held`.
-public struct HeapUsage: Sendable, Codable, Equatable {
+public struct HeapUsage: Sendable, Equatable {
     public var inUseBytes: Int64
     public var heldBytes: Int64
 

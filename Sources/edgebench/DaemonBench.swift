@@ -9,7 +9,7 @@ struct DaemonBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "daemon", abstract: "edged start-up, memory and CPU as a process.")
     @Option(help: "Records in the backlog for the start-up figure.") var backlog: Int = 1_000_000
     @Option(help: "Seconds of polling for the memory and CPU figures.") var seconds: Int = 60
-    @Option(help: "Also print the process's own memory (RssAnon) and VmRSS every this many seconds (0: only the summary).")
+    @Option(help: "Also print edged's memory (RssAnon, USS, VmRSS, heap, SQLite) every this many seconds (0: only the summary).")
     var trace: Int = 0
 
     func run() throws {
@@ -170,8 +170,9 @@ struct DaemonBench: ParsableCommand {
         var heapInUse: [Int64] = []
         var sqliteInUse: [Int64] = []
         mutating func sampleHeap(bin: URL, socket: String) {
-            heapInUse.append(DaemonBench.heap(bin: bin, socket: socket).inUse)
-            sqliteInUse.append(DaemonBench.sqliteMemory(bin: bin, socket: socket).used)
+            let heap = DaemonBench.heap(bin: bin, socket: socket)
+            heapInUse.append(heap.inUse)
+            sqliteInUse.append(heap.sqlite)
         }
         func simCPUFraction(_ sim: pid_t) -> Double { (DaemonBench.cpuSeconds(sim) - simCPUStart) / wall }
     }
@@ -196,9 +197,9 @@ struct DaemonBench: ParsableCommand {
             priv.append(Self.privateMemory(pid))
             if i + 1 == max(2, seconds) / 2 { s.sampleHeap(bin: bin, socket: ctl) }
             if trace > 0, (i + 1) % trace == 0 {
-                let sqlite = Self.sqliteMemory(bin: bin, socket: ctl), heap = Self.heap(bin: bin, socket: ctl)
+                let heap = Self.heap(bin: bin, socket: ctl)
                 print("  \(i + 1) s: RssAnon \(anon.last! / 1024) KiB, private \(priv.last! / 1024) KiB, VmRSS \(rss.last! / 1024) KiB, "
-                      + "heap \(heap.inUse / 1024) KiB in use / \(heap.held / 1024) KiB held, SQLite \(sqlite.used / 1024) KiB")
+                      + "heap \(heap.inUse / 1024) KiB in use / \(heap.held / 1024) KiB held, SQLite \(heap.sqlite / 1024) KiB")
             }
         }
         s.sampleHeap(bin: bin, socket: ctl)
@@ -229,11 +230,11 @@ struct DaemonBench: ParsableCommand {
         }
     }
 
-    /// edged's C heap (`memory` of `edgectl status`): live allocations and what the allocator holds.
-    static func heap(bin: URL, socket: String) -> (inUse: Int64, held: Int64) {
-        let obj = edgectlJSON(bin: bin, ["status", "--json", "--socket", socket])
-        let m = obj["memory"] as? [String: Any] ?? [:]
-        return ((m["heapInUseBytes"] as? NSNumber)?.int64Value ?? 0, (m["heapHeldBytes"] as? NSNumber)?.int64Value ?? 0)
+    /// edged's C heap (`memory` of `edgectl status`): live allocations, what the allocator holds, SQLite's part.
+    static func heap(bin: URL, socket: String) -> (inUse: Int64, held: Int64, sqlite: Int64) {
+        let m = edgectlJSON(bin: bin, ["status", "--json", "--socket", socket])["memory"] as? [String: Any] ?? [:]
+        func int(_ key: String) -> Int64 { (m[key] as? NSNumber)?.int64Value ?? 0 }
+        return (int("heapInUseBytes"), int("heapHeldBytes"), int("sqliteBytes"))
     }
 
     static func edgectlJSON(bin: URL, _ args: [String]) -> [String: Any] {

@@ -121,13 +121,14 @@ enum ControlHandlers {
         case "buffer":
             guard let s = try? gateway.store.stats() else { return ControlServer.errorReply("cannot read buffer statistics") }
             let ingest = await gateway.stats
+            let sqlite = BufferStore.sqliteMemory
             return ok(Buffer(epoch: s.epoch, alarmRecords: s.alarmRecords, readingRecords: s.readingRecords, gapRecords: s.gapRecords,
                              deadLetterRecords: s.deadLetterRecords, bytesOnDisk: s.bytesOnDisk, budgetBytes: s.budgetBytes,
                              peakBytesOnDisk: s.peakBytesOnDisk, evictions: s.evictions, evictedRecords: s.evictedRecords,
                              notStoredRecords: s.notStoredRecords, deadLetterBatches: s.deadLetterBatches,
                              oldestReadingMillis: s.oldestReadingMillis, lastSeq: s.lastSeq,
                              readingsSeen: ingest.readingsSeen, readingsStored: ingest.readingsStored,
-                             sqliteMemoryBytes: BufferStore.sqliteMemory.used, sqliteMemoryPeakBytes: BufferStore.sqliteMemory.peak))
+                             sqliteMemoryBytes: sqlite.used, sqliteMemoryPeakBytes: sqlite.peak))
         case "uplink":
             return ok(gateway.uplinkService.status)
         case "tail":
