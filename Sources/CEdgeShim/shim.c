@@ -5,6 +5,8 @@
 #include <malloc.h>
 #include <linux/serial.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -94,4 +96,21 @@ void edge_heap_usage(uint64_t *in_use, uint64_t *held) {
 
 int edge_heap_map_large_blocks(size_t bytes) {
     return mallopt(M_MMAP_THRESHOLD, (int)bytes);
+}
+
+int edge_heap_limit_arenas(int count) {
+    return mallopt(M_ARENA_MAX, count);
+}
+
+int edge_heap_arena_count(void) {
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    if (out == NULL) return -1;
+    int ok = malloc_info(0, out) == 0;
+    fclose(out);
+    int count = 0;
+    for (const char *p = text; ok && p != NULL && (p = strstr(p, "<heap nr=")) != NULL; p++) count++;
+    free(text);
+    return ok ? count : -1;
 }

@@ -60,7 +60,7 @@ struct StatusCommand: ParsableCommand {
         print("alarms    \(Fmt.int(r["activeAlarms"])) active, \(Fmt.int(r["unacknowledgedAlarms"])) unacknowledged")
         print("clock     \((r["clockSynchronized"] as? Bool) == true ? "synchronized" : "NOT synchronized (readings are flagged)")")
         let memory = r["memory"] as? [String: Any] ?? [:]
-        print("memory    heap \(Fmt.bytes(memory["heapInUseBytes"])) in use (\(Fmt.bytes(memory["heapHeldBytes"])) held), SQLite \(Fmt.bytes(memory["sqliteBytes"]))")
+        print("memory    heap \(Fmt.bytes(memory["heapInUseBytes"])) in use (\(Fmt.bytes(memory["heapHeldBytes"])) held in \(memory["heapArenas"] as? Int ?? 0) arenas), SQLite \(Fmt.bytes(memory["sqliteBytes"]))")
     }
 }
 

@@ -28,10 +28,11 @@ enum ControlHandlers {
     }
 
     struct Memory: Codable {
-        var heapInUseBytes: Int64, heapHeldBytes: Int64, sqliteBytes: Int64
+        var heapInUseBytes: Int64, heapHeldBytes: Int64, heapArenas: Int, sqliteBytes: Int64
         static func now() -> Memory {
             let heap = HeapUsage.now()
-            return Memory(heapInUseBytes: heap.inUseBytes, heapHeldBytes: heap.heldBytes, sqliteBytes: BufferStore.sqliteMemory.used)
+            return Memory(heapInUseBytes: heap.inUseBytes, heapHeldBytes: heap.heldBytes, heapArenas: heap.arenas,
+                          sqliteBytes: BufferStore.sqliteMemory.used)
         }
     }
 

@@ -22,6 +22,7 @@ struct EdgedCommand: AsyncParsableCommand {
     static let exitConfig: Int32 = 78
 
     func run() async throws {
+        HeapUsage.limitArenas()
         HeapUsage.mapLargeBlocks()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in

@@ -64,6 +64,8 @@ import Testing
         let inUse = (memory["heapInUseBytes"] as? NSNumber)?.int64Value ?? 0
         let held = (memory["heapHeldBytes"] as? NSNumber)?.int64Value ?? 0
         #expect(inUse > 0 && inUse <= held, "\(memory)")
+        // At most two malloc arenas however many threads allocate (HeapUsage.limitArenas at start).
+        #expect((1...2).contains((memory["heapArenas"] as? NSNumber)?.intValue ?? 0), "\(memory)")
         #expect((memory["sqliteBytes"] as? NSNumber)?.int64Value ?? 0 > 0, "\(memory)")
 
         edged.signal(SIGTERM)

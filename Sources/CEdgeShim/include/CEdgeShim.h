@@ -43,5 +43,9 @@ void edge_heap_usage(uint64_t *in_use, uint64_t *held);
 /// Allocations of at least `bytes` get their own mapping, returned to the kernel when freed
 /// (mallopt(M_MMAP_THRESHOLD), which also stops glibc raising that threshold by itself). 1 on success.
 int edge_heap_map_large_blocks(size_t bytes);
+/// At most `count` malloc arenas (mallopt(M_ARENA_MAX)); glibc's default is 8 per core. 1 on success.
+int edge_heap_limit_arenas(int count);
+/// How many malloc arenas exist (the <heap> entries of malloc_info), or -1 if it cannot be read.
+int edge_heap_arena_count(void);
 
 #endif
