@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# make deb: edged_<version>_<arch>.deb with both binaries (Swift standard library linked statically), the
-# systemd unit, the example configuration and templates as conffiles, and a postinst that creates the
-# edged system user. Checked with lintian when it is installed.
+# make deb: edged_<version>_<arch>.deb with both binaries as scripts/build-packaged.sh builds them (Swift
+# standard library linked statically, packed relocations), the systemd unit, the example configuration and
+# templates as conffiles, and a postinst that creates the edged system user. Checked with lintian when it is
+# installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(sed -n 's/.*string = "\(.*\)".*/\1/p' Sources/EdgeCore/Version.swift)
 arch=$(dpkg --print-architecture)
-swift build -c release --static-swift-stdlib --product edged
-swift build -c release --static-swift-stdlib --product edgectl
-bin=$(swift build -c release --show-bin-path)
+bin=$(scripts/build-packaged.sh edged edgectl)
 root=.build-deb/edged_${version}_${arch}
 rm -rf "$root" && mkdir -p "$root/DEBIAN"
 install -D -m 0755 "$bin/edged" "$root/usr/bin/edged"
