@@ -68,6 +68,9 @@ let package = Package(
         ]),
 
         .target(name: "CBenchRaw", dependencies: ["CModbus"]),
+        // The floor under edged's memory: the same system libraries, used from C (`edgebench daemon`).
+        .executableTarget(name: "edgebench-floor", dependencies: ["CModbus", "CCurl", "CSystemd", "CZlib"],
+                          linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("stdc++")]),
         // Benchmarks: each figure printed beside a reference measured in the same run (`make bench`).
         .executableTarget(name: "edgebench", dependencies: [
             "EdgeCore", "EdgeSim", "ModbusPoller", "EdgeBuffer", "CModbus", "CBenchRaw",

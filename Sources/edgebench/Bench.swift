@@ -13,11 +13,12 @@ struct EdgeBench: ParsableCommand {
 
     struct All: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "all", abstract: "Run every benchmark.")
+        @Option(help: "Directory with edged as packaged (see `daemon --packaged`).") var packaged: String?
         func run() throws {
             try PollingBench.parse([]).run()
             try PlannerBench.parse([]).run()
             try BufferBench.parse([]).run()
-            try DaemonBench.parse([]).run()
+            try DaemonBench.parse(packaged.map { ["--packaged", $0] } ?? []).run()
             try UplinkBench.parse([]).run()
         }
     }
@@ -27,10 +28,10 @@ struct EdgeBench: ParsableCommand {
 enum Report {
     static func section(_ title: String) { print("\n## \(title)") }
     static func figure(_ name: String, _ value: Double, _ unit: String, reference: (String, Double)? = nil, higherIsBetter: Bool = true) {
-        var line = name.padding(toLength: 46, withPad: " ", startingAt: 0) + format(value) + " " + unit
+        var line = name.padding(toLength: 54, withPad: " ", startingAt: 0) + format(value) + " " + unit
         if let (refName, ref) = reference, ref > 0 {
             let ratio = higherIsBetter ? value / ref : ref / value
-            line = line.padding(toLength: 72, withPad: " ", startingAt: 0) + "| \(refName): \(format(ref)) \(unit) | ×\(String(format: "%.2f", ratio))"
+            line = line.padding(toLength: 78, withPad: " ", startingAt: 0) + "| \(refName): \(format(ref)) \(unit) | ×\(String(format: "%.2f", ratio))"
         }
         print(line)
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CBenchRaw
 import EdgeBuffer
 import EdgeCore
 import Foundation
@@ -11,6 +12,8 @@ struct DaemonBench: ParsableCommand {
     @Option(help: "Seconds of polling for the memory and CPU figures.") var seconds: Int = 60
     @Option(help: "Also print edged's memory (RssAnon, USS, VmRSS, heap, SQLite) every this many seconds (0: only the summary).")
     var trace: Int = 0
+    @Option(help: "Directory with edged as packaged (scripts/build-packaged.sh): its memory, where it goes, and the floor under it.")
+    var packaged: String?
 
     func run() throws {
         Report.section("edged as a process (release build, edgesim on loopback)")
@@ -36,8 +39,9 @@ struct DaemonBench: ParsableCommand {
         let sim = try spawn(bin.appendingPathComponent("edgesim").path, ["--config", big], log: "\(dir)/sim.log")
         defer { kill(sim, SIGTERM); var s: Int32 = 0; waitpid(sim, &s, 0) }
         Thread.sleep(forTimeInterval: 1)
-        let idleRun = try sample(bin: bin, config: idle, dir: dir, seconds: 5, sim: sim)
-        let run = try sample(bin: bin, config: big, dir: dir, seconds: seconds, sim: sim)
+        let edged = bin.appendingPathComponent("edged").path
+        let idleRun = try sample(edged: edged, bin: bin, config: idle, dir: dir, seconds: 5, sim: sim)
+        let run = try sample(edged: edged, bin: bin, config: big, dir: dir, seconds: seconds, sim: sim)
         // VmRSS counts the pages of the binary and the shared libraries it has touched (clean, file-backed,
         // shared with every other process using them, dropped first under memory pressure). USS is what no
         // other process shares — here edgesim and edgebench map the same Swift runtime, so on a box where
@@ -63,6 +67,82 @@ struct DaemonBench: ParsableCommand {
         let tagsPerSecond = run.tagsPerSecond
         Report.figure("CPU per 10,000 tags/s (\(Int(tagsPerSecond)) tags/s)", run.cpuFraction / tagsPerSecond * 10_000 * 100, "% of a core",
                       reference: ("edgesim serving them", run.simCPUFraction(sim) / tagsPerSecond * 10_000 * 100), higherIsBetter: false)
+        if let packaged { try packagedMemory(dir: packaged, bin: bin, big: big, idle: idle, work: dir, port: port, sim: sim) }
+    }
+
+    /// edged as the .deb installs it (standard library and Foundation static, packed relocations): its resident
+    /// memory polling the example pad ×10, split by where the pages come from, beside a C program that loads
+    /// the same system libraries and uses them the same way (the floor no daemon on them goes under), and
+    /// what it touches again once the kernel has taken back every page it could (its working set).
+    func packagedMemory(dir: String, bin: URL, big: String, idle: String, work: String, port: Int, sim: pid_t) throws {
+        let edged = URL(fileURLWithPath: dir).appendingPathComponent("edged").resolvingSymlinksInPath().path
+        let idleRun = try sample(edged: edged, bin: bin, config: idle, dir: work, seconds: 5, sim: sim, split: true)
+        let run = try sample(edged: edged, bin: bin, config: big, dir: work, seconds: seconds, sim: sim, split: true, settle: 20)
+        let floor = try floorMemory(bin: bin, work: work, port: port)
+        let mib = 1048576.0
+        Report.figure("as packaged: VmRSS, example pad ×10 (peak)", Double(run.peakRSS) / mib, "MiB",
+                      reference: ("edged with no devices", Double(idleRun.peakRSS) / mib), higherIsBetter: false)
+        Report.figure("  pages of edged's binary", Double(run.split.binary) / mib, "MiB",
+                      reference: ("edged with no devices", Double(idleRun.split.binary) / mib), higherIsBetter: false)
+        Report.figure("  pages of the system libraries", Double(run.split.libraries) / mib, "MiB",
+                      reference: ("C program on the same libraries", Double(floor.split.libraries) / mib), higherIsBetter: false)
+        Report.figure("  own memory (anonymous: heap, stacks, data)", Double(run.split.own) / mib, "MiB",
+                      reference: ("C program on the same libraries", Double(floor.split.own) / mib), higherIsBetter: false)
+        Report.figure("C program on the same libraries: VmRSS (peak)", Double(floor.peakRSS) / mib, "MiB",
+                      reference: ("edged as packaged, pad ×10", Double(run.peakRSS) / mib), higherIsBetter: false)
+        if let again = run.afterPageOut {
+            Report.figure("as packaged: VmRSS 20 s after its pages were dropped", Double(again) / mib, "MiB",
+                          reference: ("before, at the end of the run", Double(run.endRSS) / mib), higherIsBetter: false)
+        } else {
+            print("  (working set not measured: process_madvise needs CAP_SYS_NICE)")
+        }
+    }
+
+    /// The floor: edgebench-floor (C, same libraries) polled by nothing but itself, sampled like edged.
+    func floorMemory(bin: URL, work: String, port: Int) throws -> (peakRSS: Int64, split: Split) {
+        let pid = try spawn(bin.appendingPathComponent("edgebench-floor").path, [work, String(port)], log: "\(work)/floor.log")
+        defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
+        var peak: Int64 = 0
+        for _ in 0..<12 {   // one upload attempt every 10 rounds of 1 s
+            Thread.sleep(forTimeInterval: 1)
+            peak = max(peak, Self.memory(pid, "VmRSS:"))
+        }
+        let split = Self.split(pid, binary: bin.appendingPathComponent("edgebench-floor").resolvingSymlinksInPath().path)
+        return (peak, split)
+    }
+
+    /// Resident pages by where they come from (`/proc/<pid>/smaps`): anonymous ones (heap, stacks, the
+    /// copied-on-write data of the binary and libraries) are the process's own; file pages belong to the
+    /// binary or to a library (including the Swift runtime's when it is linked dynamically).
+    struct Split {
+        var binary: Int64 = 0, libraries: Int64 = 0, own: Int64 = 0
+        var total: Int64 { binary + libraries + own }
+    }
+
+    static func split(_ pid: pid_t, binary: String) -> Split {
+        // /proc files report size 0: read to the end rather than trusting the size.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/\(pid)/smaps"),
+              let data = try? handle.readToEnd() else { return Split() }
+        let smaps = String(decoding: data, as: UTF8.self)
+        var split = Split()
+        var name = "", rss: Int64 = 0
+        func kib(_ line: Substring) -> Int64 { (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024 }
+        for line in smaps.split(separator: "\n") {
+            if line.hasPrefix("Rss:") {
+                rss = kib(line)
+            } else if line.hasPrefix("Anonymous:") {
+                let anon = kib(line)
+                split.own += anon
+                if name == binary { split.binary += rss - anon } else { split.libraries += rss - anon }
+            } else {
+                // A mapping's header: address range, perms, offset, device, inode, [path].
+                let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+                if fields.count >= 5, fields[0].allSatisfy({ $0.isHexDigit || $0 == "-" }) {
+                    name = fields.count == 6 ? String(fields[5]).trimmingCharacters(in: .whitespaces) : ""
+                }
+            }
+        }
+        return split
     }
 
     /// A pad config: `copies` × the example pad's devices, all on one TCP endpoint served by edgesim.
@@ -165,6 +245,11 @@ struct DaemonBench: ParsableCommand {
         var simCPUStart = 0.0
         var wall = 0.0
         var sqlite: (used: Int64, peak: Int64) = (0, 0)
+        /// Where the resident pages were at the end of the run, and VmRSS once the kernel had taken back
+        /// what it could and the process had run on for a while (nil when not asked for or not permitted).
+        var split = Split()
+        var afterPageOut: Int64?
+        var endRSS: Int64 = 0
         /// Live heap allocations (glibc, all arenas) at the start, the middle and the end of the run, and
         /// SQLite's part of them (its page caches fill up to their bound as the buffer grows).
         var heapInUse: [Int64] = []
@@ -177,9 +262,12 @@ struct DaemonBench: ParsableCommand {
         func simCPUFraction(_ sim: pid_t) -> Double { (DaemonBench.cpuSeconds(sim) - simCPUStart) / wall }
     }
 
-    func sample(bin: URL, config: String, dir: String, seconds: Int, sim: pid_t) throws -> Sample {
+    /// Runs `edged` (edgectl from `bin` reads its heap) for `seconds`; with `split`, where its pages are at the
+    /// end; with `settle` > 0, then has the kernel take back its pages and reads VmRSS after `settle` seconds.
+    func sample(edged: String, bin: URL, config: String, dir: String, seconds: Int, sim: pid_t,
+                split: Bool = false, settle: Int = 0) throws -> Sample {
         let ctl = "\(dir)/ctl-sample.sock"
-        let pid = try spawn(bin.appendingPathComponent("edged").path, ["--config", config, "--control-socket", ctl], log: "\(dir)/edged-sample.log")
+        let pid = try spawn(edged, ["--config", config, "--control-socket", ctl], log: "\(dir)/edged-sample.log")
         defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
         Thread.sleep(forTimeInterval: 3)   // warm up: connections, first polls
         var s = Sample()
@@ -209,6 +297,12 @@ struct DaemonBench: ParsableCommand {
         s.peakRSS = rss.max() ?? 0
         s.peakAnon = anon.max() ?? 0
         s.peakPrivate = priv.max() ?? 0
+        s.endRSS = rss.last ?? 0
+        if split { s.split = Self.split(pid, binary: edged) }
+        if settle > 0, raw_page_out(pid) > 0 {
+            Thread.sleep(forTimeInterval: Double(settle))
+            s.afterPageOut = Self.memory(pid, "VmRSS:")
+        }
         // Growth of the process's own memory, from the average of the first minute-or-tenth to that of the
         // middle and of the end (single samples move with the allocator's page reuse).
         let window = max(1, min(60, anon.count / 10))
