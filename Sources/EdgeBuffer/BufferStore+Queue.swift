@@ -118,10 +118,23 @@ extension BufferStore {
     /// Records per lane, bytes on disk (database + WAL + shm) against the budget, evictions, gaps, dead
     /// letters, records not stored (including those waiting for their gap record), oldest reading time.
     public func stats() throws(BufferError) -> BufferStats {
-        let st = lock.withLock { state }
-        let oldest = try read("stats") { db in
-            try Int64.fetchOne(db, sql: "SELECT wall FROM record WHERE kind = 0 ORDER BY seq LIMIT 1")
+        try read("stats") { db in try self.stats(db) }
+    }
+
+    /// `stats` on GRDB's reader queue, not the caller's thread (the control socket and the status line ask
+    /// from async code).
+    public func stats() async throws(BufferError) -> BufferStats {
+        guard !isClosed else { throw closedError("stats") }
+        do {
+            return try await pool.read { db in try self.stats(db) }
+        } catch {
+            throw bufferError(error, path: path, operation: "stats")
         }
+    }
+
+    private func stats(_ db: Database) throws -> BufferStats {
+        let st = lock.withLock { state }
+        let oldest = try Int64.fetchOne(db, sql: "SELECT wall FROM record WHERE kind = 0 ORDER BY seq LIMIT 1")
         let sizes = FileSizes.of(path)
         let c = st.counters
         return BufferStats(epoch: epoch, alarmRecords: c.alarmRecords, readingRecords: c.readingRecords,

@@ -78,7 +78,7 @@ enum ControlHandlers {
         switch req.command {
         case "status":
             let devices = gateway.polling.status()
-            let stats = try? gateway.store.stats()
+            let stats = try? await gateway.store.stats()
             let uplink = gateway.uplinkService.status
             let alarms = await gateway.activeAlarms
             let c = await gateway.config
@@ -120,7 +120,7 @@ enum ControlHandlers {
             }
             return ok(["done": "reloaded"])
         case "buffer":
-            guard let s = try? gateway.store.stats() else { return ControlServer.errorReply("cannot read buffer statistics") }
+            guard let s = try? await gateway.store.stats() else { return ControlServer.errorReply("cannot read buffer statistics") }
             let ingest = await gateway.stats
             let sqlite = BufferStore.sqliteMemory
             return ok(Buffer(epoch: s.epoch, alarmRecords: s.alarmRecords, readingRecords: s.readingRecords, gapRecords: s.gapRecords,

@@ -282,10 +282,10 @@ actor Gateway {
 
     // MARK: status
 
-    func statusLine() -> String {
+    func statusLine() async -> String {
         let devices = polling.status()
         let online = devices.filter(\.online).count
-        let backlog = (try? store.stats()).map { "\($0.alarmRecords + $0.readingRecords)" } ?? "?"
+        let backlog = (try? await store.stats()).map { "\($0.alarmRecords + $0.readingRecords)" } ?? "?"
         return "\(online)/\(devices.count) devices online, backlog \(backlog), \(engine.active.count) active alarms"
     }
 

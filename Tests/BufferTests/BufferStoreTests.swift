@@ -109,7 +109,7 @@ struct BufferStoreTests {
             try await store.acknowledge(batch)
         }
         #expect(seen == all.map(\.seq))
-        let stats = try store.stats()
+        let stats = try await store.stats()
         #expect(stats.alarmRecords == 0 && stats.readingRecords == 0 && stats.oldestReadingMillis == nil)
         #expect(stats.lastSeq == a2)
     }
@@ -135,7 +135,7 @@ struct BufferStoreTests {
             #expect(r.lowerBound > last)
             last = r.upperBound
             while let b = try await store.nextBatch(maxRecords: 100, maxBytes: 1 << 20) { try await store.acknowledge(b) }
-            #expect(try store.stats().readingRecords == 0)
+            #expect(try await store.stats().readingRecords == 0)
             store.close()
         }
     }
@@ -148,7 +148,7 @@ struct BufferStoreTests {
         _ = try await store.append(readings: Fixtures.readings(50), units: Fixtures.units)
         let bad = try #require(try await store.nextBatch(maxRecords: 20, maxBytes: 1 << 20))
         try await store.deadLetter(bad, reason: "HTTP 422: field value out of range")
-        let stats = try store.stats()
+        let stats = try await store.stats()
         #expect(stats.deadLetterRecords == 20 && stats.deadLetterBatches == 1)
         #expect(stats.alarmRecords == 0 && stats.readingRecords == 31)
         let kept = try store.deadLetters(maxRecords: 100)
@@ -169,7 +169,7 @@ struct BufferStoreTests {
         var batch = try #require(try await store.nextBatch(maxRecords: 10, maxBytes: 1 << 20))
         batch.epoch = "someone-else"
         #expect(throws: BufferError.self) { try store.acknowledge(batch) }
-        #expect(try store.stats().readingRecords == 5)
+        #expect(try await store.stats().readingRecords == 5)
     }
 
     @Test func groupCommitPutsConcurrentAppendsInOneTransaction() async throws {

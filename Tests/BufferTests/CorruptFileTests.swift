@@ -70,7 +70,7 @@ struct CorruptFileTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir.file(aside))) == damaged)
         // A new file with a new epoch, working.
         #expect(store.epoch != oldEpoch && store.epoch.count == 32)
-        #expect(try store.stats().readingRecords == 0)
+        #expect(try await store.stats().readingRecords == 0)
         let seqs = try #require(try await store.append(readings: Fixtures.readings(10), units: Fixtures.units))
         let batch = try #require(try await store.nextBatch(maxRecords: 100, maxBytes: 1 << 20))
         #expect(batch.records.map(\.seq) == Array(seqs) && batch.epoch == store.epoch)

@@ -46,7 +46,7 @@ struct DiskFullTests {
             }
         }
         #expect(failures == 10, "the disk never filled")
-        #expect(try store.stats().notStoredRecords == Int64(notStored))
+        #expect(try await store.stats().notStoredRecords == Int64(notStored))
 
         // Space returns; the next append succeeds and the gap record goes in with it.
         try FileManager.default.removeItem(atPath: filler)
@@ -62,6 +62,6 @@ struct DiskFullTests {
         // Nothing that was reported stored is missing.
         let present = Set(all.map(\.seq))
         #expect(stored.keys.allSatisfy { present.contains($0) })
-        #expect(try store.stats().notStoredRecords == Int64(notStored))
+        #expect(try await store.stats().notStoredRecords == Int64(notStored))
     }
 }

@@ -86,7 +86,7 @@ struct KillTests {
             let firstMissing = Array(missing.prefix(5))
             #expect(missing.isEmpty, "round \(round) (seed \(seed)): \(missing.count) logged seqs lost, first \(firstMissing)")
             checked = logged.reduce(0) { $0 + $1.count }
-            let stats = try store.stats()
+            let stats = try await store.stats()
             #expect(stats.bytesOnDisk <= Int64(budget))
             evictions = stats.evictions
             store.close()

@@ -33,7 +33,7 @@ struct OverfillTests {
             peak = max(peak, bytesOnDisk(path))
             #expect(bytesOnDisk(path) <= budget + Self.slack)
         }
-        let stats = try store.stats()
+        let stats = try await store.stats()
         #expect(stats.peakBytesOnDisk <= budget + Self.slack, "peak \(stats.peakBytesOnDisk) over \(budget)")
         #expect(stats.evictions > 0 && stats.evictedRecords > 0)
 
@@ -74,7 +74,7 @@ struct OverfillTests {
         let (small, _) = try BufferStore.open(path: path, maxBytes: ByteCount(bytes: 2 << 20), logger: quietLogger)
         defer { small.close() }
         #expect(bytesOnDisk(path) <= 2 << 20)
-        let stats = try small.stats()
+        let stats = try await small.stats()
         #expect(stats.evictedRecords > 0 && stats.readingRecords > 0)
         let gaps = try queued(small).compactMap(\.gap)
         #expect(gaps.reduce(0) { $0 + $1.count } == stats.evictedRecords)
