@@ -33,7 +33,8 @@ test: deps
 soak: deps
 	EDGED_SOAK=1 $(SWIFT) test $(BUILD_FLAGS)
 	$(SWIFT) build -c release $(BUILD_FLAGS)
-	$$($(SWIFT) build -c release --show-bin-path)/edgebench daemon --seconds 600 --backlog 1000000 --trace 60
+	$$($(SWIFT) build -c release --show-bin-path)/edgebench daemon --seconds 600 --backlog 1000000 --trace 60 \
+	  --packaged $$(./scripts/build-packaged.sh edged)
 
 demo: deps build
 	./scripts/demo.sh
