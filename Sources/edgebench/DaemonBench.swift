@@ -77,7 +77,8 @@ struct DaemonBench: ParsableCommand {
     func packagedMemory(dir: String, bin: URL, big: String, idle: String, work: String, port: Int, sim: pid_t) throws {
         let edged = URL(fileURLWithPath: dir).appendingPathComponent("edged").resolvingSymlinksInPath().path
         let idleRun = try sample(edged: edged, bin: bin, config: idle, dir: work, seconds: 5, sim: sim, split: true)
-        let run = try sample(edged: edged, bin: bin, config: big, dir: work, seconds: seconds, sim: sim, split: true, settle: 20)
+        let settle = 20
+        let run = try sample(edged: edged, bin: bin, config: big, dir: work, seconds: seconds, sim: sim, split: true, settle: settle)
         let floor = try floorMemory(bin: bin, work: work, port: port)
         let mib = 1048576.0
         Report.figure("as packaged: VmRSS, example pad ×10 (peak)", Double(run.peakRSS) / mib, "MiB",
@@ -91,7 +92,7 @@ struct DaemonBench: ParsableCommand {
         Report.figure("C program on the same libraries: VmRSS (peak)", Double(floor.peakRSS) / mib, "MiB",
                       reference: ("edged as packaged, pad ×10", Double(run.peakRSS) / mib), higherIsBetter: false)
         if let again = run.afterPageOut {
-            Report.figure("as packaged: VmRSS 20 s after its pages were dropped", Double(again) / mib, "MiB",
+            Report.figure("as packaged: VmRSS \(settle) s after its pages were dropped", Double(again) / mib, "MiB",
                           reference: ("before, at the end of the run", Double(run.endRSS) / mib), higherIsBetter: false)
         } else {
             print("  (working set not measured: process_madvise needs CAP_SYS_NICE)")
@@ -116,7 +117,6 @@ struct DaemonBench: ParsableCommand {
     /// binary or to a library (including the Swift runtime's when it is linked dynamically).
     struct Split {
         var binary: Int64 = 0, libraries: Int64 = 0, own: Int64 = 0
-        var total: Int64 { binary + libraries + own }
     }
 
     static func split(_ pid: pid_t, binary: String) -> Split {
