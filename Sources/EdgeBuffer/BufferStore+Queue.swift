@@ -14,12 +14,7 @@ extension BufferStore {
 
     /// `nextBatch` on GRDB's reader queue, not the caller's thread.
     public func nextBatch(maxRecords: Int, maxBytes: Int) async throws(BufferError) -> BufferBatch? {
-        guard !isClosed else { throw closedError("next batch") }
-        do {
-            return try await pool.read { db in try self.readBatch(db, maxRecords: maxRecords, maxBytes: maxBytes) }
-        } catch {
-            throw bufferError(error, path: path, operation: "next batch")
-        }
+        try await read("next batch") { db in try self.readBatch(db, maxRecords: maxRecords, maxBytes: maxBytes) }
     }
 
     func readBatch(_ db: Database, maxRecords: Int, maxBytes: Int) throws -> BufferBatch? {
@@ -124,12 +119,7 @@ extension BufferStore {
     /// `stats` on GRDB's reader queue, not the caller's thread (the control socket and the status line ask
     /// from async code).
     public func stats() async throws(BufferError) -> BufferStats {
-        guard !isClosed else { throw closedError("stats") }
-        do {
-            return try await pool.read { db in try self.stats(db) }
-        } catch {
-            throw bufferError(error, path: path, operation: "stats")
-        }
+        try await read("stats") { db in try self.stats(db) }
     }
 
     private func stats(_ db: Database) throws -> BufferStats {

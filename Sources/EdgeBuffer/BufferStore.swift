@@ -161,6 +161,12 @@ public final class BufferStore: @unchecked Sendable {
         do { return try pool.read(body) } catch { throw bufferError(error, path: path, operation: operation) }
     }
 
+    /// `read` on GRDB's reader queue, for async callers: the cooperative pool's thread is not blocked.
+    func read<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(BufferError) -> T {
+        guard !isClosed else { throw closedError(operation) }
+        do { return try await pool.read(body) } catch { throw bufferError(error, path: path, operation: operation) }
+    }
+
     /// A transaction on the writer connection with a copy of the writer state, published when it commits.
     func write<T>(_ operation: String, _ body: (Database, inout WriterState) throws -> T) throws(BufferError) -> T {
         guard !isClosed else { throw closedError(operation) }
