@@ -29,9 +29,21 @@ struct CorruptFileTests {
     }
 
     static func damage(_ path: String, _ how: Damage) throws {
+        if how == .foreign {
+            unlink(path)
+            let sqlite = Process()
+            sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            sqlite.arguments = [path, "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]
+            try sqlite.run()
+            sqlite.waitUntilExit()
+            return
+        }
         var g = SplitMix64(seed: 42)
         let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber).intValue
+        // Closed exactly once: the tests run in parallel in one process, and a descriptor closed twice may by
+        // then belong to another test's SQLite file (its writes then fail with EBADF, SQLite code 778).
         let fd = open(path, O_WRONLY)
+        try #require(fd >= 0, "open \(path): errno \(errno)")
         defer { close(fd) }
         func garbage(at offset: Int, _ count: Int) {
             let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &g) }
@@ -41,14 +53,7 @@ struct CorruptFileTests {
         case .header: garbage(at: 0, 100)
         case .pages: for page in stride(from: 3, to: size / 4096, by: 4) { garbage(at: page * 4096 + 50, 300) }
         case .everything: garbage(at: 0, size)
-        case .foreign:
-            close(fd)
-            unlink(path)
-            let sqlite = Process()
-            sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            sqlite.arguments = [path, "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]
-            try sqlite.run()
-            sqlite.waitUntilExit()
+        case .foreign: break
         }
     }
 
