@@ -16,6 +16,7 @@ public final class SimServer: @unchecked Sendable {
     public let transport: Transport
     private let devices: [Int: SimDevice]
     private let lock = NSLock()
+    private var started = false
     private var stopping = false
     private var finished = false
     private let done = NSCondition()
@@ -57,13 +58,15 @@ public final class SimServer: @unchecked Sendable {
             done.withLock { finished = true; done.broadcast() }
         }
         t.name = "edgesim"
+        lock.withLock { started = true }
         t.start()
     }
 
+    /// Stops the serving thread, then closes what it used. Safe to call twice, or after a failed `start`.
     public func stop() {
-        lock.withLock { stopping = true }
-        done.withLock { while !finished { done.wait() } }
-        if listenFD >= 0 { close(listenFD) }
+        let serving = lock.withLock { () -> Bool in defer { stopping = true }; return started && !stopping }
+        if serving { done.withLock { while !finished { done.wait() } } }
+        if listenFD >= 0 { close(listenFD); listenFD = -1 }
         if let ctx { modbus_close(ctx); modbus_free(ctx) }
         ctx = nil
     }
@@ -76,7 +79,9 @@ public final class SimServer: @unchecked Sendable {
         guard let ctx else { return }
         var clients: [Int32] = []
         var query = [UInt8](repeating: 0, count: Int(MODBUS_TCP_MAX_ADU_LENGTH))
-        defer { clients.forEach { close($0) } }
+        // The context's socket is whichever client was answered last; detach it before the clients are
+        // closed, or modbus_close in stop() closes that number a second time (by then perhaps another file's).
+        defer { modbus_set_socket(ctx, -1); clients.forEach { close($0) } }
         while !shouldStop {
             var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)] + clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             guard poll(&fds, nfds_t(fds.count), 100) > 0 else { continue }
@@ -88,7 +93,7 @@ public final class SimServer: @unchecked Sendable {
                 modbus_set_socket(ctx, p.fd)
                 let rc = query.withUnsafeMutableBufferPointer { modbus_receive(ctx, $0.baseAddress) }
                 if rc <= 0 {
-                    if rc < 0 { close(p.fd); clients.removeAll { $0 == p.fd } }
+                    if rc < 0 { modbus_set_socket(ctx, -1); close(p.fd); clients.removeAll { $0 == p.fd } }
                     continue
                 }
                 let unit = Int(query[6])
