@@ -43,24 +43,38 @@ public final class ControlServer: @unchecked Sendable {
         let dir = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         unlink(path)
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ControlSocketError("socket: \(String(cString: strerror(errno)))") }
         guard var addr = Self.address(path) else { throw ControlSocketError("control socket path too long: \(path)") }
+        // Non-blocking, so a connection that went away between poll and accept cannot park the thread.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw ControlSocketError("socket: \(String(cString: strerror(errno)))") }
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard bound == 0 else { throw ControlSocketError("cannot bind \(path): \(String(cString: strerror(errno)))") }
+        guard bound == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw ControlSocketError("cannot bind \(path): \(why)")
+        }
         chmod(path, 0o660)
         if let group = getgrnam("edged") { chown(path, uid_t.max, group.pointee.gr_gid) }
-        guard listen(fd, 16) == 0 else { throw ControlSocketError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
-        let t = Thread { [self] in serve() }
+        guard listen(fd, 16) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw ControlSocketError("cannot listen on \(path): \(why)")
+        }
+        lock.withLock { self.fd = fd }
+        let t = Thread { [self] in serve(fd) }
         t.name = "control-socket"
         t.start()
     }
 
+    /// Stops serving. The serving thread closes the listening socket when it sees the flag: closing it here
+    /// could hand its number to another open() while that thread still polls or accepts on it.
     public func stop() {
-        lock.withLock { stopping = true }
-        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)); close(fd); fd = -1 }
+        lock.withLock {
+            stopping = true
+            if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }  // wakes the poll; under the lock, so fd is still ours
+        }
         unlink(path)
     }
 
@@ -73,12 +87,14 @@ public final class ControlServer: @unchecked Sendable {
         return addr
     }
 
-    private func serve() {
+    private func serve(_ fd: Int32) {
+        defer { lock.withLock { close(fd); self.fd = -1 } }
         while !lock.withLock({ stopping }) {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&p, 1, 250) > 0 else { continue }
             let client = accept(fd, nil, nil)
             guard client >= 0 else { continue }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             handle(client)
             close(client)
         }

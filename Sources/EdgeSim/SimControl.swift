@@ -45,34 +45,45 @@ public final class SimControl: @unchecked Sendable {
 
     public func start() throws {
         unlink(path)
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw SimError("socket: \(String(cString: strerror(errno)))") }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SimError("control socket path too long: \(path)") }
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); throw SimError("control socket path too long: \(path)") }
         withUnsafeMutableBytes(of: &addr.sun_path) { p in
             for (i, b) in bytes.enumerated() { p[i] = b }
         }
         let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
             bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 } }
-        guard ok, listen(fd, 4) == 0 else { throw SimError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
-        let t = Thread { [self] in loop() }
+        guard ok, listen(fd, 4) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw SimError("cannot listen on \(path): \(why)")
+        }
+        lock.withLock { self.fd = fd }
+        let t = Thread { [self] in loop(fd) }
         t.name = "edgesim-control"
         t.start()
     }
 
+    /// Stops serving; the serving thread closes the listening socket itself (see ControlServer.stop).
     public func stop() {
-        lock.withLock { stopping = true }
-        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+        lock.withLock {
+            stopping = true
+            if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }  // wakes the poll; under the lock, so fd is still ours
+        }
         unlink(path)
     }
 
-    private func loop() {
+    private func loop(_ fd: Int32) {
+        defer { lock.withLock { close(fd); self.fd = -1 } }
         while !lock.withLock({ stopping }) {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&p, 1, 200) > 0 else { continue }
             let client = accept(fd, nil, nil)
             guard client >= 0 else { continue }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             var buffer = [UInt8]()
             var chunk = [UInt8](repeating: 0, count: 512)
             while true {
