@@ -27,7 +27,9 @@ public final class PadFixture: @unchecked Sendable {
         guard ca.status == 0 else { throw TestSetupError("make_test_ca.sh failed: \(ca.output)") }
         let token = "tok-" + UUID().uuidString.lowercased()
         let tokenPath = dir.file("token")
-        FileManager.default.createFile(atPath: tokenPath, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.createFile(atPath: tokenPath, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw TestSetupError("cannot write \(tokenPath)")
+        }
         try "pad-gw:\(token)\n".write(toFile: dir.file("tokens.txt"), atomically: true, encoding: .utf8)
         try FileManager.default.copyItem(at: TestPaths.config.appendingPathComponent("templates"), to: dir.url.appendingPathComponent("templates"))
         try """

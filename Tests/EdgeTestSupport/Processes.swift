@@ -147,18 +147,53 @@ public struct TestSetupError: Error, CustomStringConvertible {
     public init(_ d: String) { description = d }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 for a child process to listen on, free when handed out.
+///
+/// It is taken from below the kernel's ephemeral range (net.ipv4.ip_local_port_range), where the source
+/// ports of outgoing connections come from: a port picked by binding port 0 is in that range, and any
+/// connection a parallel test opens before the child binds can take it. Below the range only another
+/// listener can, so each port is checked bindable and handed out once per test process.
 public func freeTCPPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    try PortPool.shared.take()
+}
+
+final class PortPool: @unchecked Sendable {
+    static let shared = PortPool()
+    private let lock = NSLock()
+    private var handedOut: Set<Int> = []
+    private let candidates: ClosedRange<Int>
+
+    init() {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) } ?? []
+        let low = range.count == 2 ? range[0] : 32768, high = range.count == 2 ? range[1] : 60999
+        // From 20000 up to the range (32768 by default), or above it on a box that moved the range down.
+        candidates = low > 21_000 ? 20_000...(low - 1) : high < 64_535 ? (high + 1)...65_535 : 20_000...32_767
     }
-    guard ok else { throw TestSetupError("no free port") }
-    return Int(UInt16(bigEndian: addr.sin_port))
+
+    func take() throws -> Int {
+        try lock.withLock {
+            var port = Int.random(in: candidates)
+            for _ in 0..<candidates.count {
+                port = port == candidates.upperBound ? candidates.lowerBound : port + 1
+                if handedOut.contains(port) || !Self.bindable(port) { continue }
+                handedOut.insert(port)
+                return port
+            }
+            throw TestSetupError("no free port in \(candidates)")
+        }
+    }
+
+    static func bindable(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
 }
