@@ -145,38 +145,43 @@ public final class PadFixture: @unchecked Sendable {
 /// Collects sd_notify datagrams sent to a test NOTIFY_SOCKET.
 public final class NotifyListener: @unchecked Sendable {
     public let path: String
-    private let fd: Int32
-    private let lock = NSLock()
-    private var messages: [String] = []
-    private var stopped = false
+    /// What the receiving thread shares with the listener; the thread holds this, not the listener, so the
+    /// listener can go away, and the thread closes its socket itself once told to stop.
+    private final class Inbox: @unchecked Sendable {
+        let lock = NSLock()
+        var messages: [String] = []
+        var stopped = false
+    }
+    private let inbox = Inbox()
 
     public init(path: String) throws {
         self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TestSetupError("socket: \(String(cString: strerror(errno)))") }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
         let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
             bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 } }
-        guard ok else { throw TestSetupError("cannot bind \(path)") }
-        let t = Thread { [self] in
+        guard ok else { close(fd); throw TestSetupError("cannot bind \(path)") }
+        let t = Thread { [inbox] in
+            defer { close(fd) }
             var buf = [UInt8](repeating: 0, count: 4096)
-            while !lock.withLock({ stopped }) {
+            while !inbox.lock.withLock({ inbox.stopped }) {
                 var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 guard poll(&p, 1, 100) > 0 else { continue }
                 let n = recv(fd, &buf, buf.count, 0)
-                if n > 0 { let m = String(decoding: buf[..<n], as: UTF8.self); lock.withLock { messages.append(m) } }
+                if n > 0 { let m = String(decoding: buf[..<n], as: UTF8.self); inbox.lock.withLock { inbox.messages.append(m) } }
             }
         }
         t.start()
     }
 
     /// Every `KEY=value` line received so far, in order.
-    public var lines: [String] { lock.withLock { messages.flatMap { $0.split(separator: "\n").map(String.init) } } }
+    public var lines: [String] { inbox.lock.withLock { inbox.messages.flatMap { $0.split(separator: "\n").map(String.init) } } }
     public func count(_ prefix: String) -> Int { lines.filter { $0.hasPrefix(prefix) }.count }
     deinit {
-        lock.withLock { stopped = true }
-        close(fd)
+        inbox.lock.withLock { inbox.stopped = true }
         unlink(path)
     }
 }
