@@ -153,12 +153,13 @@ struct ConfigParser {
     }
 
     mutating func storage(_ n: YNode) -> StorageConfig? {
-        guard let m = r.map(n, known: ["path", "maxBytes", "retention"]) else { return nil }
+        guard let m = r.map(n, known: ["path", "maxBytes", "retention", "stuckAfter"]) else { return nil }
         let path = r.string(m, "path", required: true)
         let maxBytes = r.bytes(m, "maxBytes", min: ByteCount(bytes: 1 << 20)) ?? ByteCount(bytes: 256 << 20)
         let retention = r.duration(m, "retention", min: .hours(1)) ?? .hours(24 * 90)
+        let stuckAfter = r.duration(m, "stuckAfter", min: .seconds(2), max: .hours(1)) ?? .seconds(60)
         guard let path else { return nil }
-        return StorageConfig(path: path, maxBytes: maxBytes, retention: retention)
+        return StorageConfig(path: path, maxBytes: maxBytes, retention: retention, stuckAfter: stuckAfter)
     }
 
     // MARK: buses

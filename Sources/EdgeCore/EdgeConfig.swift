@@ -85,6 +85,9 @@ public struct StorageConfig: Sendable, Equatable, Codable {
     public var maxBytes: ByteCount
     /// Readings older than this are evicted (with a gap record) even when the budget holds.
     public var retention: TimeSpan
+    /// A single commit, checkpoint or vacuum that runs longer than this means the disk is hung: edged stops
+    /// its watchdog pings and systemd restarts it. Applies on reload; the other storage settings at restart.
+    public var stuckAfter: TimeSpan
 }
 
 /// Serial line parameters.

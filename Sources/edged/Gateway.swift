@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ModbusPoller
 import ServiceLifecycle
+import Synchronization
 import Uplink
 
 /// The running gateway: configuration, buffer, alarm engine and the latest values. Poll reports arrive
@@ -29,6 +30,9 @@ actor Gateway {
     nonisolated let uplinkService: UplinkService
     private(set) var stats = IngestStats()
     let startedWallMillis = PollClock.wallMillis()
+    /// `storage.stuckAfter` in ms, readable without a hop onto this actor: the watchdog decides on in-memory
+    /// state alone, whatever the actor is waiting for.
+    nonisolated let writerStuckAfterMillis: Mutex<Int64>
 
     struct IngestStats: Sendable, Codable {
         var reports = 0
@@ -58,6 +62,7 @@ actor Gateway {
         self.engine = engine
         self.occurrences = occurrences
         self.rbe = ReportByException(config: loaded.config)
+        self.writerStuckAfterMillis = Mutex(loaded.config.storage.stuckAfter.milliseconds)
         let (reports, continuation) = AsyncStream.makeStream(of: PollReport.self, bufferingPolicy: .bufferingNewest(10_000))
         self.reports = reports
         self.polling = PollingSupervisor(logger: logger, sink: { continuation.yield($0) })
@@ -269,6 +274,11 @@ actor Gateway {
     /// threads and connections, the buffer is untouched, unchanged alarms keep their state.
     func reload(_ newLoaded: LoadedConfig) async {
         let snapshot = engine.snapshot
+        let (old, new) = (config.storage, newLoaded.config.storage)
+        if old.path != new.path || old.maxBytes != new.maxBytes || old.retention != new.retention {
+            logger.warning("storage.path, maxBytes and retention take effect when edged restarts; the buffer keeps running as it was opened (\(old.path), \(old.maxBytes), retention \(old.retention))")
+        }
+        writerStuckAfterMillis.withLock { $0 = new.stuckAfter.milliseconds }
         loaded = newLoaded
         engine = AlarmEngine(config: newLoaded.config, now: PollClock.wallMillis())
         let events = engine.restore(snapshot)

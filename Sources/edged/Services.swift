@@ -10,25 +10,45 @@ import ServiceLifecycle
 /// commit (a dead disk, a hung fsync), stops the pings and systemd restarts the service.
 struct NotifyService: Service {
     let gateway: Gateway
-    /// A commit, checkpoint or vacuum that takes longer than this means the writer is stuck (a large
-    /// incremental vacuum on slow flash takes seconds, not minutes).
-    static let writerStallLimitMillis: Int64 = 60_000
 
     func run() async throws {
-        let interval = SystemdNotify.watchdogInterval.map { $0 / 3 } ?? .seconds(5)
+        let interval = min(SystemdNotify.watchdogInterval.map { $0 / 3 } ?? .seconds(5), .seconds(5))
+        // Two loops: the status line reads the buffer, and on a hung disk that read may hang too; the
+        // watchdog's decision must not wait for it.
+        await withDiscardingTaskGroup { group in
+            group.addTask { await pingWhileProgressing(every: interval) }
+            group.addTask { await reportStatus(every: interval) }
+        }
+    }
+
+    /// WATCHDOG=1, decided on in-memory progress measures only (no disk read, no hop onto the gateway actor).
+    func pingWhileProgressing(every interval: Duration) async {
+        var stuck = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let now = PollClock.monotonicMillis()
             // A bus loop steps at least once a second (its sleeps are capped at 1 s) plus one transaction.
             let slack = Int64(5_000) + gateway.polling.longestTransactionMillis
             let progressing = gateway.polling.oldestProgress().map { now - $0 < slack } ?? true
             let writerStall = gateway.store.writerStalledMillis
-            if progressing && writerStall < Self.writerStallLimitMillis {
-                SystemdNotify.watchdog()
-            } else if writerStall >= Self.writerStallLimitMillis {
-                gateway.logger.critical("buffer writer stuck for \(writerStall / 1000) s: watchdog pings stop, systemd will restart edged")
+            let limit = gateway.writerStuckAfterMillis.withLock { $0 }
+            if writerStall >= limit {
+                gateway.logger.critical("buffer writer stuck for \(writerStall / 1000) s (storage.stuckAfter \(limit / 1000) s): watchdog pings stop, systemd will restart edged")
+                stuck = true
+            } else {
+                if stuck {
+                    gateway.logger.notice("buffer writer progressing again: watchdog pings resume")
+                    stuck = false
+                }
+                if progressing { SystemdNotify.watchdog() }
             }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    func reportStatus(every interval: Duration) async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             SystemdNotify.status(await gateway.statusLine())
-            try? await Task.sleep(for: min(interval, .seconds(5)))
+            try? await Task.sleep(for: interval)
         }
     }
 }

@@ -38,11 +38,21 @@ import Testing
     @Test func appliesDocumentedDefaults() throws {
         let c = try load(SampleConfigs.minimal).get().config
         #expect(c.storage.maxBytes == ByteCount(bytes: 256 << 20))
+        #expect(c.storage.stuckAfter == .seconds(60))
         #expect(c.uplink.batch == .default)
         let bus = c.buses[0]
         #expect(bus.serial == SerialLine(baud: 9600, parity: .none, dataBits: 8, stopBits: 1))
         #expect(bus.retries == 1 && bus.responseTimeout == .seconds(1))
         #expect(c.devices[0].offlineAfter == 3 && c.devices[0].enabled)
+    }
+
+    @Test func aWriterStallLimitTooShortForAnFsyncIsRefusedWhereItIsWritten() throws {
+        let set = { (v: String) in SampleConfigs.minimal.replacingOccurrences(of: "storage: {path: /var/lib/edged/buffer.db}",
+                                                                              with: "storage: {path: /var/lib/edged/buffer.db, stuckAfter: \(v)}") }
+        #expect(try load(set("90s")).get().config.storage.stuckAfter == .seconds(90))
+        guard case .failure(let e) = load(set("500ms")) else { Issue.record("accepted 500ms"); return }
+        let lines = e.diagnostics.map(\.description)
+        #expect(lines.count == 1 && lines[0].hasPrefix("edged.yaml:") && lines[0].contains("storage.stuckAfter: 500ms is below the minimum of 2s"), "\(lines)")
     }
 
     @Test func reportsEveryErrorInOneRun() {
