@@ -4,7 +4,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # System libraries linked by the package, and the tools the tests drive (socat makes serial pty pairs,
 # openssl makes the test CA).
 APT_PKGS   := pkg-config libmodbus-dev libsqlite3-dev libssl-dev libsystemd-dev libcurl4-openssl-dev zlib1g-dev \
-              socat openssl python3 python3-pytest python3-jsonschema sqlite3
+              socat openssl python3 python3-pytest python3-jsonschema sqlite3 e2fsprogs util-linux mount
 BUILD_FLAGS ?=
 
 .PHONY: deps build release test soak demo bench deb clean

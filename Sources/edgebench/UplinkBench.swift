@@ -38,7 +38,9 @@ struct UplinkBench: ParsableCommand {
         let ca = try BenchProcess.output("/bin/sh", ["tools/receiver/make_test_ca.sh", work + "/pki", "pecos-17-gw1"])
         guard let pin = ca.split(separator: "\n").last.map(String.init), pin.hasPrefix("sha256//") else { throw ValidationError("make_test_ca.sh: \(ca)") }
         let token = "bench-" + UUID().uuidString.lowercased()
-        FileManager.default.createFile(atPath: work + "/token", contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.createFile(atPath: work + "/token", contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(work)/token")
+        }
         try "pecos-17-gw1:\(token)\n".write(toFile: work + "/tokens.txt", atomically: true, encoding: .utf8)
         let pad = try BenchPad.load()
         let backlog = ExamplePadBacklog.readings(pad, count: readings)

@@ -15,7 +15,10 @@ public final class PadFixture: @unchecked Sendable {
     public private(set) var sim: ChildProcess?
 
     /// - Parameter alarmsYAML: the `alarms:` section to use (the demo's by default).
-    public init(pollInterval: String = "500ms", batchMaxAge: String = "1s", extraProfile: String = "") throws {
+    /// - Parameter bufferPath: where edged keeps its buffer (in the fixture's directory by default).
+    /// - Parameter storageSettings: more `storage:` settings, e.g. `stuckAfter: 2s`.
+    public init(pollInterval: String = "500ms", batchMaxAge: String = "1s", extraProfile: String = "",
+                bufferPath: String? = nil, storageSettings: String = "") throws {
         receiverPort = try freeTCPPort()
         adminPort = try freeTCPPort()
         simPort = try freeTCPPort()
@@ -41,7 +44,7 @@ public final class PadFixture: @unchecked Sendable {
           batch: {maxRecords: 500, maxAge: \(batchMaxAge)}
           connectTimeout: 2s
           requestTimeout: 10s
-        storage: {path: \(dir.file("buffer.db")), maxBytes: 64MiB}
+        storage: {path: \(bufferPath ?? dir.file("buffer.db")), maxBytes: 64MiB\(storageSettings.isEmpty ? "" : ", " + storageSettings)}
         buses:
           - {name: pad-lan, type: tcp, host: 127.0.0.1, port: \(simPort), responseTimeout: 300ms, retries: 0}
         templates:
@@ -149,7 +152,7 @@ public final class NotifyListener: @unchecked Sendable {
     /// listener can go away, and the thread closes its socket itself once told to stop.
     private final class Inbox: @unchecked Sendable {
         let lock = NSLock()
-        var messages: [String] = []
+        var received: [(at: ContinuousClock.Instant, message: String)] = []
         var stopped = false
     }
     private let inbox = Inbox()
@@ -171,15 +174,23 @@ public final class NotifyListener: @unchecked Sendable {
                 var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 guard poll(&p, 1, 100) > 0 else { continue }
                 let n = recv(fd, &buf, buf.count, 0)
-                if n > 0 { let m = String(decoding: buf[..<n], as: UTF8.self); inbox.lock.withLock { inbox.messages.append(m) } }
+                if n > 0 {
+                    let m = String(decoding: buf[..<n], as: UTF8.self), at = ContinuousClock.now
+                    inbox.lock.withLock { inbox.received.append((at, m)) }
+                }
             }
         }
         t.start()
     }
 
     /// Every `KEY=value` line received so far, in order.
-    public var lines: [String] { inbox.lock.withLock { inbox.messages.flatMap { $0.split(separator: "\n").map(String.init) } } }
+    public var lines: [String] { inbox.lock.withLock { inbox.received.flatMap { $0.message.split(separator: "\n").map(String.init) } } }
     public func count(_ prefix: String) -> Int { lines.filter { $0.hasPrefix(prefix) }.count }
+    /// How long ago the last message with a line starting with `prefix` arrived (nil: none yet).
+    public func sinceLast(_ prefix: String) -> Duration? {
+        let last = inbox.lock.withLock { inbox.received.last { $0.message.split(separator: "\n").contains { $0.hasPrefix(prefix) } }?.at }
+        return last.map { ContinuousClock.now - $0 }
+    }
     deinit {
         inbox.lock.withLock { inbox.stopped = true }
         unlink(path)

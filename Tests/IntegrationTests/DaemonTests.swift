@@ -20,6 +20,18 @@ import Testing
         return ((b["alarm"] as? NSNumber)?.int64Value ?? -1, (b["reading"] as? NSNumber)?.int64Value ?? -1)
     }
 
+    /// Stops the simulator and waits until edged will record nothing more: both devices offline and the
+    /// comm-loss alarm raised (its event is the last record). Then a drained backlog stays drained.
+    func stopSimulatorAndAwaitQuiet(_ pad: PadFixture) async -> Bool {
+        pad.sim?.terminate()
+        return await eventually(timeout: 30) {
+            guard (await status(pad)?["devicesOnline"] as? NSNumber)?.intValue == 0,
+                  let r = try? await runTool(edgectl, ["alarms", "--socket", pad.controlSocket, "--json"], timeout: 15), r.status == 0,
+                  let list = (try? JSONSerialization.jsonObject(with: Data(r.output.utf8))) as? [[String: Any]] else { return false }
+            return list.contains { ($0["id"] as? String)?.hasPrefix("rpc-1-comm") == true && $0["state"] as? String == "active" }
+        }
+    }
+
     /// Every record still queued in a (closed) buffer file, by seq.
     func queuedSeqs(_ path: String) throws -> (epoch: String, lastSeq: Int64, seqs: Set<Int64>) {
         let (store, _) = try BufferStore.open(path: path, maxBytes: ByteCount(bytes: 64 << 20))
@@ -206,7 +218,7 @@ import Testing
         // A last run drains everything; the simulator stops first so the backlog can reach zero.
         let edged = try pad.startEdged()
         #expect(await eventually(timeout: 30) { await status(pad) != nil })
-        pad.sim?.terminate()
+        #expect(await stopSimulatorAndAwaitQuiet(pad), "\(pad.log("edged.log").suffix(2000))")
         #expect(await eventually(timeout: 60) { await backlog(pad).map { $0.alarm == 0 && $0.reading == 0 } ?? false }, "\(pad.log("edged.log").suffix(2000))")
         edged.signal(SIGTERM)
         #expect(await edged.wait(timeout: 25).map { ($0 >> 8) & 0xFF } == 0)

@@ -1,0 +1,119 @@
+import EdgeTestSupport
+import Foundation
+import Testing
+
+/// An ext4 filesystem in a file, loop-mounted for one test, that the test can freeze (`fsfreeze`): every
+/// write and fsync into it blocks until it is thawed, as on a hung disk or a stuck SD card. Needs root and
+/// loop devices; where the box does not allow them, the test is cancelled with the reason.
+final class FreezableFilesystem: @unchecked Sendable {
+    let dir = TempDir("edged-hungdisk")
+    let mountPoint: String
+    private let lock = NSLock()
+    private var mounted = false
+    private var frozen = false
+
+    private init() { mountPoint = dir.file("mnt") }
+
+    func file(_ name: String) -> String { mountPoint + "/" + name }
+
+    static func tool(_ name: String) -> String? {
+        ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].map { $0 + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Makes and mounts one, or cancels the calling test.
+    static func make() async throws -> FreezableFilesystem {
+        guard getuid() == 0 else { try Test.cancel("mounting a loop device needs root") }
+        guard let mkfs = tool("mkfs.ext4"), let mount = tool("mount"), tool("fsfreeze") != nil, tool("umount") != nil else {
+            try Test.cancel("needs mkfs.ext4 (e2fsprogs), mount and fsfreeze (util-linux)")
+        }
+        let fs = FreezableFilesystem()
+        let image = fs.dir.file("disk.img")
+        try FileManager.default.createDirectory(atPath: fs.mountPoint, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: image, contents: nil), truncate(image, 64 << 20) == 0 else {
+            throw TestSetupError("cannot make \(image)")
+        }
+        let made = try await runTool(mkfs, ["-q", "-F", image])
+        guard made.status == 0 else { try Test.cancel("mkfs.ext4 failed here: \(made.output)") }
+        let mounted = try await runTool(mount, ["-o", "loop", image, fs.mountPoint])
+        guard mounted.status == 0 else { try Test.cancel("this box does not allow loop mounts: \(mounted.output)") }
+        fs.lock.withLock { fs.mounted = true }
+        return fs
+    }
+
+    func freeze() async throws {
+        let r = try await runTool(Self.tool("fsfreeze")!, ["--freeze", mountPoint])
+        guard r.status == 0 else { throw TestSetupError("fsfreeze --freeze: \(r.output)") }
+        lock.withLock { frozen = true }
+    }
+
+    /// Synchronous, so it can run in a `defer`: a test that fails while frozen must not leave the disk hung.
+    func thaw() {
+        guard lock.withLock({ frozen }) else { return }
+        _ = try? runTool(Self.tool("fsfreeze")!, ["--unfreeze", mountPoint], timeout: 10)
+        lock.withLock { frozen = false }
+    }
+
+    deinit {
+        thaw()
+        // Lazy: a process that still holds a file there cannot keep the mount (and its loop device) alive.
+        if mounted { _ = try? runTool(Self.tool("umount")!, ["--lazy", mountPoint], timeout: 10) }
+    }
+}
+
+extension DaemonTests {
+    /// Responses from all devices so far, from `edgectl devices`.
+    func responses(_ pad: PadFixture) async -> Int? {
+        guard let r = try? await runTool(edgectl, ["devices", "--socket", pad.controlSocket, "--json"], timeout: 15), r.status == 0,
+              let list = (try? JSONSerialization.jsonObject(with: Data(r.output.utf8))) as? [[String: Any]] else { return nil }
+        return list.reduce(0) { $0 + ((($1["counters"] as? [String: Any])?["responses"] as? NSNumber)?.intValue ?? 0) }
+    }
+
+    /// A disk that stops completing writes: the buffer writer hangs in its commit, edged stops its watchdog
+    /// pings (systemd would restart it) while its buses keep stepping, says why in the log, and when the
+    /// disk comes back the pings resume and every reading reaches the receiver once.
+    @Test func aHungDiskStopsTheWatchdogPingsAndNothingIsLostWhenItComesBack() async throws {
+        let fs = try await FreezableFilesystem.make()
+        let pad = try PadFixture(bufferPath: fs.file("buffer.db"), storageSettings: "stuckAfter: 2s")
+        try await pad.startReceiver()
+        try await pad.startSimulator()
+        let notify = try NotifyListener(path: pad.dir.file("notify.sock"))
+        let watchdog = Duration.seconds(3)
+        let edged = try pad.startEdged(notifySocket: notify.path, watchdogMicros: 3_000_000)
+        defer { edged.terminate() }
+        defer { fs.thaw() }  // runs before edged is terminated: a process stuck on a frozen disk cannot exit
+        #expect(await eventually(timeout: 30) { notify.count("READY=1") >= 1 }, "\(pad.log("edged.log"))")
+        #expect(await eventually(timeout: 20) { (try? await pad.receiverCounts().stored) ?? 0 > 0 })
+        #expect(await eventually(timeout: 15) { notify.count("WATCHDOG=1") >= 2 })
+
+        try await fs.freeze()
+        // The writer's next commit hangs; once it has hung for storage.stuckAfter, the pings stop and the log
+        // says why. systemd's own test: no ping for longer than WatchdogSec.
+        #expect(await eventually(timeout: 30) { pad.log("edged.log").contains("buffer writer stuck") }, "\(pad.log("edged.log").suffix(2000))")
+        #expect(await eventually(timeout: 30) { (notify.sinceLast("WATCHDOG=1") ?? .zero) > watchdog },
+                "pings went on: last \(String(describing: notify.sinceLast("WATCHDOG=1"))) ago")
+        #expect(edged.isRunning)
+        // The buses poll on meanwhile (their counters live in memory; `edgectl devices` answers from there).
+        let responsesWhenHung = try #require(await responses(pad))
+        #expect(await eventually(timeout: 15) { (await responses(pad) ?? 0) >= responsesWhenHung + 4 })
+        let pingsWhileHung = notify.count("WATCHDOG=1")
+        let storedWhileHung = try await pad.receiverCounts().stored
+
+        fs.thaw()
+        #expect(await eventually(timeout: 30) { notify.count("WATCHDOG=1") >= pingsWhileHung + 2 }, "\(pad.log("edged.log").suffix(2000))")
+        #expect(pad.log("edged.log").contains("buffer writer progressing again"))
+        #expect(await eventually(timeout: 30) { (try? await pad.receiverCounts().stored) ?? 0 > storedWhileHung })
+
+        // Nothing lost, nothing twice: stop polling, drain, stop, and account for every seq given out.
+        #expect(await stopSimulatorAndAwaitQuiet(pad), "\(pad.log("edged.log").suffix(2000))")
+        #expect(await eventually(timeout: 60) { await backlog(pad).map { $0.alarm == 0 && $0.reading == 0 } ?? false },
+                "\(pad.log("edged.log").suffix(2000))")
+        edged.signal(SIGTERM)
+        #expect(await edged.wait(timeout: 25).map { ($0 >> 8) & 0xFF } == 0)
+        let buffer = try queuedSeqs(fs.file("buffer.db"))
+        let seqs = try await pad.storedSeqs()[buffer.epoch] ?? []
+        #expect(seqs.count == Set(seqs).count, "stored twice: \(seqs.count - Set(seqs).count)")
+        let accounted = Set(seqs).union(buffer.seqs)
+        #expect(accounted == Set(1...buffer.lastSeq), "missing: \(Set(1...buffer.lastSeq).subtracting(accounted).sorted().prefix(20))")
+        #expect(Set(seqs).isDisjoint(with: buffer.seqs), "acknowledged but still queued")
+    }
+}
