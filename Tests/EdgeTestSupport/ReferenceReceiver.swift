@@ -154,23 +154,33 @@ public struct StoredSeqs: Sendable, Equatable {
     public var seqs: [Int64] { ranges.flatMap { Array($0) } }
 }
 
+/// A TCP connection to 127.0.0.1:`port`, with send and receive timeouts; the caller closes it.
+public func loopbackConnect(port: Int, timeoutSeconds: Int = 10) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw TestSetupError("socket: \(String(cString: strerror(errno)))") }
+    var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    guard connected else {
+        let e = errno
+        close(fd)
+        throw TestSetupError("connect 127.0.0.1:\(port): \(String(cString: strerror(e)))")
+    }
+    return fd
+}
+
 /// Plain HTTP/1.0 to a loopback port: enough for the receiver's admin API, without a child process per call.
 public enum LoopbackHTTP {
     public static func request(port: Int, method: String, path: String, body: String? = nil, timeoutSeconds: Int = 10) throws -> (status: Int, body: [UInt8]) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestSetupError("socket: \(String(cString: strerror(errno)))") }
+        let fd = try loopbackConnect(port: port, timeoutSeconds: timeoutSeconds)
         defer { close(fd) }
-        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard connected else { throw TestSetupError("connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
         let payload = Array((body ?? "").utf8)
         let head = "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(payload.count)\r\n\r\n"
         let out = Array(head.utf8) + payload

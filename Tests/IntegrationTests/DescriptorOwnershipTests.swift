@@ -11,20 +11,7 @@ import Testing
     /// A Modbus TCP client on a plain socket, so the test knows exactly when the server has closed its side.
     struct RawClient {
         let fd: Int32
-        init(port: Int) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw TestSetupError("socket: \(String(cString: strerror(errno)))") }
-            var tv = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = UInt16(port).bigEndian
-            let ok = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-            }
-            guard ok else { let e = errno; close(fd); throw TestSetupError("connect: \(String(cString: strerror(e)))") }
-        }
+        init(port: Int) throws { fd = try loopbackConnect(port: port, timeoutSeconds: 5) }
         /// Sends one read-holding-registers request and returns the reply's bytes.
         func readOneRegister(unit: UInt8) -> [UInt8] {
             let request: [UInt8] = [0, 1, 0, 0, 0, 6, unit, 3, 0, 0, 0, 1]
