@@ -23,15 +23,19 @@ public struct ControlSocketError: Error, Sendable, CustomStringConvertible {
 }
 
 /// The daemon's control socket: a Unix stream socket, one JSON request per line, one JSON reply per line.
-/// Requests are bounded in size; anything malformed gets an error reply, never a crash. Served on a
-/// dedicated thread; `handler` runs there and may block (it bridges to the daemon's async state).
+/// Requests are bounded in size; anything malformed gets an error reply, never a crash. A dedicated thread
+/// accepts; each connection is served on a thread of its own, at most `maxConnections` at once, so an idle
+/// client or a request waiting on a hung disk does not hold up the others. `handler` runs on the
+/// connection's thread and may block (it bridges to the daemon's async state).
 public final class ControlServer: @unchecked Sendable {
     public static let maxRequestBytes = 64 * 1024
+    public static let maxConnections = 8
     public let path: String
     private let handler: @Sendable (ControlRequest, ControlPeer) -> Data
     private var fd: Int32 = -1
     private let lock = NSLock()
     private var stopping = false
+    private var connections = 0
 
     public init(path: String, handler: @escaping @Sendable (ControlRequest, ControlPeer) -> Data) {
         self.path = path
@@ -95,8 +99,23 @@ public final class ControlServer: @unchecked Sendable {
             let client = accept(fd, nil, nil)
             guard client >= 0 else { continue }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            handle(client)
-            close(client)
+            let admitted = lock.withLock { () -> Bool in
+                guard connections < Self.maxConnections else { return false }
+                connections += 1
+                return true
+            }
+            guard admitted else {
+                _ = Self.writeAll(client, Self.errorReply("busy: \(Self.maxConnections) connections are open; try again") + Data([10]))
+                close(client)
+                continue
+            }
+            let t = Thread { [self] in
+                handle(client)
+                close(client)
+                lock.withLock { connections -= 1 }
+            }
+            t.name = "control-conn"
+            t.start()
         }
     }
 
