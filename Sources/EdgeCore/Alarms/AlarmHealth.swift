@@ -18,22 +18,26 @@ public struct AlarmHealth: Sendable, Codable, Equatable {
     public var raisedInFloodWindow: Int
     /// Whether that is a flood (more than 10).
     public var flooding: Bool
-    /// Flood episodes since the engine started (one each time the 10-minute count rose above 10).
+    /// Flood episodes counted so far, across restarts and reloads (one each time the 10-minute count rose above 10).
     public var floods: Int
     /// Alarms chattering now (3 or more transitions within the last minute), by id.
     public var chattering: [Chatter]
-    /// Chattering episodes since the engine started (one each time an alarm reached 3 transitions a minute).
+    /// Chattering episodes counted so far, across restarts and reloads (one each time an alarm reached 3
+    /// transitions a minute).
     public var chatterEpisodes: Int
 }
 
-/// Raises and clears in the recent past, for `AlarmHealth`. Kept in memory only: a restart starts it afresh.
-struct AlarmHealthLog: Sendable {
+/// Raises and clears in the recent past, for `AlarmHealth`. Part of the alarm snapshot, so a restart or a
+/// reload neither forgets a flood in progress nor starts the episode counts afresh.
+public struct AlarmHealthLog: Sendable, Codable, Equatable {
     /// Times of raises within the flood window.
     private var raises: [Int64] = []
     /// Times of raises and clears within the chatter window, by alarm id.
     private var transitions: [String: [Int64]] = [:]
     private var floods = 0
     private var chatterEpisodes = 0
+
+    init() {}
 
     /// Notes a raise or clear of `id` at `now`, counting a new flood or chatter episode when one begins.
     mutating func record(_ id: String, raised: Bool, now: Int64) {

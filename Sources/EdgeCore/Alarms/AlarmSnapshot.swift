@@ -74,6 +74,9 @@ public struct AlarmSnapshot: Sendable, Codable, Equatable {
     public var alarms: [AlarmRecord]
     public var offlineDevices: [OfflineDevice]
     public var values: [LastValue]
+    /// Recent raises and clears and the episode counts behind `AlarmHealth` (absent in snapshots written
+    /// before it was kept: the health then starts afresh).
+    public var health: AlarmHealthLog?
 
     public init(version: Int = currentVersion, alarms: [AlarmRecord], offlineDevices: [OfflineDevice], values: [LastValue]) {
         self.version = version; self.alarms = alarms; self.offlineDevices = offlineDevices; self.values = values
@@ -92,10 +95,15 @@ extension AlarmEngine {
         let offline = offlineSince.sorted { $0.key < $1.key }.map { AlarmSnapshot.OfflineDevice(device: $0.key, since: $0.value) }
         let values = lastGood.sorted { ($0.key.device, $0.key.tag) < ($1.key.device, $1.key.tag) }
             .map { AlarmSnapshot.LastValue(device: $0.key.device, tag: $0.key.tag, value: $0.value.value, wallMillis: $0.value.at) }
-        return AlarmSnapshot(alarms: alarms, offlineDevices: offline, values: values)
+        var s = AlarmSnapshot(alarms: alarms, offlineDevices: offline, values: values)
+        s.health = healthLog
+        return s
     }
 
     /// Takes over the state a previous run saved. Call it once, right after `init`, before any reading.
+    ///
+    /// The alarm health (floods, chattering, their episode counts) carries over as it was; entries that
+    /// have left their windows by the next look no longer count.
     ///
     /// An alarm whose id still exists keeps its state, also when its rule changed (the next reading
     /// re-evaluates it against the new rule, so a raised alarm still clears exactly once). An alarm whose
@@ -105,6 +113,7 @@ extension AlarmEngine {
     @discardableResult
     public mutating func restore(_ s: AlarmSnapshot) -> [AlarmEvent] {
         guard s.version <= AlarmSnapshot.currentVersion else { return [] }
+        if let h = s.health { healthLog = h }
         for v in s.values {
             let key = TagKey(device: v.device, tag: v.tag)
             if watched.contains(key) { lastGood[key] = Sample(at: v.wallMillis, value: v.value) }
