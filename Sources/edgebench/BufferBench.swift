@@ -223,7 +223,13 @@ enum RawSQLite {
     static func insertLoop(_ rows: [Reading], path: String, rowsPerCommit: Int) throws -> Result {
         // Series ids resolved up front: the reference does no interning work at all.
         var ids: [String: Int64] = [:]
-        let series = rows.map { r in ids[r.device + "\u{0}" + r.tag, default: Int64(ids.count + 1)] }
+        let series = rows.map { r -> Int64 in
+            let key = r.device + "\u{0}" + r.tag
+            if let id = ids[key] { return id }
+            let id = Int64(ids.count + 1)
+            ids[key] = id
+            return id
+        }
         let db = try open(path)
         try exec(db, """
             CREATE TABLE record(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL, series INTEGER,
