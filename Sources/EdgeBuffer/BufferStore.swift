@@ -11,14 +11,18 @@ public struct BufferOptions: Sendable {
     public var retention: TimeSpan?
     /// How long the writer must be idle before it checkpoints, vacuums and applies retention.
     public var idleUpkeepDelay: TimeSpan
+    /// Readings that may wait behind a commit under way. When a commit hangs (a hung disk), appends beyond
+    /// this are refused at once and counted as not stored (an `io-error` gap record once the disk is back)
+    /// instead of piling up in memory. 100,000 readings are tens of MB and over 10 s of a busy gateway.
+    public var maxQueuedReadings: Int
     /// Wall-clock milliseconds since 1970 (injected by tests).
     public var wallClock: @Sendable () -> Int64
 
     public init(groupCommit: GroupCommitPolicy = .default, retention: TimeSpan? = nil,
-                idleUpkeepDelay: TimeSpan = TimeSpan(milliseconds: 500),
+                idleUpkeepDelay: TimeSpan = TimeSpan(milliseconds: 500), maxQueuedReadings: Int = 100_000,
                 wallClock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.groupCommit = groupCommit; self.retention = retention
-        self.idleUpkeepDelay = idleUpkeepDelay; self.wallClock = wallClock
+        self.idleUpkeepDelay = idleUpkeepDelay; self.maxQueuedReadings = maxQueuedReadings; self.wallClock = wallClock
     }
 }
 
@@ -62,13 +66,15 @@ public final class BufferStore: @unchecked Sendable {
     let lock = NSLock()
     var state: WriterState
     private var closed = false
+    /// Readings refused since the writer's queue filled up (nil while appends are taken).
+    private var refusedSinceFull: Int64?
 
     init(path: String, epoch: String, budget: BufferBudget, options: BufferOptions, logger: Logger,
          pool: DatabasePool, state: WriterState) {
         self.path = path; self.epoch = epoch; self.budget = budget; self.options = options
         self.logger = logger; self.pool = pool; self.state = state
         writer = GroupCommitThread(policy: options.groupCommit, maxTransactionBytes: Int(budget.maxTransactionBytes),
-                                   idleDelay: options.idleUpkeepDelay)
+                                   idleDelay: options.idleUpkeepDelay, maxQueuedReadings: options.maxQueuedReadings)
         writer.start(self)
     }
 
@@ -84,7 +90,11 @@ public final class BufferStore: @unchecked Sendable {
         guard !readings.isEmpty else { return nil }
         let rows = readings.map { PendingReading($0, units: units($0.device, $0.tag)) }
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>) in
-            if !writer.submit(.readings(rows, c)) { c.resume(returning: .failure(closedError("append \(rows.count) readings"))) }
+            switch writer.submit(.readings(rows, c)) {
+            case .queued: acceptingAgain()
+            case .closed: c.resume(returning: .failure(closedError("append \(rows.count) readings")))
+            case .full(let queued): c.resume(returning: .failure(refuse(rows, queued: queued)))
+            }
         }
         return try result.get()
     }
@@ -100,11 +110,31 @@ public final class BufferStore: @unchecked Sendable {
     public func append(alarms: [AlarmEventRecord], state: StateEntry?) async throws(BufferError) -> [Int64] {
         guard !alarms.isEmpty || state != nil else { return [] }
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[Int64], BufferError>, Never>) in
-            if !writer.submit(.alarms(alarms, state: state, c)) {
+            if writer.submit(.alarms(alarms, state: state, c)) != .queued {
                 c.resume(returning: .failure(closedError("append \(alarms.count) alarm events")))
             }
         }
         return try result.get()
+    }
+
+    /// Counts readings the full queue refused as not stored (a gap record once a commit succeeds again); says
+    /// so in the log when refusing starts, not for every append.
+    private func refuse(_ rows: [PendingReading], queued: Int) -> BufferError {
+        let loss = Loss(rows)
+        let first = lock.withLock { () -> Bool in
+            state.ledger.lost(count: loss.count, fromMillis: loss.fromMillis, toMillis: loss.toMillis, reason: .ioError)
+            defer { refusedSinceFull = (refusedSinceFull ?? 0) + loss.count }
+            return refusedSinceFull == nil
+        }
+        let detail = "the writer has not committed for \(writer.stalledMillis() / 1000) s and \(queued) readings wait; new readings are not stored until it does"
+        if first { logger.error("buffer \(path): \(detail) (counted for a gap record)") }
+        return BufferError(.ioError, path: path, operation: "append \(rows.count) readings", detail: detail)
+    }
+
+    /// After refusals: appends are taken again; says how many were not stored.
+    private func acceptingAgain() {
+        guard let refused = lock.withLock({ () -> Int64? in defer { refusedSinceFull = nil }; return refusedSinceFull }) else { return }
+        logger.notice("buffer \(path): the writer takes readings again; \(refused) were not stored and go into a gap record")
     }
 
     /// State saved with `append(alarms:state:)` under `key`, or nil.

@@ -101,10 +101,15 @@ final class GroupCommitThread: @unchecked Sendable {
     private var busySince: UInt64?
     private var waitingSince: UInt64?
 
-    init(policy: GroupCommitPolicy, maxTransactionBytes: Int, idleDelay: TimeSpan) {
+    /// Readings queued behind the commit under way, and how many may be (alarm events are always taken).
+    private var queuedReadings = 0
+    private let maxQueuedReadings: Int
+
+    init(policy: GroupCommitPolicy, maxTransactionBytes: Int, idleDelay: TimeSpan, maxQueuedReadings: Int = .max) {
         gate = GroupCommitGate(policy: policy)
         self.maxTransactionBytes = max(4096, maxTransactionBytes)
         idleDelayNanos = UInt64(max(0, idleDelay.milliseconds)) * 1_000_000
+        self.maxQueuedReadings = maxQueuedReadings
     }
 
     func start(_ performer: any GroupCommitPerformer) {
@@ -115,15 +120,33 @@ final class GroupCommitThread: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues an item; false once the writer is closing.
-    func submit(_ item: PendingItem) -> Bool {
+    enum Submitted: Equatable {
+        case queued
+        /// The writer is closing or closed.
+        case closed
+        /// Readings refused: `maxQueuedReadings` already wait (the commit under way has hung).
+        case full(queued: Int)
+    }
+
+    /// Queues an item, unless the writer is closing, or it holds readings and the queue is full.
+    func submit(_ item: PendingItem) -> Submitted {
         cond.lock(); defer { cond.unlock() }
-        guard running, !closing, !crashing else { return false }
+        guard running, !closing, !crashing else { return .closed }
+        if !item.isUrgent {
+            guard queuedReadings + item.recordCount <= maxQueuedReadings || queuedReadings == 0 else { return .full(queued: queuedReadings) }
+            queuedReadings += item.recordCount
+        }
         if items.isEmpty { waitingSince = Self.now() }
         items.append(item)
         gate.arrived(records: item.recordCount, urgent: item.isUrgent, nowNanos: Self.now())
         cond.signal()
-        return true
+        return .queued
+    }
+
+    /// Readings queued behind the commit under way.
+    func waitingReadings() -> Int {
+        cond.lock(); defer { cond.unlock() }
+        return queuedReadings
     }
 
     /// How long the writer has been stuck, in ms: inside one commit or upkeep, or not yet taking the oldest
@@ -199,6 +222,7 @@ final class GroupCommitThread: @unchecked Sendable {
         }
         let left = items
         items = []
+        queuedReadings = 0
         cond.unlock()
         let error = BufferError(.closed, path: "", operation: "append", detail: "the buffer was closed before the commit")
         for item in left { item.fail(error) }
@@ -229,6 +253,7 @@ final class GroupCommitThread: @unchecked Sendable {
             n += 1
         }
         items.removeFirst(n)
+        queuedReadings -= taken.reduce(0) { $0 + ($1.isUrgent ? 0 : $1.recordCount) }
         waitingSince = items.isEmpty ? nil : Self.now()
         gate.took(records: records, remainingUrgent: items.contains { $0.isUrgent }, nowNanos: Self.now())
         return taken

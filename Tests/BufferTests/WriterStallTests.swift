@@ -17,7 +17,12 @@ import Testing
         func commit(_ items: [PendingItem]) {
             if lock.withLock({ hang }) { entered.signal(); release.wait() }
             lock.withLock { commits += 1 }
-            for item in items { if case .readings(_, let c) = item { c.resume(returning: .success(1...1)) } }
+            for item in items {
+                switch item {
+                case .readings(_, let c): c.resume(returning: .success(1...1))
+                case .alarms(let list, _, let c): c.resume(returning: .success(list.map { _ in 1 }))
+                }
+            }
         }
         func upkeep() {}
     }
@@ -45,6 +50,53 @@ import Testing
         _ = await second.value
         #expect(await eventually(timeout: 10) { writer.stalledMillis() == 0 }, "still \(writer.stalledMillis()) ms")
         #expect(performer.lock.withLock { performer.commits } == 2)
+        writer.close()
+    }
+
+    /// Submits `n` readings; returns what `submit` said, and a task that ends when the writer has answered.
+    func submit(_ writer: GroupCommitThread, readings n: Int) async -> (GroupCommitThread.Submitted, Task<Void, Never>) {
+        let (said, tell) = AsyncStream<GroupCommitThread.Submitted>.makeStream()
+        let task = Task {
+            _ = await withCheckedContinuation { (c: CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>) in
+                let s = writer.submit(.readings((0..<n).map { _ in reading() }, c))
+                tell.yield(s)
+                tell.finish()
+                if s != .queued { c.resume(returning: .success(nil)) }
+            }
+        }
+        var it = said.makeAsyncIterator()
+        return (await it.next() ?? .closed, task)
+    }
+
+    @Test func behindAHungCommitReadingsBeyondTheBoundAreRefusedAlarmEventsStillQueue() async throws {
+        let writer = GroupCommitThread(policy: GroupCommitPolicy(maxRecords: 10_000, maxDelay: TimeSpan(milliseconds: 5)),
+                                       maxTransactionBytes: 1 << 24, idleDelay: TimeSpan(milliseconds: 60_000), maxQueuedReadings: 1000)
+        let performer = HangingPerformer()
+        writer.start(performer)
+        let (first, firstDone) = await submit(writer, readings: 1)
+        #expect(first == .queued)
+        #expect(await eventually(timeout: 10) { performer.entered.wait(timeout: .now()) == .success })
+
+        // The commit under way hangs; 1000 readings may wait behind it, not one more.
+        let (a, aDone) = await submit(writer, readings: 600)
+        let (b, bDone) = await submit(writer, readings: 400)
+        let (c, _) = await submit(writer, readings: 1)
+        #expect(a == .queued && b == .queued)
+        #expect(c == .full(queued: 1000))
+        let alarm = Task {
+            await withCheckedContinuation { (k: CheckedContinuation<Result<[Int64], BufferError>, Never>) in
+                #expect(writer.submit(.alarms([Fixtures.alarm(1)], state: nil, k)) == .queued)
+            }
+        }
+
+        // The disk comes back: everything queued commits, and readings are taken again.
+        performer.lock.withLock { performer.hang = false }
+        performer.release.signal()
+        for t in [firstDone, aDone, bDone] { await t.value }
+        #expect(try await alarm.value.get() == [1])
+        let (d, dDone) = await submit(writer, readings: 900)
+        #expect(d == .queued)
+        await dDone.value
         writer.close()
     }
 
