@@ -147,6 +147,8 @@ public final class BufferStore: @unchecked Sendable {
     /// How long the writer thread has been stuck (ms): in one commit or upkeep, or with appends queued and
     /// not taken. Zero when it is idle or keeping up. The daemon's watchdog stops pinging when this grows.
     public var writerStalledMillis: Int64 { writer.stalledMillis() }
+    /// Readings queued behind the commit under way (at most `BufferOptions.maxQueuedReadings`).
+    public var readingsWaitingForCommit: Int { writer.waitingReadings() }
 
     // MARK: - Closing
 

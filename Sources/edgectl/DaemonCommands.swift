@@ -59,6 +59,13 @@ struct StatusCommand: ParsableCommand {
         print("uplink    \(r["uplinkState"] ?? "?"), last upload \(Fmt.ago(r["lastUploadMillis"]))")
         print("alarms    \(Fmt.int(r["activeAlarms"])) active, \(Fmt.int(r["unacknowledgedAlarms"])) unacknowledged")
         print("clock     \((r["clockSynchronized"] as? Bool) == true ? "synchronized" : "NOT synchronized (readings are flagged)")")
+        // A commit takes milliseconds; a second or more means a slow or hung disk.
+        let writer = r["writer"] as? [String: Any] ?? [:]
+        let stalled = Fmt.int(writer["stalledMillis"]), limit = Fmt.int(writer["stuckAfterMillis"])
+        if stalled >= 1000 {
+            let verdict = stalled >= limit ? "STUCK: watchdog pings stopped, systemd restarts edged" : "the watchdog stops at \(limit / 1000) s"
+            print("writer    in one commit for \(stalled / 1000) s, \(Fmt.int(writer["readingsWaiting"])) readings waiting (\(verdict)); is the disk hung?")
+        }
         let memory = r["memory"] as? [String: Any] ?? [:]
         print("memory    heap \(Fmt.bytes(memory["heapInUseBytes"])) in use (\(Fmt.bytes(memory["heapHeldBytes"])) held in \(memory["heapArenas"] as? Int ?? 0) arenas), SQLite \(Fmt.bytes(memory["sqliteBytes"]))")
     }

@@ -23,8 +23,18 @@ enum ControlHandlers {
         var unacknowledgedAlarms: Int
         var clockSynchronized: Bool
         var startedMillis: Int64
+        /// The buffer's writer: how long it has been inside one commit (or its oldest append waiting), how
+        /// many readings wait behind it, and the stall after which the watchdog pings stop. From memory, so
+        /// it answers on a hung disk too.
+        var writer: Writer
         /// The process's heap (glibc, all arenas) and SQLite's share of it.
         var memory: Memory
+    }
+
+    struct Writer: Codable {
+        var stalledMillis: Int64
+        var readingsWaiting: Int
+        var stuckAfterMillis: Int64
     }
 
     struct Memory: Codable {
@@ -89,6 +99,8 @@ enum ControlHandlers {
                              uplinkState: uplink.state, activeAlarms: alarms.count,
                              unacknowledgedAlarms: alarms.filter { !$0.acknowledged }.count,
                              clockSynchronized: ClockStatus.isSynchronized(), startedMillis: gateway.startedWallMillis,
+                             writer: Writer(stalledMillis: gateway.store.writerStalledMillis, readingsWaiting: gateway.store.readingsWaitingForCommit,
+                                            stuckAfterMillis: gateway.writerStuckAfterMillis.withLock { $0 }),
                              memory: .now()))
         case "devices":
             return ok(gateway.polling.status())

@@ -37,12 +37,21 @@ extension DaemonTests {
         // The buses poll on meanwhile (their counters live in memory; `edgectl devices` answers from there).
         let responsesWhenHung = try #require(await responses(pad))
         #expect(await eventually(timeout: 15) { (await responses(pad) ?? 0) >= responsesWhenHung + 4 })
+        // edgectl status answers (from memory where the disk would hang it) and tells the field tech why.
+        let writer = try #require(await status(pad)?["writer"] as? [String: Any])
+        #expect(((writer["stalledMillis"] as? NSNumber)?.int64Value ?? 0) >= 2000, "\(writer)")
+        #expect((writer["stuckAfterMillis"] as? NSNumber)?.int64Value == 2000, "\(writer)")
+        let human = try await runTool(edgectl, ["status", "--socket", pad.controlSocket], timeout: 15)
+        #expect(human.status == 0 && human.output.contains("writer    in one commit for") && human.output.contains("STUCK"), "\(human.output)")
         let pingsWhileHung = notify.count("WATCHDOG=1")
         let storedWhileHung = try await pad.receiverCounts().stored
 
         fs.thaw()
         #expect(await eventually(timeout: 30) { notify.count("WATCHDOG=1") >= pingsWhileHung + 2 }, "\(pad.log("edged.log").suffix(2000))")
         #expect(pad.log("edged.log").contains("buffer writer progressing again"))
+        #expect(await eventually(timeout: 15) {
+            ((await status(pad)?["writer"] as? [String: Any])?["stalledMillis"] as? NSNumber)?.int64Value ?? -1 < 1000
+        })
         #expect(await eventually(timeout: 30) { (try? await pad.receiverCounts().stored) ?? 0 > storedWhileHung })
 
         // Nothing lost, nothing twice: stop polling, drain, stop, and account for every seq given out.
