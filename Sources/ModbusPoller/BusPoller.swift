@@ -73,8 +73,17 @@ public final class BusPoller: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Monotonic ms of the loop's last step: a watchdog sees a hung bus thread when this stops moving.
+    /// Monotonic ms when the thread last moved: each loop step, and between the transactions of a poll. A
+    /// watchdog sees a hung bus thread when this stops moving for longer than `progressAllowanceMillis`.
     public var lastProgress: Int64 { condition.withLock { lastProgressMillis } }
+
+    /// The longest the thread may legitimately go without moving: one exchange on this bus — connecting
+    /// (TCP), the response timeout, the inter-frame delay — or its idle wait (capped at 1 s).
+    public var progressAllowanceMillis: Int64 {
+        max(1_000, (bus.endpoint?.connectTimeout.milliseconds ?? 0) + bus.responseTimeout.milliseconds + bus.interFrameDelay.milliseconds)
+    }
+
+    private func markProgress() { condition.withLock { lastProgressMillis = PollClock.monotonicMillis() } }
 
     public func status() -> [DeviceStatus] {
         condition.withLock {
@@ -119,7 +128,7 @@ public final class BusPoller: @unchecked Sendable {
                 if let link {
                     var probe = false
                     if case .probe = action { probe = true }
-                    outcome = device.poll(over: link, bus: bus, probe: probe, pause: Self.pause)
+                    outcome = device.poll(over: link, bus: bus, probe: probe, pause: { [self] t in markProgress(); Self.pause(t) })
                     Self.pause(bus.interFrameDelay)
                 } else {
                     outcome = DevicePoller.Outcome(readings: [], answered: false, errors: [])

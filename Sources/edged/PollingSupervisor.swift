@@ -57,14 +57,11 @@ final class PollingSupervisor: @unchecked Sendable {
         lock.withLock { running.values.flatMap { $0.poller.status() } }.sorted { $0.name < $1.name }
     }
 
-    /// Monotonic ms of the least recent bus-loop step: the watchdog's measure of progress.
-    func oldestProgress() -> Int64? {
-        lock.withLock { running.values.map { $0.poller.lastProgress }.min() }
-    }
-
-    /// The longest a single transaction can take on any bus (response timeout × attempts): the watchdog's slack.
-    var longestTransactionMillis: Int64 {
-        lock.withLock { running.values.map { $0.signature.bus.responseTimeout.milliseconds * Int64($0.signature.bus.retries + 1) }.max() ?? 0 }
+    /// Each bus thread's progress, for the watchdog.
+    func progress() -> [WatchdogVerdict.Bus] {
+        lock.withLock {
+            running.map { WatchdogVerdict.Bus(name: $0.key, lastProgress: $0.value.poller.lastProgress, allowance: $0.value.poller.progressAllowanceMillis) }
+        }
     }
 
     func stopAll() {

@@ -23,24 +23,27 @@ struct NotifyService: Service {
 
     /// WATCHDOG=1, decided on in-memory progress measures only (no disk read, no hop onto the gateway actor).
     func pingWhileProgressing(every interval: Duration) async {
-        var stuck = false
+        var previous = WatchdogVerdict.ping
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let now = PollClock.monotonicMillis()
-            // A bus loop steps at least once a second (its sleeps are capped at 1 s) plus one transaction.
-            let slack = Int64(5_000) + gateway.polling.longestTransactionMillis
-            let progressing = gateway.polling.oldestProgress().map { now - $0 < slack } ?? true
-            let writerStall = gateway.store.writerStalledMillis
-            let limit = gateway.writerStuckAfterMillis.withLock { $0 }
-            if writerStall >= limit {
-                gateway.logger.critical("buffer writer stuck for \(writerStall / 1000) s (storage.stuckAfter \(limit / 1000) s): watchdog pings stop, systemd will restart edged")
-                stuck = true
-            } else {
-                if stuck {
-                    gateway.logger.notice("buffer writer progressing again: watchdog pings resume")
-                    stuck = false
+            let verdict = WatchdogVerdict.decide(now: PollClock.monotonicMillis(), buses: gateway.polling.progress(),
+                                                 writerStallMillis: gateway.store.writerStalledMillis,
+                                                 writerLimitMillis: gateway.writerStuckAfterMillis.withLock { $0 })
+            switch verdict {
+            case .ping:
+                switch previous {
+                case .writerStuck: gateway.logger.notice("buffer writer progressing again: watchdog pings resume")
+                case .busStuck(let bus, _): gateway.logger.notice("bus \(bus) progressing again: watchdog pings resume", metadata: ["bus": "\(bus)"])
+                case .ping: break
                 }
-                if progressing { SystemdNotify.watchdog() }
+                SystemdNotify.watchdog()
+            case .writerStuck(let ms):
+                let limit = gateway.writerStuckAfterMillis.withLock { $0 }
+                gateway.logger.critical("buffer writer stuck for \(ms / 1000) s (storage.stuckAfter \(limit / 1000) s): watchdog pings stop, systemd will restart edged")
+            case .busStuck(let bus, let ms):
+                gateway.logger.critical("bus \(bus) thread stuck for \(ms / 1000) s inside a call that did not return: watchdog pings stop, systemd will restart edged",
+                                        metadata: ["bus": "\(bus)"])
             }
+            previous = verdict
             try? await Task.sleep(for: interval)
         }
     }
