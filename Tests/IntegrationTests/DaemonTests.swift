@@ -129,14 +129,19 @@ import Testing
         let viaCtl = try await runTool(edgectl, ["reload", "--socket", pad.controlSocket])
         #expect(viaCtl.status == 1 && viaCtl.output.contains("configuration refused"), "\(viaCtl.output)")
 
-        // Good: efm-1 removed. The change applies; the buffer and the other bus device keep going.
+        // Good: efm-1 removed. The change applies; the buffer and the other bus device keep going. The
+        // writer's stall limit applies at once; a new buffer size only at restart, and the log says so.
         let storedBefore = try await pad.receiverCounts().stored
         try good.split(separator: "\n").filter { !$0.contains("name: efm-1") }.joined(separator: "\n")
+            .replacingOccurrences(of: "maxBytes: 64MiB", with: "maxBytes: 32MiB, stuckAfter: 90s")
             .write(toFile: pad.configPath, atomically: true, encoding: .utf8)
         edged.signal(SIGHUP)
         #expect(await eventually(timeout: 15) { (await status(pad)?["devicesTotal"] as? NSNumber)?.intValue == 1 })
         #expect(notify.count("RELOADING=1") >= 2)
         #expect(await eventually(timeout: 20) { (try? await pad.receiverCounts().stored) ?? 0 > storedBefore })
+        let writer = await status(pad)?["writer"] as? [String: Any]
+        #expect((writer?["stuckAfterMillis"] as? NSNumber)?.int64Value == 90_000, "\(String(describing: writer))")
+        #expect(pad.log("edged.log").contains("storage.path, maxBytes and retention take effect when edged restarts"))
     }
 
     @Test func sigtermLosesNothingAndARestartCarriesOn() async throws {
