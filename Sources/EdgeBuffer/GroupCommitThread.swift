@@ -128,7 +128,8 @@ final class GroupCommitThread: @unchecked Sendable {
         case full(queued: Int)
     }
 
-    /// Queues an item, unless the writer is closing, or it holds readings and the queue is full.
+    /// Queues an item, unless the writer is closing, or it holds readings and the queue is full (one append
+    /// larger than the bound is still taken when nothing waits).
     func submit(_ item: PendingItem) -> Submitted {
         cond.lock(); defer { cond.unlock() }
         guard running, !closing, !crashing else { return .closed }

@@ -13,8 +13,8 @@ public enum WatchdogVerdict: Sendable, Equatable {
         public var name: String
         /// Monotonic ms when the thread last moved (a loop step, or between two transactions of a poll).
         public var lastProgress: Int64
-        /// The longest it may legitimately go between two marks: one exchange on this bus (connect, send,
-        /// response timeout, inter-frame delay).
+        /// The longest it may legitimately go between two marks: one exchange on this bus (connect, response
+        /// timeout, the largest read on the wire, inter-frame delay).
         public var allowance: Int64
         public init(name: String, lastProgress: Int64, allowance: Int64) {
             self.name = name; self.lastProgress = lastProgress; self.allowance = allowance

@@ -78,9 +78,11 @@ public final class BusPoller: @unchecked Sendable {
     public var lastProgress: Int64 { condition.withLock { lastProgressMillis } }
 
     /// The longest the thread may legitimately go without moving: one exchange on this bus — connecting
-    /// (TCP), the response timeout, the inter-frame delay — or its idle wait (capped at 1 s).
+    /// (TCP), the response timeout, then the largest read (125 registers) on the wire at the bus's speed
+    /// with its inter-frame delay — or its idle wait (capped at 1 s).
     public var progressAllowanceMillis: Int64 {
-        max(1_000, (bus.endpoint?.connectTimeout.milliseconds ?? 0) + bus.responseTimeout.milliseconds + bus.interFrameDelay.milliseconds)
+        let largestRead = BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 0)).cost(table: .holding, count: 125)
+        return max(1_000, (bus.endpoint?.connectTimeout.milliseconds ?? 0) + bus.responseTimeout.milliseconds + Int64((largestRead * 1000).rounded(.up)))
     }
 
     private func markProgress() { condition.withLock { lastProgressMillis = PollClock.monotonicMillis() } }

@@ -62,6 +62,16 @@ import Testing
                                writerStallMillis: 0, writerLimitMillis: 60_000)
     }
 
+    @Test func theAllowanceCoversOneExchangeOnTheBusIncludingTheWireAtItsSpeed() {
+        let radio = BusConfig(name: "radio", kind: .rtu, device: "/dev/ttyS2", serial: SerialLine(baud: 1200, parity: .none, dataBits: 8, stopBits: 1),
+                              rs485: nil, endpoint: nil, interFrameDelay: TimeSpan(milliseconds: 200), responseTimeout: .seconds(2),
+                              byteTimeout: nil, retries: 1)
+        let p = BusPoller(bus: radio, devices: [], logger: Logger(label: "test"),
+                          makeLink: { () throws(ModbusError) -> any ModbusLink in MemoryModbusLink() }, report: { _ in })
+        // 125 registers at 1200 baud, 10 bits a character: (13 + 250 + 7) characters ≈ 2.25 s on the wire.
+        #expect(p.progressAllowanceMillis >= 2_000 + 200 + 2_250 && p.progressAllowanceMillis < 2_000 + 200 + 2_400, "\(p.progressAllowanceMillis)")
+    }
+
     @Test func aSlowDeviceWithManyRequestsKeepsTheThreadMovingBetweenThem() async throws {
         let link = ControlledLink(delay: TimeSpan(milliseconds: 500))  // 6 × 500 ms: each poll takes 3 s
         let reports = Count()
