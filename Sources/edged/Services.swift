@@ -25,9 +25,9 @@ struct NotifyService: Service {
     func pingWhileProgressing(every interval: Duration) async {
         var previous = WatchdogVerdict.ping
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let limit = gateway.writerStuckAfterMillis.withLock { $0 }
             let verdict = WatchdogVerdict.decide(now: PollClock.monotonicMillis(), buses: gateway.polling.progress(),
-                                                 writerStallMillis: gateway.store.writerStalledMillis,
-                                                 writerLimitMillis: gateway.writerStuckAfterMillis.withLock { $0 })
+                                                 writerStallMillis: gateway.store.writerStalledMillis, writerLimitMillis: limit)
             switch verdict {
             case .ping:
                 switch previous {
@@ -37,7 +37,6 @@ struct NotifyService: Service {
                 }
                 SystemdNotify.watchdog()
             case .writerStuck(let ms):
-                let limit = gateway.writerStuckAfterMillis.withLock { $0 }
                 gateway.logger.critical("buffer writer stuck for \(ms / 1000) s (storage.stuckAfter \(limit / 1000) s): watchdog pings stop, systemd will restart edged")
             case .busStuck(let bus, let ms):
                 gateway.logger.critical("bus \(bus) thread stuck for \(ms / 1000) s inside a call that did not return: watchdog pings stop, systemd will restart edged",

@@ -176,6 +176,22 @@ public func loopbackConnect(port: Int, timeoutSeconds: Int = 10) throws -> Int32
     return fd
 }
 
+/// A stream connection to the Unix socket at `path`, with a receive timeout; the caller closes it.
+public func unixConnect(_ path: String, timeoutSeconds: Int = 10) throws -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw TestSetupError("socket: \(String(cString: strerror(errno)))") }
+    var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
+    let ok = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+    }
+    guard ok else { let e = errno; close(fd); throw TestSetupError("connect \(path): \(String(cString: strerror(e)))") }
+    return fd
+}
+
 /// Plain HTTP/1.0 to a loopback port: enough for the receiver's admin API, without a child process per call.
 public enum LoopbackHTTP {
     public static func request(port: Int, method: String, path: String, body: String? = nil, timeoutSeconds: Int = 10) throws -> (status: Int, body: [UInt8]) {

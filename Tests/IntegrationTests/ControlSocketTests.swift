@@ -9,19 +9,7 @@ import Testing
     /// What edgectl does on the wire, without edgectl: one line out, one line back.
     final class Client {
         let fd: Int32
-        init(_ path: String, timeoutSeconds: Int = 5) throws {
-            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw TestSetupError("socket: \(String(cString: strerror(errno)))") }
-            var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
-            let ok = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-            }
-            guard ok else { let e = errno; close(fd); throw TestSetupError("connect \(path): \(String(cString: strerror(e)))") }
-        }
+        init(_ path: String, timeoutSeconds: Int = 5) throws { fd = try unixConnect(path, timeoutSeconds: timeoutSeconds) }
         deinit { close(fd) }
 
         func send(_ text: String) {

@@ -10,10 +10,13 @@ import Testing
 @Suite(.serialized) struct DaemonTests {
     let edgectl = TestPaths.product("edgectl")
 
-    func status(_ pad: PadFixture) async -> [String: Any]? {
-        guard let r = try? await runTool(edgectl, ["status", "--socket", pad.controlSocket, "--json"], timeout: 15), r.status == 0 else { return nil }
-        return (try? JSONSerialization.jsonObject(with: Data(r.output.utf8))) as? [String: Any]
+    /// `edgectl COMMAND --json` against the pad's edged, parsed; nil when it fails.
+    func edgectlJSON(_ pad: PadFixture, _ command: String) async -> Any? {
+        guard let r = try? await runTool(edgectl, [command, "--socket", pad.controlSocket, "--json"], timeout: 15), r.status == 0 else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(r.output.utf8))
     }
+
+    func status(_ pad: PadFixture) async -> [String: Any]? { await edgectlJSON(pad, "status") as? [String: Any] }
 
     func backlog(_ pad: PadFixture) async -> (alarm: Int64, reading: Int64)? {
         guard let b = await status(pad)?["backlog"] as? [String: Any] else { return nil }
@@ -26,8 +29,7 @@ import Testing
         pad.sim?.terminate()
         return await eventually(timeout: 30) {
             guard (await status(pad)?["devicesOnline"] as? NSNumber)?.intValue == 0,
-                  let r = try? await runTool(edgectl, ["alarms", "--socket", pad.controlSocket, "--json"], timeout: 15), r.status == 0,
-                  let list = (try? JSONSerialization.jsonObject(with: Data(r.output.utf8))) as? [[String: Any]] else { return false }
+                  let list = await edgectlJSON(pad, "alarms") as? [[String: Any]] else { return false }
             return list.contains { ($0["id"] as? String)?.hasPrefix("rpc-1-comm") == true && $0["state"] as? String == "active" }
         }
     }

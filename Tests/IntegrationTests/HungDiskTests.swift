@@ -5,8 +5,7 @@ import Testing
 extension DaemonTests {
     /// Responses from all devices so far, from `edgectl devices`.
     func responses(_ pad: PadFixture) async -> Int? {
-        guard let r = try? await runTool(edgectl, ["devices", "--socket", pad.controlSocket, "--json"], timeout: 15), r.status == 0,
-              let list = (try? JSONSerialization.jsonObject(with: Data(r.output.utf8))) as? [[String: Any]] else { return nil }
+        guard let list = await edgectlJSON(pad, "devices") as? [[String: Any]] else { return nil }
         return list.reduce(0) { $0 + ((($1["counters"] as? [String: Any])?["responses"] as? NSNumber)?.intValue ?? 0) }
     }
 
