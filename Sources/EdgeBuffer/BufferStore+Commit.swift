@@ -22,8 +22,8 @@ extension BufferStore {
         case .success(let firstSeqs):
             for (item, first) in zip(items, firstSeqs) {
                 switch item {
-                case .readings(let rows, let c): c.resume(returning: .success(first...(first + Int64(rows.count) - 1)))
-                case .alarms(let list, _, let c): c.resume(returning: .success(list.isEmpty ? [] : Array(first..<(first + Int64(list.count)))))
+                case .readings(let rows, let done): done(.success(first...(first + Int64(rows.count) - 1)))
+                case .alarms(let list, _, let done): done(.success(list.isEmpty ? [] : Array(first..<(first + Int64(list.count)))))
                 }
             }
         case .failure(let error):
@@ -126,17 +126,22 @@ extension BufferStore {
         let statement = try db.cachedStatement(sql: BufferSchema.insertReadingSQL)
         let stmt = statement.sqliteStatement
         sqlite3_reset(stmt)
+        // A failed bind (out of memory, too big) leaves the parameter NULL and the step would still store
+        // the row: every bind is checked, and a failure fails the transaction.
+        func bound(_ rc: Int32) throws {
+            guard rc == SQLITE_OK else {
+                let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+                sqlite3_reset(stmt)
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: "bind: \(message)")
+            }
+        }
         for i in rows.indices {
             let series = try seriesID(db, rows[i].series, &st)
-            sqlite3_bind_int64(stmt, 1, series)
-            sqlite3_bind_int64(stmt, 2, rows[i].wall)
-            if let v = rows[i].number { sqlite3_bind_double(stmt, 3, v) } else { sqlite3_bind_null(stmt, 3) }
-            sqlite3_bind_int64(stmt, 4, rows[i].quality)
-            if let t = rows[i].text {
-                sqlite3_bind_text(stmt, 5, t, -1, SQLITE_TRANSIENT_SWIFT)
-            } else {
-                sqlite3_bind_null(stmt, 5)
-            }
+            try bound(sqlite3_bind_int64(stmt, 1, series))
+            try bound(sqlite3_bind_int64(stmt, 2, rows[i].wall))
+            try bound(rows[i].number.map { sqlite3_bind_double(stmt, 3, $0) } ?? sqlite3_bind_null(stmt, 3))
+            try bound(sqlite3_bind_int64(stmt, 4, rows[i].quality))
+            try bound(rows[i].text.map { sqlite3_bind_text(stmt, 5, $0, -1, SQLITE_TRANSIENT_SWIFT) } ?? sqlite3_bind_null(stmt, 5))
             let rc = sqlite3_step(stmt)
             guard rc == SQLITE_DONE else {
                 let message = String(cString: sqlite3_errmsg(db.sqliteConnection))

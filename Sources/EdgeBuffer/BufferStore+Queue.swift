@@ -123,9 +123,33 @@ extension BufferStore {
     }
 
     private func stats(_ db: Database) throws -> BufferStats {
-        let st = lock.withLock { state }
         let oldest = try Int64.fetchOne(db, sql: "SELECT wall FROM record WHERE kind = 0 ORDER BY seq LIMIT 1")
         let sizes = FileSizes.of(path)
+        let now = GroupCommitThread.now()
+        return lock.withLock {
+            remembered.oldestReadingMillis = oldest
+            remembered.sizes = sizes
+            remembered.readAtNanos = now
+            return figures(state, oldest: oldest, sizes: sizes)
+        }
+    }
+
+    /// The buffer's figures from memory alone, for `edgectl status`: never a read of the file, so it answers
+    /// at once whatever the disk does. Record counts, seqs and losses are current (they live in memory);
+    /// the oldest reading and the file sizes are those of the last read of the file (`stats()`) or commit,
+    /// `diskFiguresAgeMillis` ago (nil before the first).
+    public func rememberedStats() -> RememberedBufferStats {
+        let now = GroupCommitThread.now()
+        return lock.withLock {
+            let r = remembered
+            return RememberedBufferStats(
+                stats: figures(state, oldest: r.oldestReadingMillis, sizes: r.sizes ?? FileSizes(database: 0, wal: 0, shm: 0)),
+                diskFiguresAgeMillis: r.readAtNanos.map { Int64((now &- $0) / 1_000_000) })
+        }
+    }
+
+    /// Figures from the writer state and what was read of the file (called with `lock` held).
+    private func figures(_ st: WriterState, oldest: Int64?, sizes: FileSizes) -> BufferStats {
         let c = st.counters
         return BufferStats(epoch: epoch, alarmRecords: c.alarmRecords, readingRecords: c.readingRecords,
                            deadLetterRecords: c.deadLetterRecords, gapRecords: c.gapRecords, bytesOnDisk: sizes.total,

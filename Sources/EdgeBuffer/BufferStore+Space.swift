@@ -120,7 +120,10 @@ extension BufferStore {
     /// automatic checkpoint fell behind.
     func afterCommit(_ db: Database) {
         let sizes = FileSizes.of(path)
-        lock.withLock { state.peakBytes = max(state.peakBytes, sizes.total) }
+        lock.withLock {
+            state.peakBytes = max(state.peakBytes, sizes.total)
+            remembered.sizes = sizes
+        }
         if sizes.wal > budget.walTruncateBytes {
             do { try db.checkpoint(.truncate) } catch { logger.debug("buffer \(path): checkpoint deferred: \(error)") }
         }

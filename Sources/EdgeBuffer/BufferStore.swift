@@ -11,6 +11,8 @@ public struct BufferOptions: Sendable {
     public var retention: TimeSpan?
     /// How long the writer must be idle before it checkpoints, vacuums and applies retention.
     public var idleUpkeepDelay: TimeSpan
+    /// Upkeep runs at least this often, even when the writer never goes idle.
+    public var upkeepPeriod: TimeSpan
     /// Readings that may wait behind a commit under way. When a commit hangs (a hung disk), appends beyond
     /// this are refused at once and counted as not stored (an `io-error` gap record once the disk is back)
     /// instead of piling up in memory. 100,000 readings are tens of MB and over 10 s of a busy gateway.
@@ -19,10 +21,12 @@ public struct BufferOptions: Sendable {
     public var wallClock: @Sendable () -> Int64
 
     public init(groupCommit: GroupCommitPolicy = .default, retention: TimeSpan? = nil,
-                idleUpkeepDelay: TimeSpan = TimeSpan(milliseconds: 500), maxQueuedReadings: Int = 100_000,
+                idleUpkeepDelay: TimeSpan = TimeSpan(milliseconds: 500), upkeepPeriod: TimeSpan = .seconds(60),
+                maxQueuedReadings: Int = 100_000,
                 wallClock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.groupCommit = groupCommit; self.retention = retention
-        self.idleUpkeepDelay = idleUpkeepDelay; self.maxQueuedReadings = maxQueuedReadings; self.wallClock = wallClock
+        self.idleUpkeepDelay = idleUpkeepDelay; self.upkeepPeriod = upkeepPeriod
+        self.maxQueuedReadings = maxQueuedReadings; self.wallClock = wallClock
     }
 }
 
@@ -65,6 +69,8 @@ public final class BufferStore: @unchecked Sendable {
     }
     let lock = NSLock()
     var state: WriterState
+    /// What was last read of the file (under `lock`), for `rememberedStats()`.
+    var remembered = RememberedDiskFigures()
     private var closed = false
     /// Readings refused since the writer's queue filled up (nil while appends are taken).
     private var refusedSinceFull: Int64?
@@ -74,7 +80,8 @@ public final class BufferStore: @unchecked Sendable {
         self.path = path; self.epoch = epoch; self.budget = budget; self.options = options
         self.logger = logger; self.pool = pool; self.state = state
         writer = GroupCommitThread(policy: options.groupCommit, maxTransactionBytes: Int(budget.maxTransactionBytes),
-                                   idleDelay: options.idleUpkeepDelay, maxQueuedReadings: options.maxQueuedReadings)
+                                   idleDelay: options.idleUpkeepDelay, upkeepPeriod: options.upkeepPeriod,
+                                   maxQueuedReadings: options.maxQueuedReadings)
         writer.start(self)
     }
 
@@ -88,15 +95,25 @@ public final class BufferStore: @unchecked Sendable {
     /// recovers by itself when space returns.
     public func append(readings: [Reading], units: (String, String) -> String?) async throws(BufferError) -> ClosedRange<Int64>? {
         guard !readings.isEmpty else { return nil }
-        let rows = readings.map { PendingReading($0, units: units($0.device, $0.tag)) }
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>) in
-            switch writer.submit(.readings(rows, c)) {
-            case .queued: acceptingAgain()
-            case .closed: c.resume(returning: .failure(closedError("append \(rows.count) readings")))
-            case .full(let queued): c.resume(returning: .failure(refuse(rows, queued: queued)))
-            }
+            enqueue(readings: readings, units: units) { c.resume(returning: $0) }
         }
         return try result.get()
+    }
+
+    /// `append(readings:)` without waiting: the readings join the writer's queue now, in the order of the
+    /// calls, and `done` is called once with their seqs or the error (on the writer thread, or at once when
+    /// they are refused; it must return quickly). A refusal (closed, or the queue full behind a hung
+    /// commit) counts the readings as not stored, as `append` does.
+    public func enqueue(readings: [Reading], units: (String, String) -> String?,
+                        done: @escaping @Sendable (Result<ClosedRange<Int64>?, BufferError>) -> Void) {
+        guard !readings.isEmpty else { return done(.success(nil)) }
+        let rows = readings.map { PendingReading($0, units: units($0.device, $0.tag)) }
+        switch writer.submit(.readings(rows, done)) {
+        case .queued: acceptingAgain()
+        case .closed: done(.failure(closedError("append \(rows.count) readings")))
+        case .full(let queued): done(.failure(refuse(rows, queued: queued)))
+        }
     }
 
     /// Stores an alarm event, committed at once (with any readings waiting); returns its seq.
@@ -110,11 +127,28 @@ public final class BufferStore: @unchecked Sendable {
     public func append(alarms: [AlarmEventRecord], state: StateEntry?) async throws(BufferError) -> [Int64] {
         guard !alarms.isEmpty || state != nil else { return [] }
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[Int64], BufferError>, Never>) in
-            if writer.submit(.alarms(alarms, state: state, c)) != .queued {
-                c.resume(returning: .failure(closedError("append \(alarms.count) alarm events")))
-            }
+            enqueue(alarms: alarms, state: state) { c.resume(returning: $0) }
         }
         return try result.get()
+    }
+
+    /// `append(alarms:state:)` without waiting: queued now, in the order of the calls (alarm events are
+    /// never refused for a full queue); `done` is called once with their seqs or the error, on the writer
+    /// thread (it must return quickly).
+    public func enqueue(alarms: [AlarmEventRecord], state: StateEntry?,
+                        done: @escaping @Sendable (Result<[Int64], BufferError>) -> Void) {
+        guard !alarms.isEmpty || state != nil else { return done(.success([])) }
+        if writer.submit(.alarms(alarms, state: state, done)) != .queued {
+            done(.failure(closedError("append \(alarms.count) alarm events")))
+        }
+    }
+
+    /// Counts readings that never reached the buffer (dropped before they could be queued) as not stored:
+    /// they are named by a gap record with `reason` in the next successful commit.
+    public func countNotStored(_ readings: [Reading], reason: GapReason) {
+        guard !readings.isEmpty else { return }
+        let walls = readings.map(\.wallMillis)
+        lock.withLock { state.ledger.lost(count: Int64(readings.count), fromMillis: walls.min()!, toMillis: walls.max()!, reason: reason) }
     }
 
     /// Counts readings the full queue refused as not stored (a gap record once a commit succeeds again); says
@@ -212,13 +246,20 @@ public final class BufferStore: @unchecked Sendable {
     func transaction<T>(_ db: Database, _ body: (Database, inout WriterState) throws -> T) throws -> T {
         var st = lock.withLock { state }
         let old = st.counters
+        let ledgerAtStart = st.ledger
         var result: T?
         try db.inTransaction(.immediate) {
             result = try body(db, &st)
             try BufferSchema.saveCounters(db, st.counters, old: old)
             return .commit
         }
-        lock.withLock { state = st }
+        lock.withLock {
+            // Losses counted while this transaction ran (readings refused behind it, dropped before the
+            // queue) are not in `st`: keep them for the next transaction's gap record.
+            let meanwhile = state.ledger.added(since: ledgerAtStart)
+            state = st
+            state.ledger.merge(meanwhile)
+        }
         afterCommit(db)
         writer.noteWrite()
         return result!
@@ -226,3 +267,19 @@ public final class BufferStore: @unchecked Sendable {
 }
 
 extension BufferStore: GroupCommitPerformer {}
+
+/// The parts of the buffer's figures that only the file can tell, as last read.
+struct RememberedDiskFigures: Sendable {
+    var oldestReadingMillis: Int64?
+    var sizes: FileSizes?
+    /// Monotonic ns of the read; nil before the first.
+    var readAtNanos: UInt64?
+}
+
+/// The buffer's figures from memory (`BufferStore.rememberedStats()`): counts are current; the oldest
+/// reading and file sizes are as last read, `diskFiguresAgeMillis` ago.
+public struct RememberedBufferStats: Sendable {
+    public var stats: BufferStats
+    /// How long ago the oldest reading and the file sizes were read; nil if never.
+    public var diskFiguresAgeMillis: Int64?
+}

@@ -1,11 +1,14 @@
 import EdgeCore
 import Foundation
 
-/// Something waiting to be committed, with the continuation of the caller waiting for it.
+/// Something waiting to be committed, with what to call once it is (on the writer thread: it must return
+/// at once — resume a continuation, yield to a stream).
 enum PendingItem: Sendable {
-    case readings([PendingReading], CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>)
+    typealias ReadingsDone = @Sendable (Result<ClosedRange<Int64>?, BufferError>) -> Void
+    typealias AlarmsDone = @Sendable (Result<[Int64], BufferError>) -> Void
+    case readings([PendingReading], ReadingsDone)
     /// Alarm events (committed at once) and, in the same transaction, state that must agree with them.
-    case alarms([AlarmEventRecord], state: StateEntry?, CheckedContinuation<Result<[Int64], BufferError>, Never>)
+    case alarms([AlarmEventRecord], state: StateEntry?, AlarmsDone)
 
     var recordCount: Int {
         switch self {
@@ -38,8 +41,8 @@ enum PendingItem: Sendable {
     }
     func fail(_ error: BufferError) {
         switch self {
-        case .readings(_, let c): c.resume(returning: .failure(error))
-        case .alarms(_, _, let c): c.resume(returning: .failure(error))
+        case .readings(_, let done): done(.failure(error))
+        case .alarms(_, _, let done): done(.failure(error))
         }
     }
 }
@@ -94,7 +97,7 @@ final class GroupCommitThread: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let maxTransactionBytes: Int
     private let idleDelayNanos: UInt64
-    private let upkeepPeriodNanos: UInt64 = 60_000_000_000
+    private let upkeepPeriodNanos: UInt64
     private var performer: (any GroupCommitPerformer)?
     /// Monotonic ns since the writer has been inside a commit or upkeep, or since the oldest queued item
     /// has been waiting (nil when idle with nothing queued): the watchdog's measure of a stuck writer.
@@ -105,10 +108,12 @@ final class GroupCommitThread: @unchecked Sendable {
     private var queuedReadings = 0
     private let maxQueuedReadings: Int
 
-    init(policy: GroupCommitPolicy, maxTransactionBytes: Int, idleDelay: TimeSpan, maxQueuedReadings: Int = .max) {
+    init(policy: GroupCommitPolicy, maxTransactionBytes: Int, idleDelay: TimeSpan, upkeepPeriod: TimeSpan = .seconds(60),
+         maxQueuedReadings: Int = .max) {
         gate = GroupCommitGate(policy: policy)
         self.maxTransactionBytes = max(4096, maxTransactionBytes)
         idleDelayNanos = UInt64(max(0, idleDelay.milliseconds)) * 1_000_000
+        upkeepPeriodNanos = UInt64(max(1, upkeepPeriod.milliseconds)) * 1_000_000
         self.maxQueuedReadings = maxQueuedReadings
     }
 

@@ -19,8 +19,8 @@ import Testing
             lock.withLock { commits += 1 }
             for item in items {
                 switch item {
-                case .readings(_, let c): c.resume(returning: .success(1...1))
-                case .alarms(let list, _, let c): c.resume(returning: .success(list.map { _ in 1 }))
+                case .readings(_, let done): done(.success(1...1))
+                case .alarms(let list, _, let done): done(.success(list.map { _ in 1 }))
                 }
             }
         }
@@ -38,10 +38,10 @@ import Testing
         writer.start(performer)
         #expect(writer.stalledMillis() == 0, "idle: no stall")
 
-        let first = Task { await withCheckedContinuation { c in _ = writer.submit(.readings([reading()], c)) } }
+        let first = Task { await withCheckedContinuation { c in _ = writer.submit(.readings([reading()], { c.resume(returning: $0) })) } }
         #expect(await eventually(timeout: 10) { performer.entered.wait(timeout: .now()) == .success })
         // The commit hangs: the stall grows with it (more appends queue behind it).
-        let second = Task { await withCheckedContinuation { c in _ = writer.submit(.readings([reading()], c)) } }
+        let second = Task { await withCheckedContinuation { c in _ = writer.submit(.readings([reading()], { c.resume(returning: $0) })) } }
         #expect(await eventually(timeout: 10) { writer.stalledMillis() >= 300 }, "stall \(writer.stalledMillis()) ms")
 
         performer.lock.withLock { performer.hang = false }
@@ -58,7 +58,7 @@ import Testing
         let (said, tell) = AsyncStream<GroupCommitThread.Submitted>.makeStream()
         let task = Task {
             _ = await withCheckedContinuation { (c: CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>) in
-                let s = writer.submit(.readings((0..<n).map { _ in reading() }, c))
+                let s = writer.submit(.readings((0..<n).map { _ in reading() }, { c.resume(returning: $0) }))
                 tell.yield(s)
                 tell.finish()
                 if s != .queued { c.resume(returning: .success(nil)) }
@@ -85,7 +85,7 @@ import Testing
         #expect(c == .full(queued: 1000))
         let alarm = Task {
             await withCheckedContinuation { (k: CheckedContinuation<Result<[Int64], BufferError>, Never>) in
-                #expect(writer.submit(.alarms([Fixtures.alarm(1)], state: nil, k)) == .queued)
+                #expect(writer.submit(.alarms([Fixtures.alarm(1)], state: nil, { k.resume(returning: $0) })) == .queued)
             }
         }
 

@@ -36,6 +36,23 @@ public struct LossLedger: Sendable, Equatable {
 
     /// The gap records were committed.
     public mutating func clear() { byReason = [:] }
+
+    /// What was counted in this ledger since it was `earlier` (a copy taken before): losses are only ever
+    /// added between clears, so the difference is what others counted meanwhile (its time span is this
+    /// ledger's, which covers it).
+    public func added(since earlier: LossLedger) -> LossLedger {
+        var out = LossLedger()
+        for (reason, now) in byReason {
+            let diff = now.count - (earlier.byReason[reason]?.count ?? 0)
+            if diff > 0 { out.byReason[reason] = Loss(reason: reason, count: diff, fromMillis: now.fromMillis, toMillis: now.toMillis) }
+        }
+        return out
+    }
+
+    /// Adds every loss of `other`.
+    public mutating func merge(_ other: LossLedger) {
+        for l in other.byReason.values { lost(count: l.count, fromMillis: l.fromMillis, toMillis: l.toMillis, reason: l.reason) }
+    }
 }
 
 /// Totals the buffer keeps in its file, updated in the same transaction as the records they count.
