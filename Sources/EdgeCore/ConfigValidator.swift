@@ -23,7 +23,10 @@ struct ConfigValidator {
         checkUnique(draft.templates.map { ($0.0.name, $0.1) }, what: "template")
         checkUnique(draft.devices.map { ($0.0.name, $0.1) }, what: "device")
         checkUnique(draft.alarms.map { ($0.0.name, $0.1) }, what: "alarm")
-        for (i, (t, _)) in draft.templates.enumerated() { checkTemplate(t, tagNodes: draft.tagNodes[i]) }
+        for (i, (t, _)) in draft.templates.enumerated() {
+            checkTemplate(t, tagNodes: draft.tagNodes[i])
+            checkOverlaps(t, tagNodes: draft.tagNodes[i])
+        }
         checkSerialPorts()
         checkDevices()
         checkAlarms()
@@ -97,8 +100,8 @@ struct ConfigValidator {
         for (d, n) in draft.devices {
             if let bus = buses[d.bus] {
                 let un = Self.field(n, "unit")
-                if bus.kind != .tcp && !(1...247).contains(d.unit) {
-                    log.error(un.location, un.path, "\(d.unit) is out of range 1...247 (unit ids on a serial line)")
+                if let why = UnitID.refusal(d.unit, on: bus.kind) {
+                    log.error(un.location, un.path, why)
                 }
                 let key = "\(d.bus)#\(d.unit)"
                 if let other = units[key] {

@@ -124,8 +124,8 @@ public final class SimServer: @unchecked Sendable {
                 if RTUFraming.checks(frame) {
                     buffer.removeFirst(8)
                     let unit = Int(frame[0])
-                    if devices[unit] != nil {
-                        modbus_set_slave(ctx, Int32(unit))
+                    // A unit libmodbus cannot address is not answered (a real line would stay silent too).
+                    if devices[unit] != nil, modbus_set_slave(ctx, Int32(unit)) == 0 {
                         answer(ctx, frame, unit: unit, offset: 1, fd: fd)
                     }
                 } else {
@@ -158,7 +158,7 @@ public final class SimServer: @unchecked Sendable {
         case .wrongUnit:
             var forged = req
             forged[offset - 1] = UInt8((unit % 247) + 1)
-            if offset == 1 { modbus_set_slave(ctx, Int32(forged[0])) }
+            if offset == 1, modbus_set_slave(ctx, Int32(forged[0])) != 0 { return }
             reply(ctx, forged, device)
             return
         }

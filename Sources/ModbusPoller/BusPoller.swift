@@ -131,6 +131,9 @@ public final class BusPoller: @unchecked Sendable {
                     var probe = false
                     if case .probe = action { probe = true }
                     outcome = device.poll(over: link, bus: bus, probe: probe, pause: { [self] t in markProgress(); Self.pause(t) })
+                    if let note = (link as? LibmodbusLink)?.takeRS485Note() {
+                        logger.warning("\(bus.device ?? bus.name): \(note)", metadata: ["bus": "\(bus.name)"])
+                    }
                     Self.pause(bus.interFrameDelay)
                 } else {
                     outcome = DevicePoller.Outcome(readings: [], answered: false, errors: [])

@@ -8,8 +8,15 @@ public final class LibmodbusLink: ModbusLink {
     public let bus: BusConfig
     private let ctx: OpaquePointer
     public private(set) var isConnected = false
-    /// Set once the port's RS-485 mode has been tried, so a fallback is logged once per connection.
-    public private(set) var rs485Note: String?
+    /// Why the port's RS-485 mode could not be set on the last connect, until `takeRS485Note()` takes it
+    /// (the bus thread logs it once per connection).
+    private var rs485Note: String?
+
+    /// The RS-485 note of the last connect, once.
+    public func takeRS485Note() -> String? {
+        defer { rs485Note = nil }
+        return rs485Note
+    }
 
     public init(bus: BusConfig) throws(ModbusError) {
         self.bus = bus
@@ -87,7 +94,13 @@ public final class LibmodbusLink: ModbusLink {
     private func transaction<T>(unit: Int, table: RegisterTable, start: Int, count: Int, zero: T,
                                 _ read: (OpaquePointer, Int32, Int32, UnsafeMutablePointer<T>?) -> Int32) throws(ModbusError) -> [T] {
         try connect()
-        modbus_set_slave(ctx, Int32(unit))
+        // libmodbus refuses some unit ids (248–254 on TCP) and then keeps the previous one: a read sent
+        // anyway would be answered by another device and its values stored under this one.
+        guard modbus_set_slave(ctx, Int32(unit)) == 0 else {
+            let why = UnitID.refusal(unit, on: bus.kind) ?? "libmodbus refused unit \(unit): \(String(cString: modbus_strerror(errno)))"
+            throw ModbusError(.link("\(why); nothing was sent"), bus: bus.name, unit: unit,
+                              request: "\(table.rawValue) \(start)..\(start + count - 1)")
+        }
         var out = [T](repeating: zero, count: count)
         let rc = out.withUnsafeMutableBufferPointer { buf in read(ctx, Int32(start), Int32(count), buf.baseAddress) }
         guard rc == count else { throw failure(errno, unit: unit, table: table, start: start, count: count, rc: rc) }
@@ -115,7 +128,8 @@ public final class LibmodbusLink: ModbusLink {
         case .timeout, .framing:
             // Drop whatever arrives late so it is not taken for the next response; TCP peers that
             // send garbage get a fresh connection.
-            if bus.kind == .tcp, case .framing = kind { close() } else { _ = modbus_flush(ctx) }
+            // A flush that fails (the port went away) would leave a late answer to be read as the next one.
+            if bus.kind == .tcp, case .framing = kind { close() } else if modbus_flush(ctx) < 0 { close() }
         case .exception: break
         }
         return ModbusError(kind, bus: bus.name, unit: unit, request: request, timeout: "\(bus.responseTimeout)")

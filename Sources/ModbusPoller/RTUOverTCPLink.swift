@@ -36,11 +36,12 @@ public final class RTUOverTCPLink: ModbusLink {
     }
 
     private func transact(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [UInt8] {
-        try connect()
         let request = "\(table.rawValue) \(start)..\(start + count - 1)"
         func fail(_ kind: ModbusError.Kind) -> ModbusError {
             ModbusError(kind, bus: bus.name, unit: unit, request: request, timeout: "\(bus.responseTimeout)")
         }
+        if let why = UnitID.refusal(unit, on: bus.kind) { throw fail(.link("\(why); nothing was sent")) }
+        try connect()
         // Whatever a previous, timed-out exchange left behind is not this response.
         Socket.drain(fd)
         let frame = RTUFraming.readRequest(unit: UInt8(unit), function: table.readFunction, start: start, count: count)

@@ -57,6 +57,7 @@ struct ProbeCommand: ParsableCommand {
         }
         guard let wo = WordOrder(rawValue: order.uppercased()) else { throw ValidationError("--order: ABCD, CDAB, BADC or DCBA") }
         let bus = try link.bus()
+        if let why = UnitID.refusal(unit, on: bus.kind) { throw ValidationError("--unit: \(why)") }
         let modbus = try ModbusLinks.make(for: bus)
         let every = `repeat`.flatMap(TimeSpan.init(parsing:))
         repeat {
@@ -132,6 +133,9 @@ struct ScanCommand: ParsableCommand {
             }
         }
         var bus = try link.bus()
+        if let bad = ids.first(where: { !UnitID.isAddressable($0, on: bus.kind) }), let why = UnitID.refusal(bad, on: bus.kind) {
+            throw ValidationError("--units: \(why)")
+        }
         if link.timeout == "1s" { bus.responseTimeout = TimeSpan(milliseconds: 200) }
         let modbus = try ModbusLinks.make(for: bus)
         var found: [[String: String]] = []

@@ -15,14 +15,15 @@ import Testing
     func tags(_ template: String) -> [TagDefinition] { pad.template(named: template)!.tags }
 
     /// Constant values for every numeric tag, chosen to exercise sign, scale and word order.
-    func fixedSignals(_ tags: [TagDefinition]) -> [String: SimSignal] {
+    /// `factor` makes another device's values (2: every number doubled, bits following their words).
+    func fixedSignals(_ tags: [TagDefinition], factor: Double = 1) -> [String: SimSignal] {
         var out: [String: SimSignal] = [:]
         for (i, t) in tags.enumerated() {
             switch t.type {
             case .bool, .bit: out[t.name] = .constant(Double(i % 2))
-            case .int16, .int32, .int64: out[t.name] = .constant(-Double(i * 3) * t.scale - 1 * t.scale)
-            case .float32, .float64: out[t.name] = .constant(100.25 + Double(i))
-            default: out[t.name] = .constant(Double(i * 7 + 1) * t.scale)
+            case .int16, .int32, .int64: out[t.name] = .constant((-Double(i * 3) * t.scale - 1 * t.scale) * factor)
+            case .float32, .float64: out[t.name] = .constant((100.25 + Double(i)) * factor)
+            default: out[t.name] = .constant(Double(i * 7 + 1) * t.scale * factor)
             }
         }
         // A bit tag shares its register with any whole-word tag at that address: keep them consistent.
@@ -77,6 +78,48 @@ import Testing
         }
     }
 
+    /// Two devices on one TCP bus answer different values; a third is configured at unit 248, which
+    /// libmodbus cannot address on TCP (it refuses the unit and keeps the previous one). Every reading
+    /// carries its own device's value, and the unaddressable device gets an error naming the cause and no
+    /// value — before the fix, unit 248 was stored with the answers of the device polled before it.
+    @Test func everyReadingCarriesItsOwnDevicesValueAcrossAFailedUnitSwitch() async throws {
+        let t = tags("rod-pump-controller")
+        let a = fixedSignals(t), b = fixedSignals(t, factor: 2)
+        #expect(t.contains { a[$0.name]?.value(at: 0) != b[$0.name]?.value(at: 0) })
+        let server = SimServer(transport: .tcp(host: "127.0.0.1", port: 0), devices: [
+            SimDevice(name: "a", unit: 247, tags: t, signals: a),
+            SimDevice(name: "b", unit: 1, tags: t, signals: b),
+        ])
+        try server.start()
+        defer { server.stop() }
+        let bus = BusConfig(name: "lan", kind: .tcp, device: nil, serial: nil, rs485: nil,
+                            endpoint: TCPEndpoint(host: "127.0.0.1", port: server.port, connectTimeout: .seconds(2)),
+                            interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: .seconds(1), byteTimeout: nil, retries: 0)
+        let link = try ModbusLinks.make(for: bus)
+        let limits = pad.template(named: "rod-pump-controller")!.limits
+        func poller(_ unit: Int) -> DevicePoller {
+            DevicePoller(config: device("u\(unit)", unit: unit, template: "rod-pump-controller", bus: "lan"), tags: t,
+                         limits: limits, timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
+        }
+        var p247 = poller(247), p248 = poller(248), p1 = poller(1)
+        for _ in 0..<3 {
+            let first = p247.poll(over: link, bus: bus)
+            #expect(first.errors.isEmpty, "\(first.errors)")
+            expectReadings(first.readings, match: a, tags: t)
+
+            let refused = p248.poll(over: link, bus: bus)
+            #expect(!refused.answered)
+            #expect(!refused.errors.isEmpty && refused.errors.allSatisfy { "\($0)".contains("cannot be addressed on a Modbus TCP bus") },
+                    "\(refused.errors)")
+            #expect(refused.readings.allSatisfy { $0.quality != .good && $0.value == nil },
+                    "unit 248 got values: \(refused.readings.filter { $0.value != nil }.map(\.tag))")
+
+            let second = p1.poll(over: link, bus: bus)
+            #expect(second.errors.isEmpty, "\(second.errors)")
+            expectReadings(second.readings, match: b, tags: t)
+        }
+    }
+
     @Test func pollsOverASerialPtyPair() async throws {
         let pty = try PtyPair()
         let rpcTags = tags("rod-pump-controller"), espTags = tags("oms-esp-gauge")
@@ -101,7 +144,7 @@ import Testing
             expectReadings(outcome.readings, match: signals, tags: t)
         }
         // A pty has no RS-485 driver: the link notes the fallback instead of failing.
-        #expect((link as? LibmodbusLink)?.rs485Note?.contains("RS-485 mode not available") == true)
+        #expect((link as? LibmodbusLink)?.takeRS485Note()?.contains("RS-485 mode not available") == true)
     }
 
     @Test func pollsRTUOverTCPThroughADeviceServer() async throws {
