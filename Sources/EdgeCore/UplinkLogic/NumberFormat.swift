@@ -54,6 +54,15 @@ public enum NumberFormat: Sendable, Equatable {
         }
     }
 
+    /// A value as a person reads it (`edgectl tail`): a number with the digits the uplink sends for it
+    /// (`format(_:)`: `77.6`, not `77.60000000000001`), text as it is.
+    public func display(_ value: TagValue) -> String {
+        switch value {
+        case .number(let v): format(v)
+        case .text(let s): s
+        }
+    }
+
     /// Appends `format(v)` as UTF-8, without making a String for the common cases (whole raw counts).
     public func write(_ v: Double, into out: inout [UInt8]) {
         if case .decimals(let n) = self, v.isFinite, n <= 9 {
