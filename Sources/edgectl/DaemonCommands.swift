@@ -40,6 +40,11 @@ enum Fmt {
         return s == 0 ? "just now" : "\(t) ago"
     }
     static func int(_ v: Any?) -> Int64 { (v as? NSNumber)?.int64Value ?? 0 }
+    /// " (as read from the buffer file 2 min ago)" when figures from memory are older than 10 s.
+    static func asOf(_ ageMillis: Any?) -> String {
+        guard let ms = (ageMillis as? NSNumber)?.int64Value else { return " (not read from the buffer file yet)" }
+        return ms < 10_000 ? "" : " (as read from the buffer file \(TimeSpan.seconds(ms / 1000)) ago)"
+    }
     static func bytes(_ v: Any?) -> String {
         let b = int(v)
         return b >= 1 << 20 ? String(format: "%.1f MiB", Double(b) / 1048576) : b >= 1024 ? String(format: "%.1f KiB", Double(b) / 1024) : "\(b) B"
@@ -55,7 +60,7 @@ struct StatusCommand: ParsableCommand {
         let backlog = r["backlog"] as? [String: Any] ?? [:]
         print("gateway   \(r["gateway"] ?? "?") — \(r["site"] ?? "") (edged \(r["version"] ?? "?"))")
         print("devices   \(Fmt.int(r["devicesOnline"]))/\(Fmt.int(r["devicesTotal"])) online")
-        print("backlog   \(Fmt.int(backlog["alarm"])) alarm events, \(Fmt.int(backlog["reading"])) readings, \(Fmt.int(backlog["deadLetter"])) dead letters; oldest reading \(Fmt.ago(r["oldestReadingMillis"]))")
+        print("backlog   \(Fmt.int(backlog["alarm"])) alarm events, \(Fmt.int(backlog["reading"])) readings, \(Fmt.int(backlog["deadLetter"])) dead letters; oldest reading \(Fmt.ago(r["oldestReadingMillis"]))\(Fmt.asOf(r["bufferFiguresAgeMillis"]))")
         print("uplink    \(r["uplinkState"] ?? "?"), last upload \(Fmt.ago(r["lastUploadMillis"]))")
         print("alarms    \(Fmt.int(r["activeAlarms"])) active, \(Fmt.int(r["unacknowledgedAlarms"])) unacknowledged")
         print("clock     \((r["clockSynchronized"] as? Bool) == true ? "synchronized" : "NOT synchronized (readings are flagged)")")
@@ -140,12 +145,16 @@ struct BufferCommand: ParsableCommand {
     func run() throws {
         let b = try socket.call("buffer") as? [String: Any] ?? [:]
         if socket.json { return }
+        if b["fileNotAnswering"] as? Bool == true {
+            print("WAITING ON THE DISK: the buffer file did not answer within a few seconds (is the disk hung? see `edgectl status`)")
+            print("             counts below are from memory; oldest reading and sizes\(Fmt.asOf(b["diskFiguresAgeMillis"]))")
+        }
         print("epoch        \(b["epoch"] ?? "?")")
         print("queued       \(Fmt.int(b["alarmRecords"])) alarm events, \(Fmt.int(b["readingRecords"])) readings (\(Fmt.int(b["gapRecords"])) gap records)")
         print("on disk      \(Fmt.bytes(b["bytesOnDisk"])) of \(Fmt.bytes(b["budgetBytes"])) budget (peak \(Fmt.bytes(b["peakBytesOnDisk"])))")
         print("evicted      \(Fmt.int(b["evictedRecords"])) readings in \(Fmt.int(b["evictions"])) evictions; \(Fmt.int(b["notStoredRecords"])) not stored (disk)")
         print("dead letters \(Fmt.int(b["deadLetterRecords"])) records in \(Fmt.int(b["deadLetterBatches"])) batches")
-        print("readings     \(Fmt.int(b["readingsSeen"])) seen, \(Fmt.int(b["readingsStored"])) stored (report by exception)")
+        print("readings     \(Fmt.int(b["readingsPolled"])) polled, \(Fmt.int(b["readingsSeen"])) seen, \(Fmt.int(b["readingsSuppressed"])) held back by report by exception, \(Fmt.int(b["readingsStored"])) stored, \(Fmt.int(b["readingsNotStored"]) + Fmt.int(b["readingsDropped"])) not stored (in gap records)")
         print("oldest       \(Fmt.ago(b["oldestReadingMillis"]))")
         print("memory       \(Fmt.bytes(b["sqliteMemoryBytes"])) held by SQLite (peak \(Fmt.bytes(b["sqliteMemoryPeakBytes"])))")
     }
@@ -170,7 +179,9 @@ struct TailCommand: ParsableCommand {
             if socket.json { return }
             if !once { print("\u{1B}[H\u{1B}[2J", terminator: "") }
             for v in list {
-                let value = (v["value"] as? NSNumber).map { TagValue.number($0.doubleValue).description } ?? (v["value"] as? String) ?? "—"
+                // `formatted` is the value at the tag's resolution (NumberFormat.display); older daemons send only `value`.
+                let value = v["formatted"] as? String
+                    ?? (v["value"] as? NSNumber).map { TagValue.number($0.doubleValue).description } ?? (v["value"] as? String) ?? "—"
                 print("\(v["device"] ?? "").\(v["tag"] ?? "")".padding(toLength: 40, withPad: " ", startingAt: 0)
                       + value.padding(toLength: max(16, value.count + 1), withPad: " ", startingAt: 0)
                       + "\(v["units"] ?? "")".padding(toLength: 8, withPad: " ", startingAt: 0) + "\(v["quality"] ?? "")  \(Fmt.ago(v["millis"]))")

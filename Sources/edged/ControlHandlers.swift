@@ -3,6 +3,7 @@ import EdgeCore
 import EdgeRuntime
 import Foundation
 import Logging
+import Synchronization
 import ModbusPoller
 import Uplink
 
@@ -17,6 +18,9 @@ enum ControlHandlers {
         var devicesTotal: Int
         var backlog: [String: Int64]
         var oldestReadingMillis: Int64?
+        /// The reply comes from memory: the backlog is current, the oldest reading is as last read from the
+        /// buffer file this long ago (nil: not read yet).
+        var bufferFiguresAgeMillis: Int64?
         var lastUploadMillis: Int64?
         var uplinkState: String
         var activeAlarms: Int
@@ -54,12 +58,21 @@ enum ControlHandlers {
         var oldestReadingMillis: Int64?
         var lastSeq: Int64
         var readingsSeen: Int, readingsStored: Int
+        /// Every reading polled, accounted for: polled = dropped before ingest + seen; seen = suppressed by
+        /// report-by-exception + stored + not stored + still queued for their commit.
+        var readingsPolled: Int, readingsDropped: Int, readingsSuppressed: Int, readingsNotStored: Int
+        /// Set when the file did not answer within `bufferReadTimeout`: the counts are from memory, the oldest
+        /// reading and sizes as last read `diskFiguresAgeMillis` ago.
+        var fileNotAnswering: Bool
+        var diskFiguresAgeMillis: Int64?
         /// What SQLite holds in the process (page caches, statements) now and at most since start.
         var sqliteMemoryBytes: Int64, sqliteMemoryPeakBytes: Int64
     }
 
     struct TailValue: Codable {
         var device: String, tag: String, value: TagValue?, units: String?, quality: String, millis: Int64
+        /// The value at the tag's resolution, as the uplink sends it (`77.6`, not `77.60000000000001`).
+        var formatted: String?
     }
 
     static func handle(_ req: ControlRequest, peer: ControlPeer, gateway: Gateway, reloader: ReloadService, logger: Logger) -> Data {
@@ -75,6 +88,29 @@ enum ControlHandlers {
 
     private final class ReplyBox: @unchecked Sendable { var data: Data? }
 
+    /// How long `buffer` waits for the file before it answers from memory (edgectl waits 10 s).
+    static let bufferReadTimeout = Duration.seconds(4)
+
+    /// The value of `operation` if it finishes within `limit`, else nil — without waiting for it (a read
+    /// stuck on a hung disk goes on in its own task and its result is dropped).
+    static func firstWithin<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
+        await withCheckedContinuation { (c: CheckedContinuation<T?, Never>) in
+            let once = ResumeOnce(c)
+            Task { once.resume(await operation()) }
+            Task {
+                try? await Task.sleep(for: limit)
+                once.resume(nil)
+            }
+        }
+    }
+
+    /// A continuation resumed by whichever caller comes first; later calls do nothing.
+    private final class ResumeOnce<T: Sendable>: Sendable {
+        private let continuation: Mutex<CheckedContinuation<T?, Never>?>
+        init(_ c: CheckedContinuation<T?, Never>) { continuation = Mutex(c) }
+        func resume(_ value: T?) { continuation.withLock { $0.take() }?.resume(returning: value) }
+    }
+
     static func ok<T: Encodable>(_ value: T) -> Data {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
@@ -87,15 +123,18 @@ enum ControlHandlers {
         let who = "edgectl:uid \(peer.uid)"
         switch req.command {
         case "status":
+            // From memory only: a field tech asks exactly when the disk may be hung.
             let devices = gateway.polling.status()
-            let stats = try? await gateway.store.stats()
+            let remembered = gateway.store.rememberedStats()
+            let stats: BufferStats? = remembered.stats
             let uplink = gateway.uplinkService.status
             let alarms = await gateway.activeAlarms
             let c = await gateway.config
             return ok(Status(gateway: c.gateway.id, site: c.gateway.site, version: EdgeCoreVersion.string,
                              devicesOnline: devices.filter(\.online).count, devicesTotal: devices.count,
                              backlog: ["alarm": stats?.alarmRecords ?? -1, "reading": stats?.readingRecords ?? -1, "deadLetter": stats?.deadLetterRecords ?? -1],
-                             oldestReadingMillis: stats?.oldestReadingMillis, lastUploadMillis: uplink.lastSuccessMillis,
+                             oldestReadingMillis: stats?.oldestReadingMillis, bufferFiguresAgeMillis: remembered.diskFiguresAgeMillis,
+                             lastUploadMillis: uplink.lastSuccessMillis,
                              uplinkState: uplink.state, activeAlarms: alarms.count,
                              unacknowledgedAlarms: alarms.filter { !$0.acknowledged }.count,
                              clockSynchronized: ClockStatus.isSynchronized(), startedMillis: gateway.startedWallMillis,
@@ -132,8 +171,23 @@ enum ControlHandlers {
             }
             return ok(["done": "reloaded"])
         case "buffer":
-            guard let s = try? await gateway.store.stats() else { return ControlServer.errorReply("cannot read buffer statistics") }
+            // Reads the file; on a hung disk it answers from memory after `bufferReadTimeout`, saying so.
+            let store = gateway.store
+            let read = await firstWithin(bufferReadTimeout) { () async -> Result<BufferStats, BufferError> in
+                do throws(BufferError) { return .success(try await store.stats()) } catch { return .failure(error) }
+            }
+            let s: BufferStats
+            var fileNotAnswering = false
+            var age: Int64? = 0
+            switch read {
+            case .success(let stats)?: s = stats
+            case .failure(let e)?: return ControlServer.errorReply("cannot read buffer statistics: \(e)")
+            case nil:
+                let r = store.rememberedStats()
+                (s, fileNotAnswering, age) = (r.stats, true, r.diskFiguresAgeMillis)
+            }
             let ingest = await gateway.stats
+            let intake = gateway.intake.withLock { $0 }
             let sqlite = BufferStore.sqliteMemory
             return ok(Buffer(epoch: s.epoch, alarmRecords: s.alarmRecords, readingRecords: s.readingRecords, gapRecords: s.gapRecords,
                              deadLetterRecords: s.deadLetterRecords, bytesOnDisk: s.bytesOnDisk, budgetBytes: s.budgetBytes,
@@ -141,6 +195,9 @@ enum ControlHandlers {
                              notStoredRecords: s.notStoredRecords, deadLetterBatches: s.deadLetterBatches,
                              oldestReadingMillis: s.oldestReadingMillis, lastSeq: s.lastSeq,
                              readingsSeen: ingest.readingsSeen, readingsStored: ingest.readingsStored,
+                             readingsPolled: intake.readingsPolled, readingsDropped: intake.readingsDropped,
+                             readingsSuppressed: ingest.readingsSuppressed, readingsNotStored: ingest.readingsNotStored,
+                             fileNotAnswering: fileNotAnswering, diskFiguresAgeMillis: age,
                              sqliteMemoryBytes: sqlite.used, sqliteMemoryPeakBytes: sqlite.peak))
         case "uplink":
             return ok(gateway.uplinkService.status)
@@ -151,7 +208,8 @@ enum ControlHandlers {
             for d in c.devices where args["device"] == nil || args["device"] == d.name {
                 for t in c.effectiveTags(of: d) {
                     guard let r = latest["\(d.name).\(t.name)"] else { continue }
-                    out.append(TailValue(device: d.name, tag: t.name, value: r.value, units: t.units, quality: r.quality.description, millis: r.wallMillis))
+                    out.append(TailValue(device: d.name, tag: t.name, value: r.value, units: t.units, quality: r.quality.description, millis: r.wallMillis,
+                                         formatted: r.value.map { NumberFormat.of(t).display($0) }))
                 }
             }
             return ok(out)

@@ -22,7 +22,11 @@ actor Gateway {
     private(set) var latest: [String: Reading] = [:]
     /// Open alarm occurrences: alarm point id → occurrence id sent to the server.
     private var occurrences: [String: String]
-    private let reports: AsyncStream<PollReport>
+    /// Poll reports from the bus threads, in arrival order; what it drops is counted as not stored.
+    nonisolated let reports: PollReportQueue
+    /// Readings the bus threads produced and readings the report queue dropped, counted where they happen
+    /// (off this actor): with `stats` they account for every reading polled.
+    nonisolated let intake: IntakeCounters
     /// Wakes the uplink when an alarm event is committed (the fast lane).
     let uplinkWake: AsyncStream<Void>.Continuation
     private let uplinkWakeStream: AsyncStream<Void>
@@ -36,12 +40,32 @@ actor Gateway {
 
     struct IngestStats: Sendable, Codable {
         var reports = 0
+        /// Readings ingest took from the report queue.
         var readingsSeen = 0
+        /// Of those, readings report-by-exception (or an unknown tag) kept out of the buffer.
+        var readingsSuppressed = 0
+        /// Readings the buffer committed, and readings it did not store (counted in a gap record).
         var readingsStored = 0
+        var readingsNotStored = 0
         var alarmEvents = 0
         var storeErrors = 0
         var lastStoreError: String?
     }
+
+    /// Readings polled by the bus threads and dropped before ingest.
+    struct Intake: Sendable {
+        var readingsPolled = 0
+        var readingsDropped = 0
+    }
+
+    /// `Intake` behind its lock, shared by the bus threads' sink and the report queue.
+    final class IntakeCounters: Sendable {
+        private let counts = Mutex(Intake())
+        func withLock<T>(_ body: (inout Intake) -> T) -> T { counts.withLock { body(&$0) } }
+    }
+
+    /// Reports that may wait for ingest: about 10 s of 1,000 devices polled every second.
+    static let reportQueueCapacity = 10_000
 
     /// Persisted alarm engine state with the open occurrence ids, kept in the buffer file and written in the
     /// same transaction as the alarm events that changed it.
@@ -63,9 +87,23 @@ actor Gateway {
         self.occurrences = occurrences
         self.rbe = ReportByException(config: loaded.config)
         self.writerStuckAfterMillis = Mutex(loaded.config.storage.stuckAfter.milliseconds)
-        let (reports, continuation) = AsyncStream.makeStream(of: PollReport.self, bufferingPolicy: .bufferingNewest(10_000))
+        let intake = IntakeCounters()
+        self.intake = intake
+        let reports = PollReportQueue(capacity: Self.reportQueueCapacity) { [store, logger] dropped in
+            // Ingest fell this far behind: the readings are named by an io-error gap record (readings that
+            // waited longer than the gateway's bound), never dropped silently.
+            let first = intake.withLock { i -> Bool in
+                defer { i.readingsDropped += dropped.readings.count }
+                return i.readingsDropped == 0
+            }
+            store.countNotStored(dropped.readings, reason: .ioError)
+            if first { logger.error("ingest is behind by \(Self.reportQueueCapacity) poll reports: the oldest are dropped and counted in a gap record") }
+        }
         self.reports = reports
-        self.polling = PollingSupervisor(logger: logger, sink: { continuation.yield($0) })
+        self.polling = PollingSupervisor(logger: logger, sink: { report in
+            intake.withLock { $0.readingsPolled += report.readings.count }
+            reports.push(report)
+        })
         let (wake, wakeCont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.uplinkWake = wakeCont
         self.uplinkWakeStream = wake
@@ -117,7 +155,10 @@ actor Gateway {
 
     // MARK: ingest
 
-    func ingest(_ report: PollReport) async {
+    /// Takes one poll report: latest values, alarms, report-by-exception, and the readings into the
+    /// buffer's queue. Never waits on the disk (alarm events and readings are queued for their commit in
+    /// order), so a hung disk does not back up the report queue.
+    func ingest(_ report: PollReport) {
         stats.reports += 1
         let now = PollClock.wallMillis()
         for r in report.readings { latest["\(r.device).\(r.tag)"] = r }
@@ -127,7 +168,7 @@ actor Gateway {
             events += engine.deviceComm(report.device, online: online, now: now)
         }
         events += engine.ingest(report.readings, now: now)
-        await commit(events)
+        commit(events)
         // Report-by-exception decides what is stored; every reading still counts as seen.
         let tags = config.device(named: report.device).map { config.effectiveTags(of: $0) } ?? []
         let byName = Dictionary(tags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -140,16 +181,21 @@ actor Gateway {
             if rbe.admit(r, tag: tag) { keep.append(r) }
         }
         stats.readingsSeen += report.readings.count
+        stats.readingsSuppressed += report.readings.count - keep.count
         guard !keep.isEmpty else { return }
-        // Group commit: do not wait here, so the next report joins the same transaction.
-        let store = self.store
-        Task.detached { [weak self] in
-            do {
-                _ = try await store.append(readings: keep, units: { d, t in byName[t]?.units ?? (d.isEmpty ? nil : nil) })
-                await self?.stored(keep.count)
-            } catch {
-                await self?.storeFailed(error)
-            }
+        // Queued, not awaited: the next report joins the same group commit.
+        let n = keep.count
+        store.enqueue(readings: keep, units: { _, t in byName[t]?.units }) { [weak self] result in
+            Task { await self?.appended(n, result.map { _ in () }) }
+        }
+    }
+
+    private func appended(_ n: Int, _ result: Result<Void, BufferError>) async {
+        switch result {
+        case .success: await stored(n)
+        case .failure(let e):
+            stats.readingsNotStored += n
+            await storeFailed(e)
         }
     }
 
@@ -195,16 +241,21 @@ actor Gateway {
     }
 
     /// Alarm timers: on/off delays, stale values, shelving expiry.
-    func tickAlarms() async {
-        await commit(engine.tick(now: PollClock.wallMillis()))
+    func tickAlarms() {
+        commit(engine.tick(now: PollClock.wallMillis()))
     }
 
-    func commitEvents(_ events: [AlarmEvent]) async { await commit(events) }
-
-    /// Commits alarm events at once to the alarm lane, with the engine state in the same transaction, then
-    /// wakes the uplink.
-    private func commit(_ events: [AlarmEvent]) async {
+    /// Commits alarm events and waits until they are stored (or failed).
+    func commitEvents(_ events: [AlarmEvent]) async {
         guard !events.isEmpty else { return }
+        await withCheckedContinuation { c in commit(events) { c.resume() } }
+    }
+
+    /// Queues alarm events for an immediate commit to the alarm lane, with the engine state in the same
+    /// transaction, without waiting for it; once committed the uplink is woken and `done` called. Queued in
+    /// the order of the calls, so the state stored with each group matches its events.
+    private func commit(_ events: [AlarmEvent], done: (@Sendable () -> Void)? = nil) {
+        guard !events.isEmpty else { done?(); return }
         var records: [AlarmEventRecord] = []
         let synchronized = ClockStatus.isSynchronized()
         for e in events {
@@ -225,13 +276,21 @@ actor Gateway {
             logger.notice("alarm \(e.alarm) \(e.transition.rawValue): \(e.reason)",
                           metadata: ["alarm": "\(e.alarm)", "device": "\(e.device)", "priority": "\(e.priority.rawValue)"])
         }
-        do {
-            _ = try await store.append(alarms: records, state: alarmState())
-            stats.alarmEvents += records.count
-        } catch {
-            await storeFailed(error)
+        let n = records.count
+        store.enqueue(alarms: records, state: alarmState()) { [weak self, uplinkWake] result in
+            uplinkWake.yield()
+            Task {
+                await self?.alarmsCommitted(n, result.map { _ in () })
+                done?()
+            }
         }
-        uplinkWake.yield()
+    }
+
+    private func alarmsCommitted(_ n: Int, _ result: Result<Void, BufferError>) async {
+        switch result {
+        case .success: stats.alarmEvents += n
+        case .failure(let e): await storeFailed(e)
+        }
     }
 
     /// The alarm engine's state as stored in the buffer file.
@@ -254,15 +313,15 @@ actor Gateway {
 
     func acknowledge(_ id: String, by: String) async throws(AlarmCommandError) {
         let events = try engine.acknowledge(id, by: by, now: PollClock.wallMillis())
-        await commit(events)
+        await commitEvents(events)
     }
     func shelve(_ id: String, for span: TimeSpan, by: String) async throws(AlarmCommandError) {
         let events = try engine.shelve(id, for: span, by: by, now: PollClock.wallMillis())
-        await commit(events)
+        await commitEvents(events)
     }
     func unshelve(_ id: String, by: String) async throws(AlarmCommandError) {
         let events = try engine.unshelve(id, by: by, now: PollClock.wallMillis())
-        await commit(events)
+        await commitEvents(events)
     }
 
     var activeAlarms: [AlarmStatus] { engine.active }
@@ -284,7 +343,7 @@ actor Gateway {
         let events = engine.restore(snapshot)
         rbe = ReportByException(config: newLoaded.config)
         polling.apply(newLoaded.config)
-        await commit(events)
+        commit(events)
         await saveAlarmState()
         // The uplink picks up the new configuration (and a replaced token) now, not after its backoff.
         uplinkWake.yield()
@@ -292,35 +351,43 @@ actor Gateway {
 
     // MARK: status
 
-    func statusLine() async -> String {
+    /// systemd's STATUS= line, from memory (the buffer's counts live there; no read of the file).
+    func statusLine() -> String {
         let devices = polling.status()
         let online = devices.filter(\.online).count
-        let backlog = (try? await store.stats()).map { "\($0.alarmRecords + $0.readingRecords)" } ?? "?"
-        return "\(online)/\(devices.count) devices online, backlog \(backlog), \(engine.active.count) active alarms"
+        let b = store.rememberedStats().stats
+        return "\(online)/\(devices.count) devices online, backlog \(b.alarmRecords + b.readingRecords), \(engine.active.count) active alarms"
     }
 
+    /// Stops polling, ingests every report still queued (their readings and alarm events join the
+    /// buffer's queue), saves the alarm state and closes the buffer, which commits all that is queued.
     func shutdown() async {
         polling.stopAll()
+        for report in reports.finish() { ingest(report) }
         uplinkWake.finish()
-        // Let appends that are waiting for their group commit finish, then close (commits the rest).
-        try? await Task.sleep(for: .milliseconds(50))
         await saveAlarmState()
         store.close()
     }
 }
 
-/// Feeds poll reports into the gateway, and ticks the alarm timers every second.
+/// Feeds poll reports into the gateway, and ticks the alarm timers every second. On graceful shutdown it
+/// stops taking reports; `Gateway.shutdown` ingests what is left once the bus threads have stopped.
 final class IngestService: Service, @unchecked Sendable {
-    private let reports: AsyncStream<PollReport>
+    private let reports: PollReportQueue
     private var gateway: Gateway?
-    init(reports: AsyncStream<PollReport>) { self.reports = reports }
+    init(reports: PollReportQueue) { self.reports = reports }
     func attach(_ g: Gateway) async { gateway = g }
 
     func run() async throws {
         guard let gateway else { return }
+        let reports = self.reports
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await report in self.reports.cancelOnGracefulShutdown() { await gateway.ingest(report) }
+                await withGracefulShutdownHandler {
+                    while let report = await reports.next() { await gateway.ingest(report) }
+                } onGracefulShutdown: {
+                    reports.stopWaiting()
+                }
             }
             group.addTask {
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {

@@ -13,11 +13,22 @@ struct NotifyService: Service {
 
     func run() async throws {
         let interval = min(SystemdNotify.watchdogInterval.map { $0 / 3 } ?? .seconds(5), .seconds(5))
-        // Two loops: the status line reads the buffer, and on a hung disk that read may hang too; the
-        // watchdog's decision must not wait for it.
+        // Three loops: the watchdog and the status line decide from memory; the third reads the buffer
+        // file for the figures only it knows (oldest reading, sizes), and on a hung disk that read may hang
+        // — neither of the others waits for it.
         await withDiscardingTaskGroup { group in
             group.addTask { await pingWhileProgressing(every: interval) }
             group.addTask { await reportStatus(every: interval) }
+            group.addTask { await refreshBufferFigures(every: interval) }
+        }
+    }
+
+    /// Reads the buffer's statistics now and then, so `edgectl status` (which answers from memory) shows
+    /// a recent oldest reading.
+    func refreshBufferFigures(every interval: Duration) async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            _ = try? await gateway.store.stats()
+            try? await Task.sleep(for: interval)
         }
     }
 

@@ -134,6 +134,28 @@ public final class PadFixture: @unchecked Sendable {
         return out
     }
 
+    /// Every record the receiver stored for this gateway, in seq order per epoch (readings, alarm events,
+    /// gaps, as `GET /records` gives them).
+    public func storedRecords() async throws -> [[String: Any]] {
+        var out: [[String: Any]] = []
+        for epoch in try await storedSeqs().keys.sorted() {
+            var after = 0
+            while true {
+                let page = try await adminGet("/records?gateway=pad-gw&epoch=\(epoch)&after=\(after)&limit=5000")
+                let records = page["records"] as? [[String: Any]] ?? []
+                if records.isEmpty { break }
+                out += records
+                after = (records.last?["seq"] as? NSNumber)?.intValue ?? after
+            }
+        }
+        return out
+    }
+
+    /// Sends one command to edgesim's control socket (`set rpc-1.tubing_pressure 640`, `fault …`); its answer.
+    public func simCommand(_ command: String) async throws -> String {
+        try await runTool("/usr/bin/bash", ["-c", "echo '\(command)' | socat - UNIX-CONNECT:\(simControl)"], timeout: 10).output
+    }
+
     public func receiverCounts() async throws -> (stored: Int64, duplicates: Int64) {
         let s = try await adminGet("/stats")
         return ((s["recordsStored"] as? NSNumber)?.int64Value ?? -1, (s["duplicates"] as? NSNumber)?.int64Value ?? -1)

@@ -10,18 +10,7 @@ import Testing
 
     /// Alarm events stored at the receiver, in seq order.
     func alarmEvents(_ pad: PadFixture) async throws -> [[String: Any]] {
-        var out: [[String: Any]] = []
-        for epoch in try await pad.storedSeqs().keys {
-            var after = 0
-            while true {
-                let page = try await pad.adminGet("/records?gateway=pad-gw&epoch=\(epoch)&after=\(after)&limit=5000")
-                let records = page["records"] as? [[String: Any]] ?? []
-                if records.isEmpty { break }
-                out += records.filter { ($0["kind"] as? String) == "alarm" }
-                after = (records.last?["seq"] as? NSNumber)?.intValue ?? after
-            }
-        }
-        return out
+        try await pad.storedRecords().filter { ($0["kind"] as? String) == "alarm" }
     }
 
     func transitions(_ events: [[String: Any]], _ alarm: String, level: String? = nil) -> [String] {
@@ -32,8 +21,8 @@ import Testing
     }
 
     func sim(_ pad: PadFixture, _ command: String) async throws {
-        let r = try await runTool("/usr/bin/bash", ["-c", "echo '\(command)' | socat - UNIX-CONNECT:\(pad.simControl)"], timeout: 10)
-        #expect(r.output.hasPrefix("ok"), "\(command): \(r.output)")
+        let answer = try await pad.simCommand(command)
+        #expect(answer.hasPrefix("ok"), "\(command): \(answer)")
     }
 
     @Test func throughHAndHHAndBackReachesTheReceiverWithinSeconds() async throws {

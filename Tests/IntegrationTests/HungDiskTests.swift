@@ -1,3 +1,4 @@
+import EdgeRuntime
 import EdgeTestSupport
 import Foundation
 import Testing
@@ -65,5 +66,108 @@ extension DaemonTests {
         let accounted = Set(seqs).union(buffer.seqs)
         #expect(accounted == Set(1...buffer.lastSeq), "missing: \(Set(1...buffer.lastSeq).subtracting(accounted).sorted().prefix(20))")
         #expect(Set(seqs).isDisjoint(with: buffer.seqs), "acknowledged but still queued")
+    }
+}
+
+extension DaemonTests {
+    /// The control socket's `status`, asked directly (no edgectl process to start): the reply and how long
+    /// edged took to give it.
+    func timedStatus(_ pad: PadFixture) async -> (reply: [String: Any]?, seconds: Double) {
+        let socket = pad.controlSocket
+        let (data, seconds) = await Task.detached { () -> (Data?, Double) in
+            let start = ContinuousClock.now
+            let data = try? ControlClient.call(socket, ControlRequest(command: "status"), timeoutSeconds: 10)
+            let elapsed = ContinuousClock.now - start
+            return (data, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }.value
+        let obj = data.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        return (obj?["result"] as? [String: Any], seconds)
+    }
+
+    /// Last time of a live value, from `edgectl tail --once --json` (edged's memory).
+    func latestMillis(_ pad: PadFixture, _ device: String, _ tag: String) async -> Int64? {
+        guard let r = try? await runTool(edgectl, ["tail", "--once", "--device", device, "--socket", pad.controlSocket, "--json"], timeout: 15),
+              r.status == 0, let list = try? JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [[String: Any]] else { return nil }
+        return (list.first { $0["tag"] as? String == tag }?["millis"] as? NSNumber)?.int64Value
+    }
+
+    func alarmState(_ pad: PadFixture, _ prefix: String) async -> String? {
+        guard let list = await edgectlJSON(pad, "alarms") as? [[String: Any]] else { return nil }
+        return list.first { ($0["id"] as? String)?.hasPrefix(prefix) == true }?["state"] as? String ?? "none"
+    }
+
+    /// A limit alarm raised and cleared while the disk hangs: ingest never waits for the alarm's commit (live
+    /// values go on, the engine sees the clear), `status` answers from memory at once and `buffer` says it
+    /// waits on the disk; after the thaw every reading the bus threads produced is accounted for — stored
+    /// and delivered once, held back by report-by-exception, or counted in a gap record — and both alarm
+    /// transitions reach the receiver.
+    @Test func anAlarmRaisedAndClearedOnAHungDiskLosesNoPoll() async throws {
+        let fs = try await FreezableFilesystem.make()
+        // The watchdog is not under test here: stuckAfter at its maximum.
+        let pad = try PadFixture(pollInterval: "200ms", bufferPath: fs.file("buffer.db"), storageSettings: "stuckAfter: 1h")
+        try await pad.startReceiver()
+        try await pad.startSimulator()
+        let edged = try pad.startEdged()
+        defer { edged.terminate() }
+        defer { fs.thaw() }  // runs before edged is terminated: a process stuck on a frozen disk cannot exit
+        #expect(await eventually(timeout: 30) { (try? await pad.receiverCounts().stored) ?? 0 > 0 }, "\(pad.log("edged.log").suffix(2000))")
+
+        try await fs.freeze()
+        #expect(await eventually(timeout: 30) {
+            ((await timedStatus(pad).reply?["writer"] as? [String: Any])?["stalledMillis"] as? NSNumber)?.int64Value ?? 0 >= 1000
+        }, "the writer did not hang on the frozen disk")
+
+        // H is raised: its commit hangs like every other.
+        #expect(try await pad.simCommand("set rpc-1.tubing_pressure 520").hasPrefix("ok"))
+        #expect(await eventually(timeout: 15) { await alarmState(pad, "rpc-1-tubing") == "active" })
+        // Ingest did not stop behind that commit: live values keep coming and the clear is seen.
+        let raisedAt = try #require(await latestMillis(pad, "rpc-1", "casing_pressure"))
+        #expect(await eventually(timeout: 15) { (await latestMillis(pad, "rpc-1", "casing_pressure") ?? 0) >= raisedAt + 1000 },
+                "live values stopped while the alarm's commit hung")
+        #expect(try await pad.simCommand("set rpc-1.tubing_pressure 300").hasPrefix("ok"))
+        // (Not acknowledged, so it stays listed as returned-unacknowledged.)
+        #expect(await eventually(timeout: 15) { ["none", "returned-unacknowledged"].contains(await alarmState(pad, "rpc-1-tubing")) })
+
+        // A field tech's look while the disk hangs: status from memory, at once; buffer says it is waiting.
+        let (reply, seconds) = await timedStatus(pad)
+        #expect(reply != nil && seconds < 2, "status took \(seconds) s")
+        #expect((reply?["backlog"] as? [String: Any])?["reading"] != nil)
+        let buffer = try await runTool(edgectl, ["buffer", "--socket", pad.controlSocket], timeout: 15)
+        #expect(buffer.status == 0 && buffer.output.contains("WAITING ON THE DISK"), "\(buffer.output)")
+
+        fs.thaw()
+        #expect(await stopSimulatorAndAwaitQuiet(pad), "\(pad.log("edged.log").suffix(2000))")
+        #expect(await eventually(timeout: 60) { await backlog(pad).map { $0.alarm == 0 && $0.reading == 0 } ?? false },
+                "\(pad.log("edged.log").suffix(2000))")
+
+        // Every reading polled is accounted for, in edged's own counts and at the receiver.
+        var counts: [String: Int64] = [:]
+        let balanced = await eventually(timeout: 30) {
+            guard let b = await edgectlJSON(pad, "buffer") as? [String: Any] else { return false }
+            for k in ["readingsPolled", "readingsDropped", "readingsSeen", "readingsSuppressed", "readingsStored", "readingsNotStored"] {
+                counts[k] = (b[k] as? NSNumber)?.int64Value ?? -1
+            }
+            return counts["readingsPolled"]! == counts["readingsSeen"]! + counts["readingsDropped"]!
+                && counts["readingsSeen"]! == counts["readingsSuppressed"]! + counts["readingsStored"]! + counts["readingsNotStored"]!
+        }
+        #expect(balanced, "\(counts)")
+        #expect(counts["readingsPolled"] ?? 0 > 0)
+        let records = try await pad.storedRecords()
+        let readings = records.filter { $0["kind"] as? String == "reading" }.count
+        let gapped = records.filter { $0["kind"] as? String == "gap" }.reduce(Int64(0)) { total, g in
+            let body = g["record"] as? [String: Any] ?? g
+            let reason = body["reason"] as? String
+            return total + (reason == "io-error" || reason == "disk-full" ? (body["count"] as? NSNumber)?.int64Value ?? 0 : 0)
+        }
+        #expect(Int64(readings) == counts["readingsStored"], "receiver has \(readings) readings; edged stored \(counts["readingsStored"] ?? -1)")
+        #expect(gapped == (counts["readingsNotStored"] ?? 0) + (counts["readingsDropped"] ?? 0), "gap records name \(gapped)")
+        #expect(try await pad.receiverCounts().duplicates == 0)
+        let tubing = records.filter { r in
+            let body = r["record"] as? [String: Any] ?? r
+            return r["kind"] as? String == "alarm" && (body["alarm"] as? String) == "rpc-1-tubing"
+        }.compactMap { (($0["record"] as? [String: Any] ?? $0)["transition"] as? String) }
+        #expect(tubing.contains("raised") && tubing.contains("cleared"), "\(tubing)")
+        edged.signal(SIGTERM)
+        #expect(await edged.wait(timeout: 25).map { ($0 >> 8) & 0xFF } == 0)
     }
 }
