@@ -10,6 +10,12 @@ public struct PollReport: Sendable {
     public var transition: PollScheduler.Transition?
     public var online: Bool
     public var errors: [ModbusError]
+
+    public init(bus: String, device: String, readings: [Reading], transition: PollScheduler.Transition?, online: Bool,
+                errors: [ModbusError]) {
+        self.bus = bus; self.device = device; self.readings = readings; self.transition = transition
+        self.online = online; self.errors = errors
+    }
 }
 
 /// The comm state of one device, for status displays.
