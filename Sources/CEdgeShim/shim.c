@@ -85,6 +85,7 @@ int edge_clock_synchronized(void) {
     struct timex tx;
     memset(&tx, 0, sizeof tx);
     int state = ntp_adjtime(&tx);
+    if (state < 0) return -errno;   /* e.g. EPERM where a seccomp filter denies adjtimex: unknown */
     return state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
 }
 

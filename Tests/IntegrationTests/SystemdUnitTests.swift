@@ -21,5 +21,10 @@ import Testing
         let line = security.output.split(separator: "\n").last { $0.contains("Overall exposure level") } ?? ""
         let score = line.split(separator: " ").compactMap { Double($0) }.first
         #expect(score != nil && score! <= 2.0, "\(line)")
+        // edged asks the kernel whether the clock is synchronized (adjtimex, read-only): the unit's
+        // filters must let the call through, or every reading would be flagged (ProtectClock= denies it;
+        // @system-service does not include it).
+        let filters = unit.split(separator: "\n").filter { $0.hasPrefix("SystemCallFilter=") || $0.hasPrefix("ProtectClock=") }
+        #expect(!filters.contains { $0 == "ProtectClock=yes" } && filters.last == "SystemCallFilter=adjtimex", "\(filters)")
     }
 }

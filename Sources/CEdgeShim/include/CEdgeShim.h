@@ -34,6 +34,7 @@ int edge_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 
 // ---- Clock --------------------------------------------------------------------
 /// 1 when the kernel considers the system clock synchronized (ntp_adjtime: no TIME_ERROR, no STA_UNSYNC).
+/// 1 synchronized, 0 not, -errno when the kernel could not be asked (then nobody knows: treat as not).
 int edge_clock_synchronized(void);
 
 // ---- Heap ---------------------------------------------------------------------
