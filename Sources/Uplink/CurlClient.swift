@@ -118,37 +118,48 @@ public final class CurlClient: @unchecked Sendable {
         headerList = curl_slist_append(headerList, "Expect:")   // no 100-continue round trip
         var body = request.body
         let started = DispatchTime.now().uptimeNanoseconds
+        var refused: (option: String, code: CURLcode)?
         let code: CURLcode = body.withUnsafeMutableBytes { bodyPtr in
             errorBuffer.withUnsafeMutableBufferPointer { errPtr in
                 let unmanaged = Unmanaged.passUnretained(sink).toOpaque()
-                _ = edge_curl_setopt_str(h, CURLOPT_URL, request.url)
-                _ = edge_curl_setopt_long(h, CURLOPT_POST, 1)
-                _ = edge_curl_setopt_ptr(h, CURLOPT_POSTFIELDS, bodyPtr.baseAddress)
-                _ = edge_curl_setopt_off(h, CURLOPT_POSTFIELDSIZE_LARGE, Int64(bodyPtr.count))
-                _ = edge_curl_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
-                _ = edge_curl_setopt_ptr(h, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errPtr.baseAddress))
-                _ = edge_curl_setopt_writefunction(h, curlWrite)
-                _ = edge_curl_setopt_ptr(h, CURLOPT_WRITEDATA, unmanaged)
-                _ = edge_curl_setopt_headerfunction(h, curlHeader)
-                _ = edge_curl_setopt_ptr(h, CURLOPT_HEADERDATA, unmanaged)
-                _ = edge_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
-                _ = edge_curl_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
-                _ = edge_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout.milliseconds))
-                _ = edge_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(requestTimeout.milliseconds))
+                // Every option is checked: one libcurl refuses (a pin its TLS backend cannot check, a CA file
+                // option it does not know) would otherwise be silently not enforced.
+                func set(_ name: String, _ rc: CURLcode) {
+                    if rc != CURLE_OK && refused == nil { refused = (name, rc) }
+                }
+                set("CURLOPT_URL", edge_curl_setopt_str(h, CURLOPT_URL, request.url))
+                set("CURLOPT_POST", edge_curl_setopt_long(h, CURLOPT_POST, 1))
+                set("CURLOPT_POSTFIELDS", edge_curl_setopt_ptr(h, CURLOPT_POSTFIELDS, bodyPtr.baseAddress))
+                set("CURLOPT_POSTFIELDSIZE_LARGE", edge_curl_setopt_off(h, CURLOPT_POSTFIELDSIZE_LARGE, Int64(bodyPtr.count)))
+                set("CURLOPT_HTTPHEADER", edge_curl_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList)))
+                set("CURLOPT_ERRORBUFFER", edge_curl_setopt_ptr(h, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errPtr.baseAddress)))
+                set("CURLOPT_WRITEFUNCTION", edge_curl_setopt_writefunction(h, curlWrite))
+                set("CURLOPT_WRITEDATA", edge_curl_setopt_ptr(h, CURLOPT_WRITEDATA, unmanaged))
+                set("CURLOPT_HEADERFUNCTION", edge_curl_setopt_headerfunction(h, curlHeader))
+                set("CURLOPT_HEADERDATA", edge_curl_setopt_ptr(h, CURLOPT_HEADERDATA, unmanaged))
+                set("CURLOPT_NOSIGNAL", edge_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1))
+                set("CURLOPT_HTTP_VERSION", edge_curl_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
+                set("CURLOPT_CONNECTTIMEOUT_MS", edge_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout.milliseconds)))
+                set("CURLOPT_TIMEOUT_MS", edge_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(requestTimeout.milliseconds)))
                 // TLS: 1.2 or newer, verification always on.
-                _ = edge_curl_setopt_long(h, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
-                _ = edge_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 1)
-                _ = edge_curl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 2)
-                _ = edge_curl_setopt_str(h, CURLOPT_PROTOCOLS_STR, "https")
-                if let ca = tls.caFile { _ = edge_curl_setopt_str(h, CURLOPT_CAINFO, ca) }
-                if let pin = tls.pinnedPublicKey { _ = edge_curl_setopt_str(h, CURLOPT_PINNEDPUBLICKEY, pin) }
-                if let cert = tls.clientCertificate { _ = edge_curl_setopt_str(h, CURLOPT_SSLCERT, cert) }
-                if let key = tls.clientKey { _ = edge_curl_setopt_str(h, CURLOPT_SSLKEY, key) }
-                if let proxy { _ = edge_curl_setopt_str(h, CURLOPT_PROXY, proxy) }
+                set("CURLOPT_SSLVERSION", edge_curl_setopt_long(h, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2)))
+                set("CURLOPT_SSL_VERIFYPEER", edge_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 1))
+                set("CURLOPT_SSL_VERIFYHOST", edge_curl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 2))
+                set("CURLOPT_PROTOCOLS_STR", edge_curl_setopt_str(h, CURLOPT_PROTOCOLS_STR, "https"))
+                if let ca = tls.caFile { set("CURLOPT_CAINFO", edge_curl_setopt_str(h, CURLOPT_CAINFO, ca)) }
+                if let pin = tls.pinnedPublicKey { set("CURLOPT_PINNEDPUBLICKEY", edge_curl_setopt_str(h, CURLOPT_PINNEDPUBLICKEY, pin)) }
+                if let cert = tls.clientCertificate { set("CURLOPT_SSLCERT", edge_curl_setopt_str(h, CURLOPT_SSLCERT, cert)) }
+                if let key = tls.clientKey { set("CURLOPT_SSLKEY", edge_curl_setopt_str(h, CURLOPT_SSLKEY, key)) }
+                if let proxy { set("CURLOPT_PROXY", edge_curl_setopt_str(h, CURLOPT_PROXY, proxy)) }
+                if refused != nil { return CURLE_OK }
                 return curl_easy_perform(h)
             }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        if let refused {
+            return .failure(TransportError(kind: .local, curlCode: Int32(refused.code.rawValue),
+                                           message: "libcurl refused \(refused.option): \(String(cString: curl_easy_strerror(refused.code))); nothing was sent"))
+        }
         guard code == CURLE_OK else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             return .failure(TransportError.classify(code, detail, url: request.url))
