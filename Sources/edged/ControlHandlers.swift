@@ -91,26 +91,6 @@ enum ControlHandlers {
     /// How long `buffer` waits for the file before it answers from memory (edgectl waits 10 s).
     static let bufferReadTimeout = Duration.seconds(4)
 
-    /// The value of `operation` if it finishes within `limit`, else nil — without waiting for it (a read
-    /// stuck on a hung disk goes on in its own task and its result is dropped).
-    static func firstWithin<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
-        await withCheckedContinuation { (c: CheckedContinuation<T?, Never>) in
-            let once = ResumeOnce(c)
-            Task { once.resume(await operation()) }
-            Task {
-                try? await Task.sleep(for: limit)
-                once.resume(nil)
-            }
-        }
-    }
-
-    /// A continuation resumed by whichever caller comes first; later calls do nothing.
-    private final class ResumeOnce<T: Sendable>: Sendable {
-        private let continuation: Mutex<CheckedContinuation<T?, Never>?>
-        init(_ c: CheckedContinuation<T?, Never>) { continuation = Mutex(c) }
-        func resume(_ value: T?) { continuation.withLock { $0.take() }?.resume(returning: value) }
-    }
-
     static func ok<T: Encodable>(_ value: T) -> Data {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
@@ -173,7 +153,7 @@ enum ControlHandlers {
         case "buffer":
             // Reads the file; on a hung disk it answers from memory after `bufferReadTimeout`, saying so.
             let store = gateway.store
-            let read = await firstWithin(bufferReadTimeout) { () async -> Result<BufferStats, BufferError> in
+            let read = await valueWithin(bufferReadTimeout) { () async -> Result<BufferStats, BufferError> in
                 do throws(BufferError) { return .success(try await store.stats()) } catch { return .failure(error) }
             }
             let s: BufferStats

@@ -36,6 +36,13 @@ import Testing
         return out
     }
 
+    /// A Modbus TCP bus named `lan` to a simulator on loopback.
+    func loopbackBus(port: Int) -> BusConfig {
+        BusConfig(name: "lan", kind: .tcp, device: nil, serial: nil, rs485: nil,
+                  endpoint: TCPEndpoint(host: "127.0.0.1", port: port, connectTimeout: .seconds(2)),
+                  interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: .seconds(1), byteTimeout: nil, retries: 0)
+    }
+
     func device(_ name: String, unit: Int, template: String, bus: String, poll: TimeSpan = .seconds(1)) -> DeviceConfig {
         DeviceConfig(name: name, bus: bus, unit: unit, template: template, poll: poll, enabled: true, offlineAfter: 2,
                      maxBackoff: .seconds(2), limitOverrides: nil, tagOverrides: [:])
@@ -63,9 +70,7 @@ import Testing
         ])
         try server.start()
         defer { server.stop() }
-        let bus = BusConfig(name: "lan", kind: .tcp, device: nil, serial: nil, rs485: nil,
-                            endpoint: TCPEndpoint(host: "127.0.0.1", port: server.port, connectTimeout: .seconds(2)),
-                            interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: .seconds(1), byteTimeout: nil, retries: 0)
+        let bus = loopbackBus(port: server.port)
         let link = try ModbusLinks.make(for: bus)
         for (unit, template, signals) in [(1, "rod-pump-controller", s1), (30, "pneumercator-tms-4", s2), (20, "scanner-2000", s3)] {
             let t = tags(template)
@@ -92,9 +97,7 @@ import Testing
         ])
         try server.start()
         defer { server.stop() }
-        let bus = BusConfig(name: "lan", kind: .tcp, device: nil, serial: nil, rs485: nil,
-                            endpoint: TCPEndpoint(host: "127.0.0.1", port: server.port, connectTimeout: .seconds(2)),
-                            interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: .seconds(1), byteTimeout: nil, retries: 0)
+        let bus = loopbackBus(port: server.port)
         let link = try ModbusLinks.make(for: bus)
         let limits = pad.template(named: "rod-pump-controller")!.limits
         func poller(_ unit: Int) -> DevicePoller {
@@ -188,9 +191,7 @@ import Testing
         ])
         try server.start()
         defer { server.stop() }
-        let bus = BusConfig(name: "lan", kind: .tcp, device: nil, serial: nil, rs485: nil,
-                            endpoint: TCPEndpoint(host: "127.0.0.1", port: server.port, connectTimeout: .seconds(2)),
-                            interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: .seconds(1), byteTimeout: nil, retries: 0)
+        let bus = loopbackBus(port: server.port)
         let link = try ModbusLinks.make(for: bus)
         var poller = DevicePoller(config: device("rpc", unit: 1, template: "rod-pump-controller", bus: "lan"), tags: rpcTags,
                                   limits: DeviceLimits(maxRegisters: 125, maxGap: 8), timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
