@@ -11,6 +11,8 @@ extension UplinkService {
     struct Prepared: Sendable {
         var batch: BufferBatch
         var body: [UInt8]
+        /// How many records were offered (more than `batch.count` when `batch.maxBytes` decided).
+        var offered: Int
     }
 
     /// Encodes `records` (a prefix of a lane, in lane order) and gzips them. When the JSON body passes
@@ -24,7 +26,7 @@ extension UplinkService {
             batch = BufferBatch(epoch: epoch, records: Array(batch.records.prefix(keep)))
             json = encoder.encode(batch, sentAt: sentAt, clockSynchronized: synchronized)
         }
-        return Prepared(batch: batch, body: Gzip.compress(json))
+        return Prepared(batch: batch, body: Gzip.compress(json), offered: records.count)
     }
 
     /// Sends a batch of one lane and does what the lane's machine says with the answer; true when the server
@@ -36,7 +38,7 @@ extension UplinkService {
         do { token = try TokenLoader.load(config.uplink.token) } catch {
             update { $0.state = "no token"; $0.lastError = error.description }
             logger.error("uplink: \(error)")
-            session[keyPath: lane].notBefore = .now + .seconds(30)
+            session.books.scheduler.noToken(nowMillis: PollClock.monotonicMillis())
             return false
         }
         update { $0.state = "sending"; $0.lastAttemptMillis = PollClock.wallMillis() }
@@ -57,9 +59,14 @@ extension UplinkService {
             }
         }
         let name = session[keyPath: lane].name
-        if case .unauthorized = outcome { session[keyPath: lane].refusedToken = token } else { session[keyPath: lane].refusedToken = nil }
-        let actions = session[keyPath: lane].machine.handle(outcome, records: batch.count, random: random)
+        let actions = session[keyPath: lane].machine.handle(outcome, records: batch.count)
         let machine = session[keyPath: lane].machine
+        // When the endpoint may be tried again, for both lanes.
+        if let ms = session.books.scheduler.sent(outcome, token: token, nowMillis: PollClock.monotonicMillis(), random: random) {
+            let hold = session.books.scheduler.hold?.rawValue ?? "backing off"
+            update { $0.state = hold; $0.nextAttemptMillis = PollClock.wallMillis() + ms }
+            logger.warning("uplink (\(name)): \(machine.lastError ?? "failed"); next attempt in \(TimeSpan(milliseconds: ms))")
+        }
         var acknowledged = false
         for action in actions {
             switch action {
@@ -95,10 +102,6 @@ extension UplinkService {
                 logger.error("uplink alarm \(alarm.rawValue): \(message)", metadata: ["alarm": "\(alarm.rawValue)"])
             case .clearAlarm(let alarm):
                 logger.notice("uplink alarm \(alarm.rawValue) cleared", metadata: ["alarm": "\(alarm.rawValue)"])
-            case .wait(let ms):
-                session[keyPath: lane].notBefore = .now + .milliseconds(ms)
-                update { $0.state = "backing off"; $0.nextAttemptMillis = PollClock.wallMillis() + ms }
-                logger.warning("uplink (\(name)): \(machine.lastError ?? "failed"); next attempt in \(TimeSpan(milliseconds: ms))")
             }
         }
         let alarms = session.activeAlarms

@@ -46,9 +46,10 @@ public struct UplinkAlarmChange: Sendable, Equatable {
 /// The upload loop: takes the next batch from the buffer, sends it, and does what the `UplinkMachine` says
 /// with the answer. Records are deleted only after a 2xx.
 ///
-/// Two lanes, each with its own `UplinkMachine` (backoff, batch size, alarms), as the sync protocol §7 asks:
-/// - alarm events go at once, in requests of their own, and keep going while the readings lane waits out a
-///   backoff (an alarm wake-up ends any wait);
+/// Two lanes, each with its own `UplinkMachine` (batch size, dead letters, alarms); when the endpoint may be
+/// tried is the `UplinkScheduler`'s, for both (sync protocol §7):
+/// - alarm events go at once, in requests of their own, first whenever the endpoint may be tried (an
+///   alarm wake-up ends any wait that is not the endpoint's own backoff or Retry-After);
 /// - readings wait up to `batch.maxAge` to fill a batch of `batch.maxRecords` records whose JSON body stays
 ///   within `batch.maxBytes`;
 /// - while a backlog drains, the next batch is read and encoded while the current one is in flight, and the
@@ -103,16 +104,26 @@ public final class UplinkService: Service, @unchecked Sendable {
         }
     }
 
-    /// One lane's retry state.
+    /// One lane's batch size, dead letters and alarms.
     struct Lane {
         let name: String
         var machine: UplinkMachine
-        /// No attempt before this (a backoff, a Retry-After, a slow retry after 401).
-        var notBefore = ContinuousClock.now
-        /// The token the server refused (401/403), while the lane waits out its slow retry: when the token
-        /// source holds another one, the lane retries at once.
-        var refusedToken: String?
+        /// How many records fitted in `batch.maxBytes` the last time that bound decided (nil: the record
+        /// limit decides). Without it every batch would read and encode `batchRecords` records to keep a few.
+        var bodyFit: Int?
         init(_ name: String, maxRecords: Int) { self.name = name; machine = UplinkMachine(maxBatchRecords: maxRecords) }
+
+        /// Records to offer for the next batch: the record limit, or a little more than fitted last time.
+        var offer: Int { min(machine.batchRecords, bodyFit.map { $0 + $0 / 4 + 1 } ?? .max) }
+
+        /// Learns from a prepared batch whether the body bound decided.
+        mutating func noteFit(_ p: Prepared) {
+            if p.batch.count < p.offered {
+                bodyFit = p.batch.count
+            } else if let f = bodyFit, p.batch.count >= f {
+                bodyFit = p.batch.count * 2 >= machine.batchRecords ? nil : p.batch.count * 2
+            }
+        }
     }
 
     /// What the loop carries from one batch to the next; replaced when the configuration changes.
@@ -133,6 +144,19 @@ public final class UplinkService: Service, @unchecked Sendable {
             alarms = Lane("alarm lane", maxRecords: config.uplink.batch.maxRecords)
             readings = Lane("readings", maxRecords: config.uplink.batch.maxRecords)
         }
+
+        /// The session for a reloaded configuration. When the endpoint and the token stay, the lanes keep
+        /// their batch size and alarms (unless the batch size changed) and the scheduler its backoff.
+        func reloaded(_ new: EdgeConfig, nowMillis: Int64) -> Session {
+            var next = Session(new, books: books)
+            let same = new.uplink.endpoint == config.uplink.endpoint && new.uplink.token == config.uplink.token
+            next.books.scheduler.reloaded(endpointOrTokenChanged: !same, nowMillis: nowMillis)
+            if same && new.uplink.batch.maxRecords == config.uplink.batch.maxRecords {
+                next.alarms = alarms
+                next.readings = readings
+            }
+            return next
+        }
         var activeAlarms: [String] { alarms.machine.activeAlarms.union(readings.machine.activeAlarms).map(\.rawValue).sorted() }
     }
 
@@ -146,6 +170,8 @@ public final class UplinkService: Service, @unchecked Sendable {
         var published: Set<String>
         /// The latest reason given for each alarm the machines raised.
         var reasons: [String: String] = [:]
+        /// When the endpoint may be tried, for both lanes; kept across reloads that keep endpoint and token.
+        var scheduler = UplinkScheduler()
     }
 
     private var running: Bool { !Task.isShuttingDownGracefully && !Task.isCancelled }
@@ -179,9 +205,10 @@ public final class UplinkService: Service, @unchecked Sendable {
             let current = await gateway.config()
             if current != session.config {
                 await session.pendingAck?.value
-                session = Session(current, books: session.books)
+                session = session.reloaded(current, nowMillis: PollClock.monotonicMillis())
                 ahead?.cancel(); ahead = nil
-                update { $0.endpoint = current.uplink.endpoint; $0.alarms = [] }
+                let alarms = session.activeAlarms
+                update { $0.endpoint = current.uplink.endpoint; $0.alarms = alarms }
             }
             let limits = session.config.uplink.batch
             update { $0.batchRecordsLimit = session.readings.machine.batchRecords }
@@ -194,11 +221,8 @@ public final class UplinkService: Service, @unchecked Sendable {
             }
             await saveUsage(&session, store: store, force: false)
             // A refused token that has since been replaced (a field tech fixed it): retry now.
-            for lane in [\Session.alarms, \Session.readings] {
-                guard let refused = session[keyPath: lane].refusedToken,
-                      let token = try? TokenLoader.load(session.config.uplink.token), token != refused else { continue }
-                session[keyPath: lane].refusedToken = nil
-                session[keyPath: lane].notBefore = .now
+            if session.books.scheduler.tokenRefused, let token = try? TokenLoader.load(session.config.uplink.token),
+               session.books.scheduler.tokenSeen(token, nowMillis: PollClock.monotonicMillis()) {
                 logger.notice("uplink: the token changed; retrying now")
             }
             // An alarm event came in: read the buffer afresh rather than use what was read ahead without it.
@@ -211,7 +235,7 @@ public final class UplinkService: Service, @unchecked Sendable {
                 await session.pendingAck?.value   // read from the head only once deletions are committed
                 do {
                     // While saving, read deeper: most of what is read is dropped, not sent.
-                    let depth = mode == .saving ? max(1000, session.readings.machine.batchRecords) : session.readings.machine.batchRecords
+                    let depth = mode == .saving ? max(1000, session.readings.machine.batchRecords) : session.readings.offer
                     round = try await Self.read(store, maxRecords: depth, after: nil)
                 } catch {
                     if !running { break }
@@ -223,14 +247,6 @@ public final class UplinkService: Service, @unchecked Sendable {
             guard let round, !(round.alarms.isEmpty && round.readings.isEmpty) else {
                 update { $0.state = "idle" }
                 await wake.wait(timeout: .seconds(max(1, limits.maxAge.seconds)))
-                continue
-            }
-            let now = ContinuousClock.now
-            if !round.alarms.isEmpty && now >= session.alarms.notBefore {
-                let records = Array(round.alarms.prefix(session.alarms.machine.batchRecords))
-                let prepared = Self.prepare(records, epoch: round.epoch, encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
-                await send(prepared, lane: \.alarms, session: &session, store: store)
-                await reconcileAlarms(&session, gateway, mode: mode)
                 continue
             }
             // Near the data budget's cap: readings other than the hourly snapshots are dropped (with a gap
@@ -252,69 +268,82 @@ public final class UplinkService: Service, @unchecked Sendable {
                     continue
                 }
             }
-            // The next moment a lane that has records may send.
-            var nextTry = round.alarms.isEmpty ? nil : session.alarms.notBefore
-            if !round.readings.isEmpty && now >= session.readings.notBefore {
-                let batchRecords = session.readings.machine.batchRecords
-                // A batch of readings that is neither full nor old enough waits to fill up (alarms never wait).
-                // While saving data, a batch of hourly snapshots waits up to an hour.
+            let now = PollClock.monotonicMillis()
+            let batchRecords = session.readings.offer
+            // A batch of readings that is neither full nor old enough waits to fill up (alarms never wait).
+            // While saving data, a batch of hourly snapshots waits up to an hour.
+            var readingsDue: Int64?
+            if !round.readings.isEmpty {
+                readingsDue = now
                 let maxAge = mode == .saving ? max(limits.maxAge.milliseconds, 3_600_000) : limits.maxAge.milliseconds
                 if round.readings.count < batchRecords, let oldest = round.readings.compactMap({ $0.reading?.wallMillis }).min() {
                     let age = PollClock.wallMillis() - oldest
-                    if age < maxAge, !bodyNearlyFull(round.readings, epoch: round.epoch, session: session) {
-                        update { $0.state = mode == .saving ? "saving data" : "filling" }
-                        let filled = now + .milliseconds(maxAge - age)
-                        await wake.wait(timeout: min(filled, nextTry ?? filled) - now)
-                        continue
-                    }
+                    if age < maxAge, !bodyNearlyFull(round.readings, epoch: round.epoch, session: session) { readingsDue = now + maxAge - age }
                 }
+            }
+            switch session.books.scheduler.next(nowMillis: now, alarmsWaiting: !round.alarms.isEmpty, readingsDueMillis: readingsDue) {
+            case .idle:
+                update { $0.state = "idle" }
+                await wake.wait(timeout: .seconds(max(1, limits.maxAge.seconds)))
+            case .sleepUntil(let t):
+                let hold = session.books.scheduler.hold, gate = session.books.scheduler.notBeforeMillis
+                update {
+                    $0.state = hold?.rawValue ?? (mode == .saving ? "saving data" : "filling")
+                    $0.nextAttemptMillis = hold == nil ? nil : PollClock.wallMillis() + max(0, gate - now)
+                }
+                // An alarm wake-up ends the wait; while the endpoint is held the scheduler sends it back to sleep.
+                await wake.wait(timeout: .milliseconds(max(0, t - now)))
+            case .send(.alarms):
+                let records = Array(round.alarms.prefix(session.alarms.machine.batchRecords))
+                let prepared = Self.prepare(records, epoch: round.epoch, encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
+                await send(prepared, lane: \.alarms, session: &session, store: store)
+                await reconcileAlarms(&session, gateway, mode: mode)
+            case .send(.readings):
                 let prepared = round.prepared ?? Self.prepare(Array(round.readings.prefix(batchRecords)), epoch: round.epoch,
                                                               encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
+                session.readings.noteFit(prepared)
                 let rest = Array(round.readings.dropFirst(prepared.batch.count))
                 if round.readings.count >= batchRecords || !rest.isEmpty {
-                    // A backlog: take the next batch in hand while this one is in flight.
-                    let last = prepared.batch.readingSeqs?.upperBound ?? 0
-                    let encoder = session.client.encoder, maxBytes = Int(limits.maxBytes.bytes), epoch = round.epoch
-                    let deleting = session.pendingAck
-                    ahead = Task {
-                        var next: Round
-                        if rest.count >= batchRecords {
-                            next = Round(epoch: epoch, alarms: [], readings: rest, prepared: nil)
-                        } else {
-                            // The previous batch must be gone from the head first, or it would take the places
-                            // of the records this read is for.
-                            await deleting?.value
-                            // The buffer is read from its head, so a read also returns the batch in flight:
-                            // reading several batches at once pays for that once per `readAhead` batches.
-                            let want = prepared.batch.count + Self.readAhead * batchRecords
-                            guard let fresh = try? await Self.read(store, maxRecords: want, after: last) else { return nil }
-                            next = fresh
-                        }
-                        if next.alarms.isEmpty && next.readings.count >= batchRecords {
-                            next.prepared = Self.prepare(Array(next.readings.prefix(batchRecords)), epoch: epoch, encoder: encoder, maxBytes: maxBytes)
-                        }
-                        return next
-                    }
+                    ahead = readAhead(after: prepared, rest: rest, batchRecords: batchRecords, session: session, store: store)
                 }
                 if await !send(prepared, lane: \.readings, session: &session, store: store) {
                     ahead?.cancel(); ahead = nil
                 }
                 await reconcileAlarms(&session, gateway, mode: mode)
-                continue
             }
-            if !round.readings.isEmpty { nextTry = min(session.readings.notBefore, nextTry ?? session.readings.notBefore) }
-            // While a token is refused, look at the token source every 30 s (or at once on a reload).
-            if session.alarms.refusedToken != nil || session.readings.refusedToken != nil {
-                nextTry = min(nextTry ?? now + .seconds(30), now + .seconds(30))
-            }
-            // Every lane with records is backing off: sleep until the first may send, or an alarm event arrives.
-            update { $0.state = "backing off" }
-            await wake.wait(timeout: (nextTry ?? now + .seconds(1)) - now)
         }
         ahead?.cancel()
         await session.pendingAck?.value
         await saveUsage(&session, store: store, force: true)
         update { $0.state = "stopped" }
+    }
+
+    /// While a backlog drains: reads and encodes the next batch while `prepared` is in flight. Its result is
+    /// used only if that batch is acknowledged (it assumes the batch's records gone).
+    private func readAhead(after prepared: Prepared, rest: [BufferedRecord], batchRecords: Int, session: Session,
+                           store: BufferStore) -> Task<Round?, Never> {
+        let last = prepared.batch.readingSeqs?.upperBound ?? 0
+        let encoder = session.client.encoder, maxBytes = Int(session.config.uplink.batch.maxBytes.bytes), epoch = prepared.batch.epoch
+        let deleting = session.pendingAck
+        return Task {
+            var next: Round
+            if rest.count >= batchRecords {
+                next = Round(epoch: epoch, alarms: [], readings: rest, prepared: nil)
+            } else {
+                // The previous batch must be gone from the head first, or it would take the places of the
+                // records this read is for.
+                await deleting?.value
+                // The buffer is read from its head, so a read also returns the batch in flight: reading several
+                // batches at once pays for that once per `readAhead` batches.
+                let want = prepared.batch.count + Self.readAhead * batchRecords
+                guard let fresh = try? await Self.read(store, maxRecords: want, after: last) else { return nil }
+                next = fresh
+            }
+            if next.alarms.isEmpty && next.readings.count >= batchRecords {
+                next.prepared = Self.prepare(Array(next.readings.prefix(batchRecords)), epoch: epoch, encoder: encoder, maxBytes: maxBytes)
+            }
+            return next
+        }
     }
 
     // MARK: - Data budget

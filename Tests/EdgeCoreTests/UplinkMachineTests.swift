@@ -38,45 +38,74 @@ import Testing
 
     @Test func storedAcknowledgesAndClearsTheAuthAlarm() {
         var m = UplinkMachine(maxBatchRecords: 1000)
-        #expect(m.handle(.unauthorized(401), records: 10, random: top) == [
-            .raiseAlarm(.unauthorized, message: "sync endpoint answered 401: token refused; buffering continues"), .wait(millis: 600_000)])
+        #expect(m.handle(.unauthorized(401), records: 10) == [
+            .raiseAlarm(.unauthorized, message: "sync endpoint answered 401: token refused; buffering continues")])
         // A second refusal does not raise the alarm again.
-        #expect(m.handle(.unauthorized(401), records: 10, random: top) == [.wait(millis: 600_000)])
-        #expect(m.handle(.stored, records: 10, random: top) == [.acknowledge, .clearAlarm(.unauthorized)])
+        #expect(m.handle(.unauthorized(401), records: 10) == [])
+        #expect(m.handle(.stored, records: 10) == [.acknowledge, .clearAlarm(.unauthorized)])
         #expect(m.activeAlarms.isEmpty && m.lastError == nil)
     }
 
-    @Test func retriesHonourRetryAfterAndBackOff() {
-        var m = UplinkMachine(maxBatchRecords: 1000, backoff: Backoff(base: .seconds(1), cap: .seconds(60)))
-        #expect(m.handle(.retry(status: 503, retryAfterMillis: nil, reason: "HTTP 503"), records: 5, random: top) == [.wait(millis: 1000)])
-        #expect(m.handle(.retry(status: nil, retryAfterMillis: nil, reason: "dropped"), records: 5, random: top) == [.wait(millis: 2000)])
-        // The server's Retry-After wins when it is longer than the jittered backoff.
-        #expect(m.handle(.retry(status: 429, retryAfterMillis: 30_000, reason: "HTTP 429"), records: 5, random: top) == [.wait(millis: 30_000)])
-        #expect(m.consecutiveFailures == 3)
-        _ = m.handle(.stored, records: 5, random: top)
-        #expect(m.backoff.attempt == 0 && m.consecutiveFailures == 0)
+    @Test func retriesKeepTheBatchAndCountFailures() {
+        var m = UplinkMachine(maxBatchRecords: 1000)
+        #expect(m.handle(.retry(status: 503, retryAfterMillis: nil, reason: "HTTP 503"), records: 5) == [])
+        #expect(m.handle(.retry(status: 429, retryAfterMillis: 30_000, reason: "HTTP 429"), records: 5) == [])
+        #expect(m.consecutiveFailures == 2 && m.lastError == "HTTP 429")
+        #expect(m.handle(.stored, records: 5) == [.acknowledge])
+        #expect(m.consecutiveFailures == 0)
     }
 
     @Test func tooLargeHalvesTheBatchThenGrowsBack() {
         var m = UplinkMachine(maxBatchRecords: 1000)
-        #expect(m.handle(.tooLarge, records: 1000, random: top) == [.resendSmaller])
+        #expect(m.handle(.tooLarge, records: 1000) == [.resendSmaller])
         #expect(m.batchRecords == 500)
-        #expect(m.handle(.tooLarge, records: 500, random: top) == [.resendSmaller])
+        #expect(m.handle(.tooLarge, records: 500) == [.resendSmaller])
         #expect(m.batchRecords == 250)
-        _ = m.handle(.stored, records: 250, random: top)
+        _ = m.handle(.stored, records: 250)
         #expect(m.batchRecords == 500)
         // A single record that is still too large cannot be split: it is set aside, not retried forever.
-        let single = m.handle(.tooLarge, records: 1, random: top)
+        let single = m.handle(.tooLarge, records: 1)
         #expect(single.first == .deadLetter(reason: "HTTP 413 for a single record"))
     }
 
     @Test func malformedBatchesGoToTheDeadLetterLane() {
         var m = UplinkMachine(maxBatchRecords: 100)
-        let a = m.handle(.rejected(status: 400, reason: "HTTP 400: schema"), records: 100, random: top)
+        let a = m.handle(.rejected(status: 400, reason: "HTTP 400: schema"), records: 100)
         #expect(a.first == .deadLetter(reason: "HTTP 400: schema"))
         #expect(m.activeAlarms == [.rejectedBatch])
         // The next rejection is dead-lettered too, without a second alarm.
-        #expect(m.handle(.rejected(status: 422, reason: "HTTP 422"), records: 3, random: top) == [.deadLetter(reason: "HTTP 422")])
+        #expect(m.handle(.rejected(status: 422, reason: "HTTP 422"), records: 3) == [.deadLetter(reason: "HTTP 422")])
         #expect(m.acknowledgeRejected() == [.clearAlarm(.rejectedBatch)])
+    }
+
+    @Test func retryAfterAcceptsTheObsoleteDateFormsAndCountsAnHourAtMost() {
+        // Sun, 06 Nov 1994 08:49:37 GMT = 784111777 s since 1970, in the three forms RFC 9110 names.
+        let now: Int64 = 784_111_700_000
+        #expect(RetryAfter.millis("Sun, 06 Nov 1994 08:49:37 GMT", nowWallMillis: now) == 77_000)
+        #expect(RetryAfter.millis("Sunday, 06-Nov-94 08:49:37 GMT", nowWallMillis: now) == 77_000)
+        #expect(RetryAfter.millis("Sun Nov  6 08:49:37 1994", nowWallMillis: now) == 77_000)
+        #expect(RetryAfter.millis("7200", nowWallMillis: 0) == 3_600_000)
+        #expect(RetryAfter.millis("99999999999999999999999", nowWallMillis: 0) == 3_600_000)
+        #expect(RetryAfter.millis("Sun, 06 Nov 1994 08:49:37 GMT", nowWallMillis: 0) == 3_600_000)
+        #expect(RetryAfter.millis("-5", nowWallMillis: 0) == nil)
+        #expect(RetryAfter.millis("Sun, 32 Nov 1994 08:49:37 GMT", nowWallMillis: 0) == nil)
+    }
+
+    @Test func aWrongEndpointKeepsTheBacklogAndRaisesItsAlarm() {
+        #expect(UplinkOutcome.classify(status: 404, retryAfter: nil, body: "", nowWallMillis: 0) == .wrongEndpoint(404))
+        #expect(UplinkOutcome.classify(status: 405, retryAfter: nil, body: "", nowWallMillis: 0) == .wrongEndpoint(405))
+        var m = UplinkMachine(maxBatchRecords: 100)
+        let actions = m.handle(.wrongEndpoint(404), records: 100)
+        #expect(!actions.contains { if case .deadLetter = $0 { true } else { false } }, "the batch is not at fault")
+        #expect(m.activeAlarms == [.wrongEndpoint])
+        #expect(m.handle(.stored, records: 100) == [.acknowledge, .clearAlarm(.wrongEndpoint)])
+    }
+
+    @Test func anUntrustedServerRaisesTheTLSAlarmOnce() {
+        var m = UplinkMachine(maxBatchRecords: 100)
+        #expect(m.handle(.untrusted(reason: "pin mismatch"), records: 10) == [.raiseAlarm(.untrustedServer, message: "pin mismatch; buffering continues")])
+        #expect(m.handle(.untrusted(reason: "pin mismatch"), records: 10) == [])
+        #expect(m.lastError == "pin mismatch")
+        #expect(m.handle(.stored, records: 10) == [.acknowledge, .clearAlarm(.untrustedServer)])
     }
 }

@@ -43,8 +43,6 @@ public enum UplinkAction: Sendable, Equatable {
     case deadLetter(reason: String)
     case raiseAlarm(UplinkAlarm, message: String)
     case clearAlarm(UplinkAlarm)
-    /// Wait this long before the next attempt.
-    case wait(millis: Int64)
 }
 
 /// The uplink's own alarms.
@@ -59,12 +57,10 @@ public enum UplinkAlarm: String, Sendable, Codable, CaseIterable {
     case untrustedServer = "uplink-tls"
 }
 
-/// The uplink's retry and acknowledgement rules as a state machine: it is told how each batch ended and
-/// answers with actions. Nothing here does I/O or reads a clock.
+/// One lane's acknowledgement rules as a state machine: it is told how each batch ended and answers with
+/// actions — delete, resend smaller, dead-letter, the uplink's alarms. When the endpoint may be tried again
+/// is the `UplinkScheduler`'s, for both lanes. Nothing here does I/O or reads a clock.
 public struct UplinkMachine: Sendable {
-    public var backoff: Backoff
-    /// While the token is refused, retry at this slow pace.
-    public var unauthorizedRetryMillis: Int64
     /// Records per batch now (lowered after 413, grown back after successes), and the configured ceiling.
     public private(set) var batchRecords: Int
     public let maxBatchRecords: Int
@@ -73,21 +69,17 @@ public struct UplinkMachine: Sendable {
     /// The last failure, for `edgectl uplink`.
     public private(set) var lastError: String?
 
-    public init(maxBatchRecords: Int, backoff: Backoff = Backoff(base: .seconds(1), cap: .minutes(5)),
-                unauthorizedRetry: TimeSpan = .minutes(10)) {
+    public init(maxBatchRecords: Int) {
         self.maxBatchRecords = max(1, maxBatchRecords)
         self.batchRecords = self.maxBatchRecords
-        self.backoff = backoff
-        self.unauthorizedRetryMillis = unauthorizedRetry.milliseconds
     }
 
     /// The batch of `records` records ended with `outcome`.
-    public mutating func handle(_ outcome: UplinkOutcome, records: Int, random: (ClosedRange<Int64>) -> Int64) -> [UplinkAction] {
+    public mutating func handle(_ outcome: UplinkOutcome, records: Int) -> [UplinkAction] {
         var actions: [UplinkAction] = []
         switch outcome {
         case .stored:
             actions.append(.acknowledge)
-            backoff.reset()
             consecutiveFailures = 0
             lastError = nil
             for alarm in [UplinkAlarm.unauthorized, .wrongEndpoint, .untrustedServer] where activeAlarms.remove(alarm) != nil {
@@ -101,21 +93,18 @@ public struct UplinkMachine: Sendable {
             if activeAlarms.insert(.unauthorized).inserted {
                 actions.append(.raiseAlarm(.unauthorized, message: "sync endpoint answered \(status): token refused; buffering continues"))
             }
-            actions.append(.wait(millis: unauthorizedRetryMillis / 2 + random(0...(unauthorizedRetryMillis / 2))))
         case .wrongEndpoint(let status):
             consecutiveFailures += 1
             lastError = "HTTP \(status): the endpoint URL is not a sync endpoint"
             if activeAlarms.insert(.wrongEndpoint).inserted {
                 actions.append(.raiseAlarm(.wrongEndpoint, message: "sync endpoint answered \(status): check uplink.endpoint; buffering continues"))
             }
-            actions.append(.wait(millis: unauthorizedRetryMillis / 2 + random(0...(unauthorizedRetryMillis / 2))))
         case .untrusted(let reason):
             consecutiveFailures += 1
             lastError = reason
             if activeAlarms.insert(.untrustedServer).inserted {
                 actions.append(.raiseAlarm(.untrustedServer, message: "\(reason); buffering continues"))
             }
-            actions.append(.wait(millis: backoff.next(random: random)))
         case .tooLarge:
             lastError = "HTTP 413: batch of \(records) records too large"
             if records > 1 {
@@ -127,11 +116,9 @@ public struct UplinkMachine: Sendable {
                     actions.append(.raiseAlarm(.rejectedBatch, message: "a record too large for the server was moved to the dead-letter lane"))
                 }
             }
-        case .retry(_, let retryAfter, let reason):
+        case .retry(_, _, let reason):
             consecutiveFailures += 1
             lastError = reason
-            let jittered = backoff.next(random: random)
-            actions.append(.wait(millis: max(jittered, retryAfter ?? 0)))
         case .rejected(_, let reason):
             lastError = reason
             actions.append(.deadLetter(reason: reason))
