@@ -92,6 +92,20 @@ public final class UplinkService: Service, @unchecked Sendable {
     }
     public func attach(_ s: Source) { lock.withLock { source = s } }
 
+    /// An operator has looked at the dead letters (`edgectl uplink ack-rejected`): the
+    /// `uplink-rejected-batch` alarm clears (it is raised again by the next rejected batch). Returns whether
+    /// it was standing.
+    @discardableResult
+    public func acknowledgeRejected() -> Bool {
+        let standing = lock.withLock { () -> Bool in
+            rejectedAcknowledged = true
+            return _status.alarms.contains(UplinkAlarm.rejectedBatch.rawValue)
+        }
+        wake.signal()
+        return standing
+    }
+    private var rejectedAcknowledged = false
+
     public func run() async throws {
         guard let gateway = lock.withLock({ source }) else { return }
         // Forward alarm wake-ups into the signal the loop waits on.
@@ -220,6 +234,15 @@ public final class UplinkService: Service, @unchecked Sendable {
                 await reconcileAlarms(&session, gateway, mode: mode)
             }
             await saveUsage(&session, store: store, force: false)
+            // An operator acknowledged the dead letters: the rejected-batch alarm clears.
+            if lock.withLock({ () -> Bool in defer { rejectedAcknowledged = false }; return rejectedAcknowledged }) {
+                for action in session.alarms.machine.acknowledgeRejected() + session.readings.machine.acknowledgeRejected() {
+                    if case .clearAlarm(let a) = action { logger.notice("uplink alarm \(a.rawValue) acknowledged by an operator") }
+                }
+                await reconcileAlarms(&session, gateway, mode: mode)
+                let alarms = session.activeAlarms
+                update { $0.alarms = alarms }
+            }
             // A refused token that has since been replaced (a field tech fixed it): retry now.
             if session.books.scheduler.tokenRefused, let token = try? TokenLoader.load(session.config.uplink.token),
                session.books.scheduler.tokenSeen(token, nowMillis: PollClock.monotonicMillis()) {

@@ -6,7 +6,19 @@ import Uplink
 
 struct UplinkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "uplink", abstract: "Uplink state, and a connection test a field tech can act on.",
-                                                    subcommands: [Show.self, Test.self], defaultSubcommand: Show.self)
+                                                    subcommands: [Show.self, Test.self, AckRejected.self], defaultSubcommand: Show.self)
+
+    /// The operator has looked at the batches the server rejected (`edgectl buffer` counts them): the
+    /// `uplink-rejected-batch` alarm clears, here and at the server.
+    struct AckRejected: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ack-rejected",
+                                                        abstract: "Acknowledge the batches the server rejected (clears the uplink-rejected-batch alarm).")
+        @OptionGroup var socket: SocketOption
+        func run() throws {
+            let r = try socket.call("uplink-ack-rejected") as? [String: Any] ?? [:]
+            if !socket.json { print(r["done"] as? String ?? "done") }
+        }
+    }
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "State, last success, last error, bytes on the wire this month against the budget.")

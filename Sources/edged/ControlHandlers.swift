@@ -181,6 +181,10 @@ enum ControlHandlers {
                              sqliteMemoryBytes: sqlite.used, sqliteMemoryPeakBytes: sqlite.peak))
         case "uplink":
             return ok(gateway.uplinkService.status)
+        case "uplink-ack-rejected":
+            let standing = gateway.uplinkService.acknowledgeRejected()
+            logger.notice("dead letters acknowledged by \(peer)", metadata: ["uid": "\(peer.uid)"])
+            return ok(["done": standing ? "uplink-rejected-batch acknowledged" : "no rejected-batch alarm stands"])
         case "tail":
             let c = await gateway.config
             let latest = await gateway.latest
@@ -194,7 +198,7 @@ enum ControlHandlers {
             }
             return ok(out)
         default:
-            return ControlServer.errorReply("unknown command '\(req.command)' (status, devices, alarms, alarm-health, ack, shelve, unshelve, reload, buffer, uplink, tail)")
+            return ControlServer.errorReply("unknown command '\(req.command)' (status, devices, alarms, alarm-health, ack, shelve, unshelve, reload, buffer, uplink, uplink-ack-rejected, tail)")
         }
     }
 }

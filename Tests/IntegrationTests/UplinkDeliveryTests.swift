@@ -159,8 +159,14 @@ import Uplink
         // Reading 150 has a tag name the protocol does not allow (§4.1: [A-Za-z_][A-Za-z0-9_]*): the receiver
         // answers 400 to the batch holding it, records 100…199.
         let seqs = try await h.appendReadings(400, tagNamed: { $0 == 150 ? "tubing pressure" : nil })
-        h.start()
+        let service = h.start()
         #expect(await h.drained(), "buffer still holds \(h.queued); \(h.status)")
+        #expect(await eventually { service.status.alarms == [UplinkAlarm.rejectedBatch.rawValue] }, "\(service.status)")
+        // The alarm stands until an operator acknowledges the dead letters (`edgectl uplink ack-rejected`);
+        // before, nothing called for it and it cleared only with a reload or a restart.
+        #expect(service.acknowledgeRejected())
+        #expect(await eventually { service.status.alarms.isEmpty }, "\(service.status)")
+        #expect(await eventually { h.alarmChanges.summary == ["+uplink-rejected-batch", "-uplink-rejected-batch"] }, "\(h.alarmChanges.summary)")
         await h.stop()
 
         let rejected = Array(seqs[100..<200])
@@ -173,7 +179,6 @@ import Uplink
         #expect(dead.first?.reason.contains("400") == true, "\(dead)")
         #expect(try h.store.deadLetters(maxRecords: 1000).map(\.seq) == rejected)
         #expect(h.status.deadLetterBatches == 1)
-        #expect(h.status.alarms == [UplinkAlarm.rejectedBatch.rawValue])
     }
 
     /// A refused token holds the endpoint for both lanes (one 401, not one per lane), keeps everything, and
