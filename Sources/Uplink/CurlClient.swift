@@ -1,6 +1,7 @@
 import CCurl
 import CEdgeShim
 import EdgeCore
+import EdgeRuntime
 import Foundation
 
 /// One HTTP request to the sync endpoint.
@@ -66,7 +67,7 @@ public final class CurlClient: @unchecked Sendable {
     public let connectTimeout: TimeSpan
     public let requestTimeout: TimeSpan
     public let proxy: String?
-    private let worker = SerialThread(name: "uplink-curl")
+    private let worker = BlockingWorker(name: "uplink-curl")
     private var handle: UnsafeMutableRawPointer?   // CURL*, touched only on the worker thread
 
     public init(tls: TLSSettings, connectTimeout: TimeSpan, requestTimeout: TimeSpan, proxy: String?) {

@@ -149,7 +149,7 @@ actor Gateway {
         for n in notes where n.contains("moved") || n.contains("corrupt") {
             await g.raiseSystem("buffer-recovered", .raised, priority: .high, reason: n)
         }
-        g.polling.apply(c)
+        await g.polling.apply(c)
         return g
     }
 
@@ -342,7 +342,7 @@ actor Gateway {
         engine = AlarmEngine(config: newLoaded.config, now: PollClock.wallMillis())
         let events = engine.restore(snapshot)
         rbe = ReportByException(config: newLoaded.config)
-        polling.apply(newLoaded.config)
+        await polling.apply(newLoaded.config)
         commit(events)
         await saveAlarmState()
         // The uplink picks up the new configuration (and a replaced token) now, not after its backoff.
@@ -362,7 +362,7 @@ actor Gateway {
     /// Stops polling, ingests every report still queued (their readings and alarm events join the
     /// buffer's queue), saves the alarm state and closes the buffer, which commits all that is queued.
     func shutdown() async {
-        polling.stopAll()
+        await polling.stopAll()
         for report in reports.finish() { ingest(report) }
         uplinkWake.finish()
         await saveAlarmState()

@@ -208,6 +208,10 @@ public final class NotifyListener: @unchecked Sendable {
     /// Every `KEY=value` line received so far, in order.
     public var lines: [String] { inbox.lock.withLock { inbox.received.flatMap { $0.message.split(separator: "\n").map(String.init) } } }
     public func count(_ prefix: String) -> Int { lines.filter { $0.hasPrefix(prefix) }.count }
+    /// When each message holding a line that starts with `prefix` arrived, in order.
+    public func times(_ prefix: String) -> [ContinuousClock.Instant] {
+        inbox.lock.withLock { inbox.received.filter { $0.message.split(separator: "\n").contains { $0.hasPrefix(prefix) } }.map(\.at) }
+    }
     /// How long ago the last message with a line starting with `prefix` arrived (nil: none yet).
     public func sinceLast(_ prefix: String) -> Duration? {
         let last = inbox.lock.withLock { inbox.received.last { $0.message.split(separator: "\n").contains { $0.hasPrefix(prefix) } }?.at }
