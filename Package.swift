@@ -1,11 +1,12 @@
 // swift-tools-version:6.1
 // edged — the WellPulse edge gateway daemon.
 // Arrows point one way: executables → I/O modules (ModbusPoller, SerialIO, EdgeBuffer, Uplink) → EdgeCore.
+// Linux only (libmodbus, libsystemd, RS-485 ioctls, fsfreeze in the tests): no `platforms` entry, as
+// SwiftPM has none for Linux; each target lists exactly the modules its files import.
 import PackageDescription
 
 let package = Package(
     name: "edged",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "edged", targets: ["edged"]),
         .executable(name: "edgectl", targets: ["edgectl"]),
@@ -37,7 +38,7 @@ let package = Package(
         .target(name: "EdgeRuntime", dependencies: ["EdgeCore", "CSystemd", "CEdgeShim",
                                                     .product(name: "Logging", package: "swift-log")]),
         .target(name: "SerialIO", dependencies: ["EdgeCore", "CEdgeShim"]),
-        .target(name: "ModbusPoller", dependencies: ["EdgeCore", "SerialIO", "CModbus", "CEdgeShim",
+        .target(name: "ModbusPoller", dependencies: ["EdgeCore", "SerialIO", "CModbus",
                                                      .product(name: "Logging", package: "swift-log")]),
         .target(name: "EdgeBuffer", dependencies: ["EdgeCore", .product(name: "GRDB", package: "GRDB.swift"),
                                                    .product(name: "Logging", package: "swift-log")]),
@@ -50,13 +51,13 @@ let package = Package(
 
         // Executables only wire things together.
         .executableTarget(name: "edged", dependencies: [
-            "EdgeCore", "EdgeRuntime", "ModbusPoller", "SerialIO", "EdgeBuffer", "Uplink", "CSystemd", "CEdgeShim",
+            "EdgeCore", "EdgeRuntime", "ModbusPoller", "EdgeBuffer", "Uplink",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "edgectl", dependencies: [
-            "EdgeCore", "EdgeRuntime", "ModbusPoller", "SerialIO", "EdgeBuffer", "Uplink",
+            "EdgeCore", "EdgeRuntime", "ModbusPoller", "Uplink",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -73,18 +74,20 @@ let package = Package(
                           linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("stdc++")]),
         // Benchmarks: each figure printed beside a reference measured in the same run (`make bench`).
         .executableTarget(name: "edgebench", dependencies: [
-            "EdgeCore", "EdgeSim", "ModbusPoller", "EdgeBuffer", "CModbus", "CBenchRaw",
+            "EdgeCore", "EdgeSim", "ModbusPoller", "EdgeBuffer", "CBenchRaw",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // Test tool: writes readings into a buffer and logs each seq it was told is stored (the kill test).
         .executableTarget(name: "edgebuf-writer", dependencies: ["EdgeCore", "EdgeBuffer"]),
 
-        .target(name: "EdgeTestSupport", dependencies: ["EdgeCore", "EdgeSim"], path: "Tests/EdgeTestSupport"),
+        .target(name: "EdgeTestSupport", dependencies: ["EdgeCore"], path: "Tests/EdgeTestSupport"),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeRuntime", "EdgeTestSupport"]),
-        .testTarget(name: "BufferTests", dependencies: ["EdgeCore", "EdgeBuffer", "EdgeTestSupport"]),
+        .testTarget(name: "BufferTests", dependencies: ["EdgeCore", "EdgeBuffer", "EdgeTestSupport",
+                                                   .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "EdgeCore", "EdgeRuntime", "EdgeTestSupport", "EdgeSim", "ModbusPoller", "SerialIO", "EdgeBuffer", "Uplink", "CEdgeShim",
+            "EdgeCore", "EdgeRuntime", "EdgeTestSupport", "EdgeSim", "ModbusPoller", "EdgeBuffer", "Uplink",
+            .product(name: "Logging", package: "swift-log"),
         ]),
     ],
     swiftLanguageModes: [.v6]
