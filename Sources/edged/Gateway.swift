@@ -270,7 +270,7 @@ actor Gateway {
             }
             records.append(AlarmEventRecord(
                 alarm: e.alarm, occurrence: occurrence, kind: e.kind.rawValue, device: e.device, tag: e.tag, level: e.level?.rawValue,
-                transition: AlarmTransition(rawValue: e.transition.rawValue) ?? .raised,
+                transition: e.transition,
                 priority: e.priority.rawValue, value: e.value, limit: e.limit, reason: e.reason, wallMillis: e.wallMillis,
                 by: e.by ?? "edged", until: e.transition == .shelved ? e.shelvedUntil : nil, clockSynchronized: synchronized))
             logger.notice("alarm \(e.alarm) \(e.transition.rawValue): \(e.reason)",

@@ -6,27 +6,8 @@
 /// `rpc-1-fillage.l`, `rpc-1-fillage.ll`. Rule names cannot contain a dot, so ids never collide.
 /// Operator commands accept an id, or a limit rule's name to act on all of its levels.
 public struct AlarmEvent: Sendable, Codable, Equatable {
-    /// What happened to the alarm.
-    public enum Transition: String, Sendable, Codable, CaseIterable {
-        /// The condition held (for its on-delay) and the alarm is annunciated.
-        case raised
-        /// The alarm returned to normal (for a latching alarm: and was acknowledged).
-        case cleared
-        /// An operator acknowledged it.
-        case acknowledged
-        /// An operator shelved it for a bounded time.
-        case shelved
-        /// The shelve ended: by an operator (`by` set) or by expiry (`by` nil).
-        case unshelved
-        /// Its `suppressWhen` condition became true.
-        case suppressed
-        /// Its `suppressWhen` condition no longer holds.
-        case unsuppressed
-        /// An operator took it out of service.
-        case outOfService = "out-of-service"
-        /// An operator returned it to service.
-        case inService = "in-service"
-    }
+    /// What happened to the alarm: the one transition enum of engine, buffer, snapshot and sync protocol.
+    public typealias Transition = AlarmTransition
 
     /// The alarm id (see the type's documentation for the scheme).
     public var id: String

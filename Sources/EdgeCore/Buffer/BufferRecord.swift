@@ -6,10 +6,28 @@ public enum BufferLane: Int, Sendable, Codable, CaseIterable {
     case deadLetter = 2
 }
 
-/// What happened to an alarm (docs/sync-protocol.md §4.2).
+/// What happened to an alarm (docs/sync-protocol.md §4.2): one enum for the alarm engine's events, the
+/// buffered records, the engine's snapshot and the wire.
 public enum AlarmTransition: String, Sendable, Codable, CaseIterable {
-    case raised, cleared, acknowledged, reset, shelved, unshelved, suppressed, unsuppressed
+    /// The condition held (for its on-delay) and the alarm is annunciated.
+    case raised
+    /// The alarm returned to normal (for a latching alarm: and was acknowledged).
+    case cleared
+    /// An operator acknowledged it.
+    case acknowledged
+    /// A latched alarm was reset (in the protocol; the engine clears a latched alarm on acknowledgement).
+    case reset
+    /// An operator shelved it for a bounded time.
+    case shelved
+    /// The shelve ended: by an operator (`by` set) or by expiry (`by` nil).
+    case unshelved
+    /// Its `suppressWhen` condition became true.
+    case suppressed
+    /// Its `suppressWhen` condition no longer holds.
+    case unsuppressed
+    /// An operator took it out of service.
     case outOfService = "out-of-service"
+    /// An operator returned it to service.
     case inService = "in-service"
 }
 
