@@ -46,18 +46,21 @@ let package = Package(
                                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                .product(name: "Logging", package: "swift-log")]),
 
+        // The control socket's protocol: commands, replies and error codes, shared by edged and edgectl.
+        .target(name: "EdgeControl", dependencies: ["EdgeCore", "EdgeRuntime", "ModbusPoller", "Uplink"]),
+
         // The device simulator: serves templates over TCP and serial ports, with faults on demand.
         .target(name: "EdgeSim", dependencies: ["EdgeCore", "CModbus"]),
 
         // Executables only wire things together.
         .executableTarget(name: "edged", dependencies: [
-            "EdgeCore", "EdgeRuntime", "ModbusPoller", "EdgeBuffer", "Uplink",
+            "EdgeCore", "EdgeRuntime", "EdgeControl", "ModbusPoller", "EdgeBuffer", "Uplink",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "edgectl", dependencies: [
-            "EdgeCore", "EdgeRuntime", "ModbusPoller", "Uplink",
+            "EdgeCore", "EdgeRuntime", "EdgeControl", "ModbusPoller", "Uplink",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -86,7 +89,7 @@ let package = Package(
         .testTarget(name: "BufferTests", dependencies: ["EdgeCore", "EdgeBuffer", "EdgeTestSupport",
                                                    .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "EdgeCore", "EdgeRuntime", "EdgeTestSupport", "EdgeSim", "ModbusPoller", "EdgeBuffer", "Uplink",
+            "EdgeCore", "EdgeRuntime", "EdgeControl", "EdgeTestSupport", "EdgeSim", "ModbusPoller", "EdgeBuffer", "Uplink",
             .product(name: "Logging", package: "swift-log"),
         ]),
     ],

@@ -16,6 +16,27 @@ public struct ControlRequest: Sendable, Codable {
     public init(command: String, args: [String: String]? = nil) { self.command = command; self.args = args }
 }
 
+/// What kind of error a control reply carries (`{"ok": false, "code": …, "error": …}`): edgectl decides on
+/// the code, a person reads the error.
+public enum ControlErrorCode: String, Sendable, Codable, CaseIterable {
+    /// Not one JSON object per line.
+    case malformed
+    /// A request over 64 KiB (the connection is closed).
+    case tooLarge = "too-large"
+    /// All connections are taken.
+    case busy
+    case unknownCommand = "unknown-command"
+    /// A missing or malformed argument.
+    case badArguments = "bad-arguments"
+    /// No such alarm (or other named thing).
+    case notFound = "not-found"
+    /// A configuration refused on reload: the running one stays.
+    case refused
+    /// The daemon could not answer (the buffer file could not be read).
+    case unavailable
+    case internalError = "internal"
+}
+
 /// Why the control socket could not be served or reached.
 public struct ControlSocketError: Error, Sendable, CustomStringConvertible {
     public var description: String
@@ -105,7 +126,7 @@ public final class ControlServer: @unchecked Sendable {
                 return true
             }
             guard admitted else {
-                _ = Self.writeAll(client, Self.errorReply("busy: \(Self.maxConnections) connections are open; try again") + Data([10]))
+                _ = Self.writeAll(client, Self.errorReply(.busy, "busy: \(Self.maxConnections) connections are open; try again") + Data([10]))
                 close(client)
                 continue
             }
@@ -139,19 +160,20 @@ public final class ControlServer: @unchecked Sendable {
                 if let req = try? JSONDecoder().decode(ControlRequest.self, from: line) {
                     reply = handler(req, peer)
                 } else {
-                    reply = Self.errorReply("malformed request: expected one JSON object per line, {\"command\": \"status\"}")
+                    reply = Self.errorReply(.malformed, "malformed request: expected one JSON object per line, {\"command\": \"status\"}")
                 }
                 if !Self.writeAll(client, reply + Data([10])) { return }
             }
             if buffer.count > Self.maxRequestBytes {
-                _ = Self.writeAll(client, Self.errorReply("request larger than \(Self.maxRequestBytes) bytes") + Data([10]))
+                _ = Self.writeAll(client, Self.errorReply(.tooLarge, "request larger than \(Self.maxRequestBytes) bytes") + Data([10]))
                 return
             }
         }
     }
 
-    public static func errorReply(_ message: String) -> Data {
-        (try? JSONSerialization.data(withJSONObject: ["ok": false, "error": message], options: [.sortedKeys])) ?? Data()
+    /// `{"code": …, "error": …, "ok": false}`.
+    public static func errorReply(_ code: ControlErrorCode, _ message: String) -> Data {
+        (try? JSONSerialization.data(withJSONObject: ["ok": false, "code": code.rawValue, "error": message], options: [.sortedKeys])) ?? Data()
     }
 
     static func writeAll(_ fd: Int32, _ data: Data) -> Bool {
@@ -170,7 +192,8 @@ public final class ControlServer: @unchecked Sendable {
 /// edgectl's side: sends one request and reads one reply line.
 public enum ControlClient {
     public static func call(_ path: String, _ request: ControlRequest, timeoutSeconds: Int = 10) throws(ControlSocketError) -> Data {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ControlSocketError("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         guard var addr = ControlServer.address(path) else { throw ControlSocketError("control socket path too long: \(path)") }
         let ok = withUnsafePointer(to: &addr) {

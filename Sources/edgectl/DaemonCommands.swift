@@ -1,4 +1,5 @@
 import ArgumentParser
+import EdgeControl
 import EdgeCore
 import EdgeRuntime
 import Foundation
@@ -9,44 +10,41 @@ struct SocketOption: ParsableArguments {
     var path: String = ProcessInfo.processInfo.environment["EDGED_CONTROL_SOCKET"] ?? "/run/edged/control.sock"
     @Flag(help: "JSON output.") var json = false
 
-    /// Sends one request; prints errors and exits 1 when edged says no.
-    func call(_ command: String, _ args: [String: String]? = nil) throws -> Any {
-        let data: Data
-        do { data = try ControlClient.call(path, ControlRequest(command: command, args: args)) } catch {
+    /// Sends one request and decodes its result as `T`; with `--json`, prints the result as edged sent it.
+    /// Prints edged's error (or a reply this edgectl does not understand) and exits 1.
+    func call<T: Decodable>(_ command: ControlCommand, _ args: [String: String]? = nil, as type: T.Type) throws -> T {
+        do {
+            let data = try ControlClient.call(path, ControlRequest(command, args: args))
+            let (value, json) = try ControlEnvelope.decode(data, as: T.self)
+            if self.json { print(String(decoding: json, as: UTF8.self)) }
+            return value
+        } catch let e as ControlCallError {
+            Console.error(e.description)
+        } catch {
             Console.error("\(error)")
-            throw ExitCode(1)
         }
-        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            Console.error("edged sent an unreadable reply: \(String(decoding: data.prefix(200), as: UTF8.self))")
-            throw ExitCode(1)
-        }
-        guard obj["ok"] as? Bool == true else {
-            Console.error("edged: \(obj["error"] as? String ?? "refused")")
-            throw ExitCode(1)
-        }
-        if json {
-            let out = try JSONSerialization.data(withJSONObject: obj["result"] ?? NSNull(), options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: out, as: UTF8.self))
-        }
-        return obj["result"] ?? NSNull()
+        throw ExitCode(1)
     }
 }
 
 enum Fmt {
-    static func ago(_ millis: Any?) -> String {
-        guard let ms = (millis as? NSNumber)?.int64Value else { return "never" }
+    static func ago(_ millis: Int64?) -> String {
+        guard let ms = millis else { return "never" }
         let s = max(0, (Int64(Date().timeIntervalSince1970 * 1000) - ms) / 1000)
         let t = TimeSpan.seconds(s)
         return s == 0 ? "just now" : "\(t) ago"
     }
-    static func int(_ v: Any?) -> Int64 { (v as? NSNumber)?.int64Value ?? 0 }
+    /// "in 25s" for a wall-clock time ahead, "now" when it has passed.
+    static func ahead(_ millis: Int64) -> String {
+        let s = (millis - Int64(Date().timeIntervalSince1970 * 1000)) / 1000
+        return s <= 0 ? "now" : "in \(TimeSpan.seconds(s))"
+    }
     /// " (as read from the buffer file 2 min ago)" when figures from memory are older than 10 s.
-    static func asOf(_ ageMillis: Any?) -> String {
-        guard let ms = (ageMillis as? NSNumber)?.int64Value else { return " (not read from the buffer file yet)" }
+    static func asOf(_ ageMillis: Int64?) -> String {
+        guard let ms = ageMillis else { return " (not read from the buffer file yet)" }
         return ms < 10_000 ? "" : " (as read from the buffer file \(TimeSpan.seconds(ms / 1000)) ago)"
     }
-    static func bytes(_ v: Any?) -> String {
-        let b = int(v)
+    static func bytes(_ b: Int64) -> String {
         return b >= 1 << 20 ? String(format: "%.1f MiB", Double(b) / 1048576) : b >= 1024 ? String(format: "%.1f KiB", Double(b) / 1024) : "\(b) B"
     }
 }
@@ -55,24 +53,22 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Devices online, backlog, last upload, active alarms.")
     @OptionGroup var socket: SocketOption
     func run() throws {
-        let r = try socket.call("status") as? [String: Any] ?? [:]
+        let r = try socket.call(.status, as: StatusReply.self)
         if socket.json { return }
-        let backlog = r["backlog"] as? [String: Any] ?? [:]
-        print("gateway   \(r["gateway"] ?? "?") — \(r["site"] ?? "") (edged \(r["version"] ?? "?"))")
-        print("devices   \(Fmt.int(r["devicesOnline"]))/\(Fmt.int(r["devicesTotal"])) online")
-        print("backlog   \(Fmt.int(backlog["alarm"])) alarm events, \(Fmt.int(backlog["reading"])) readings, \(Fmt.int(backlog["deadLetter"])) dead letters; oldest reading \(Fmt.ago(r["oldestReadingMillis"]))\(Fmt.asOf(r["bufferFiguresAgeMillis"]))")
-        print("uplink    \(r["uplinkState"] ?? "?"), last upload \(Fmt.ago(r["lastUploadMillis"]))")
-        print("alarms    \(Fmt.int(r["activeAlarms"])) active, \(Fmt.int(r["unacknowledgedAlarms"])) unacknowledged")
-        print("clock     \((r["clockSynchronized"] as? Bool) == true ? "synchronized" : "NOT synchronized (readings are flagged)")")
+        print("gateway   \(r.gateway) — \(r.site) (edged \(r.version))")
+        print("devices   \(r.devicesOnline)/\(r.devicesTotal) online")
+        print("backlog   \(r.backlog["alarm"] ?? 0) alarm events, \(r.backlog["reading"] ?? 0) readings, \(r.backlog["deadLetter"] ?? 0) dead letters; oldest reading \(Fmt.ago(r.oldestReadingMillis))\(Fmt.asOf(r.bufferFiguresAgeMillis))")
+        print("uplink    \(r.uplinkState), last upload \(Fmt.ago(r.lastUploadMillis))")
+        print("alarms    \(r.activeAlarms) active, \(r.unacknowledgedAlarms) unacknowledged")
+        print("clock     \(r.clockSynchronized ? "synchronized" : "NOT synchronized (readings are flagged)")")
         // A commit takes milliseconds; a second or more means a slow or hung disk.
-        let writer = r["writer"] as? [String: Any] ?? [:]
-        let stalled = Fmt.int(writer["stalledMillis"]), limit = Fmt.int(writer["stuckAfterMillis"])
+        let stalled = r.writer.stalledMillis, limit = r.writer.stuckAfterMillis
         if stalled >= 1000 {
             let verdict = stalled >= limit ? "STUCK: watchdog pings stopped, systemd restarts edged" : "the watchdog stops at \(limit / 1000) s"
-            print("writer    in one commit for \(stalled / 1000) s, \(Fmt.int(writer["readingsWaiting"])) readings waiting (\(verdict)); is the disk hung?")
+            print("writer    in one commit for \(stalled / 1000) s, \(r.writer.readingsWaiting) readings waiting (\(verdict)); is the disk hung?")
         }
-        let memory = r["memory"] as? [String: Any] ?? [:]
-        print("memory    heap \(Fmt.bytes(memory["heapInUseBytes"])) in use (\(Fmt.bytes(memory["heapHeldBytes"])) held in \(memory["heapArenas"] as? Int ?? 0) arenas), SQLite \(Fmt.bytes(memory["sqliteBytes"]))")
+        let m = r.memory
+        print("memory    heap \(Fmt.bytes(m.heapInUseBytes)) in use (\(Fmt.bytes(m.heapHeldBytes)) held in \(m.heapArenas) arenas), SQLite \(Fmt.bytes(m.sqliteBytes))")
     }
 }
 
@@ -80,24 +76,23 @@ struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "devices", abstract: "Comm state, counters and latency per device.")
     @OptionGroup var socket: SocketOption
     func run() throws {
-        let list = try socket.call("devices") as? [[String: Any]] ?? []
+        let list = try socket.call(.devices, as: DevicesReply.self)
         if socket.json { return }
         print("DEVICE".padding(toLength: 18, withPad: " ", startingAt: 0) + "BUS".padding(toLength: 14, withPad: " ", startingAt: 0)
               + "UNIT  STATE     REQUESTS  TIMEOUTS  EXCEPT  FRAMING  LATENCY")
         for d in list {
-            let c = d["counters"] as? [String: Any] ?? [:]
-            let online = d["online"] as? Bool == true
-            let latency = Fmt.int(c["responses"]) > 0 ? String(format: "%.1f ms", Double(Fmt.int(c["latencyTotalMicros"])) / Double(Fmt.int(c["responses"])) / 1000) : "—"
-            print("\(d["name"] ?? "")".padding(toLength: 18, withPad: " ", startingAt: 0)
-                  + "\(d["bus"] ?? "")".padding(toLength: 14, withPad: " ", startingAt: 0)
-                  + "\(Fmt.int(d["unit"]))".padding(toLength: 6, withPad: " ", startingAt: 0)
-                  + (online ? "online" : "OFFLINE").padding(toLength: 10, withPad: " ", startingAt: 0)
-                  + "\(Fmt.int(c["requests"]))".padding(toLength: 10, withPad: " ", startingAt: 0)
-                  + "\(Fmt.int(c["timeouts"]))".padding(toLength: 10, withPad: " ", startingAt: 0)
-                  + "\(Fmt.int(c["exceptions"]))".padding(toLength: 8, withPad: " ", startingAt: 0)
-                  + "\(Fmt.int(c["framingErrors"]))".padding(toLength: 9, withPad: " ", startingAt: 0) + latency)
-            if let e = d["lastError"] as? String { print("    last error: \(e)") }
-            for a in d["planAdjustments"] as? [String] ?? [] { print("    plan: \(a)") }
+            let c = d.counters
+            let latency = c.responses > 0 ? String(format: "%.1f ms", Double(c.meanLatencyMicros) / 1000) : "—"
+            print(d.name.padding(toLength: 18, withPad: " ", startingAt: 0)
+                  + d.bus.padding(toLength: 14, withPad: " ", startingAt: 0)
+                  + "\(d.unit)".padding(toLength: 6, withPad: " ", startingAt: 0)
+                  + (d.online ? "online" : "OFFLINE").padding(toLength: 10, withPad: " ", startingAt: 0)
+                  + "\(c.requests)".padding(toLength: 10, withPad: " ", startingAt: 0)
+                  + "\(c.timeouts)".padding(toLength: 10, withPad: " ", startingAt: 0)
+                  + "\(c.exceptions)".padding(toLength: 8, withPad: " ", startingAt: 0)
+                  + "\(c.framingErrors)".padding(toLength: 9, withPad: " ", startingAt: 0) + latency)
+            if let e = d.lastError { print("    last error: \(e)") }
+            for a in d.planAdjustments { print("    plan: \(a)") }
         }
     }
 }
@@ -109,12 +104,11 @@ struct AlarmsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Active and shelved alarms.")
         @OptionGroup var socket: SocketOption
         func run() throws {
-            let list = try socket.call("alarms") as? [[String: Any]] ?? []
+            let list = try socket.call(.alarms, as: AlarmsReply.self)
             if socket.json { return }
             if list.isEmpty { print("no active alarms"); return }
             for a in list {
-                let ack = a["acknowledged"] as? Bool == true ? "acked" : "UNACKED"
-                print("\(a["id"] ?? "")  \(a["priority"] ?? "")  \(a["state"] ?? "")  \(ack)  \(a["reason"] ?? "")")
+                print("\(a.id)  \(a.priority.rawValue)  \(a.state.rawValue)  \(a.acknowledged ? "acked" : "UNACKED")  \(a.reason)")
             }
         }
     }
@@ -122,20 +116,23 @@ struct AlarmsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ack", abstract: "Acknowledge an alarm.")
         @Argument var id: String
         @OptionGroup var socket: SocketOption
-        func run() throws { _ = try socket.call("ack", ["id": id]); if !socket.json { print("acknowledged \(id)") } }
+        func run() throws { _ = try socket.call(.ack, ["id": id], as: DoneReply.self); if !socket.json { print("acknowledged \(id)") } }
     }
     struct Shelve: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "shelve", abstract: "Shelve an alarm for a while.")
         @Argument var id: String
         @Option(name: .customLong("for"), help: "How long, e.g. 2h.") var duration: String
         @OptionGroup var socket: SocketOption
-        func run() throws { _ = try socket.call("shelve", ["id": id, "for": duration]); if !socket.json { print("shelved \(id) for \(duration)") } }
+        func run() throws {
+            _ = try socket.call(.shelve, ["id": id, "for": duration], as: DoneReply.self)
+            if !socket.json { print("shelved \(id) for \(duration)") }
+        }
     }
     struct Unshelve: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "unshelve", abstract: "End a shelving.")
         @Argument var id: String
         @OptionGroup var socket: SocketOption
-        func run() throws { _ = try socket.call("unshelve", ["id": id]); if !socket.json { print("unshelved \(id)") } }
+        func run() throws { _ = try socket.call(.unshelve, ["id": id], as: DoneReply.self); if !socket.json { print("unshelved \(id)") } }
     }
 }
 
@@ -143,27 +140,28 @@ struct BufferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "buffer", abstract: "Records, bytes vs budget, evictions, dead letters.")
     @OptionGroup var socket: SocketOption
     func run() throws {
-        let b = try socket.call("buffer") as? [String: Any] ?? [:]
+        let b = try socket.call(.buffer, as: BufferReply.self)
         if socket.json { return }
-        if b["fileNotAnswering"] as? Bool == true {
+        if b.fileNotAnswering {
             print("WAITING ON THE DISK: the buffer file did not answer within a few seconds (is the disk hung? see `edgectl status`)")
-            print("             counts below are from memory; oldest reading and sizes\(Fmt.asOf(b["diskFiguresAgeMillis"]))")
+            print("             counts below are from memory; oldest reading and sizes\(Fmt.asOf(b.diskFiguresAgeMillis))")
         }
-        print("epoch        \(b["epoch"] ?? "?")")
-        print("queued       \(Fmt.int(b["alarmRecords"])) alarm events, \(Fmt.int(b["readingRecords"])) readings (\(Fmt.int(b["gapRecords"])) gap records)")
-        print("on disk      \(Fmt.bytes(b["bytesOnDisk"])) of \(Fmt.bytes(b["budgetBytes"])) budget (peak \(Fmt.bytes(b["peakBytesOnDisk"])))")
-        print("evicted      \(Fmt.int(b["evictedRecords"])) readings in \(Fmt.int(b["evictions"])) evictions; \(Fmt.int(b["notStoredRecords"])) not stored (disk)")
-        print("dead letters \(Fmt.int(b["deadLetterRecords"])) records in \(Fmt.int(b["deadLetterBatches"])) batches")
-        print("readings     \(Fmt.int(b["readingsPolled"])) polled, \(Fmt.int(b["readingsSeen"])) seen, \(Fmt.int(b["readingsSuppressed"])) held back by report by exception, \(Fmt.int(b["readingsStored"])) stored, \(Fmt.int(b["readingsNotStored"]) + Fmt.int(b["readingsDropped"])) not stored (in gap records)")
-        print("oldest       \(Fmt.ago(b["oldestReadingMillis"]))")
-        print("memory       \(Fmt.bytes(b["sqliteMemoryBytes"])) held by SQLite (peak \(Fmt.bytes(b["sqliteMemoryPeakBytes"])))")
+        print("epoch        \(b.epoch)")
+        print("queued       \(b.alarmRecords) alarm events, \(b.readingRecords) readings (\(b.gapRecords) gap records)")
+        print("on disk      \(Fmt.bytes(b.bytesOnDisk)) of \(Fmt.bytes(b.budgetBytes)) budget (peak \(Fmt.bytes(b.peakBytesOnDisk)))")
+        print("evicted      \(b.evictedRecords) readings in \(b.evictions) evictions; \(b.notStoredRecords) not stored (disk)")
+        print("dead letters \(b.deadLetterRecords) records in \(b.deadLetterBatches) batches")
+        print("readings     \(b.readingsPolled) polled, \(b.readingsSeen) seen, \(b.readingsSuppressed) held back by report by exception, "
+              + "\(b.readingsStored) stored, \(b.readingsNotStored + b.readingsDropped) not stored (in gap records)")
+        print("oldest       \(Fmt.ago(b.oldestReadingMillis))")
+        print("memory       \(Fmt.bytes(b.sqliteMemoryBytes)) held by SQLite (peak \(Fmt.bytes(b.sqliteMemoryPeakBytes)))")
     }
 }
 
 struct ReloadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "reload", abstract: "Make edged read its configuration again (a broken one is refused).")
     @OptionGroup var socket: SocketOption
-    func run() throws { _ = try socket.call("reload"); if !socket.json { print("reloaded") } }
+    func run() throws { _ = try socket.call(.reload, as: DoneReply.self); if !socket.json { print("reloaded") } }
 }
 
 struct TailCommand: ParsableCommand {
@@ -175,16 +173,15 @@ struct TailCommand: ParsableCommand {
     func run() throws {
         let interval = TimeSpan(parsing: every) ?? .seconds(1)
         repeat {
-            let list = try socket.call("tail", device.map { ["device": $0] }) as? [[String: Any]] ?? []
+            let list = try socket.call(.tail, device.map { ["device": $0] }, as: TailReply.self)
             if socket.json { return }
             if !once { print("\u{1B}[H\u{1B}[2J", terminator: "") }
             for v in list {
                 // `formatted` is the value at the tag's resolution (NumberFormat.display); older daemons send only `value`.
-                let value = v["formatted"] as? String
-                    ?? (v["value"] as? NSNumber).map { TagValue.number($0.doubleValue).description } ?? (v["value"] as? String) ?? "—"
-                print("\(v["device"] ?? "").\(v["tag"] ?? "")".padding(toLength: 40, withPad: " ", startingAt: 0)
+                let value = v.formatted ?? v.value?.description ?? "—"
+                print("\(v.device).\(v.tag)".padding(toLength: 40, withPad: " ", startingAt: 0)
                       + value.padding(toLength: max(16, value.count + 1), withPad: " ", startingAt: 0)
-                      + "\(v["units"] ?? "")".padding(toLength: 8, withPad: " ", startingAt: 0) + "\(v["quality"] ?? "")  \(Fmt.ago(v["millis"]))")
+                      + (v.units ?? "").padding(toLength: 8, withPad: " ", startingAt: 0) + "\(v.quality)  \(Fmt.ago(v.millis))")
             }
             fflush(nil)
             if !once { Thread.sleep(forTimeInterval: interval.seconds) }

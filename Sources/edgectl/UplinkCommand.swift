@@ -1,4 +1,5 @@
 import ArgumentParser
+import EdgeControl
 import EdgeCore
 import EdgeRuntime
 import Foundation
@@ -15,8 +16,8 @@ struct UplinkCommand: ParsableCommand {
                                                         abstract: "Acknowledge the batches the server rejected (clears the uplink-rejected-batch alarm).")
         @OptionGroup var socket: SocketOption
         func run() throws {
-            let r = try socket.call("uplink-ack-rejected") as? [String: Any] ?? [:]
-            if !socket.json { print(r["done"] as? String ?? "done") }
+            let r = try socket.call(.uplinkAckRejected, as: DoneReply.self)
+            if !socket.json { print(r.done) }
         }
     }
 
@@ -24,27 +25,28 @@ struct UplinkCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "State, last success, last error, bytes on the wire this month against the budget.")
         @OptionGroup var socket: SocketOption
         func run() throws {
-            let u = try socket.call("uplink") as? [String: Any] ?? [:]
+            let u = try socket.call(.uplink, as: UplinkReply.self)
             if socket.json { return }
-            print("endpoint     \(u["endpoint"] ?? "?")")
-            print("state        \(u["state"] ?? "?")")
-            print("last success \(Fmt.ago(u["lastSuccessMillis"]))")
-            if let e = u["lastError"] as? String { print("last error   \(e)") }
-            print("sent         \(Fmt.int(u["batchesSent"])) batches, \(Fmt.int(u["recordsAcknowledged"])) records acknowledged")
-            print("on the wire  \(Fmt.bytes(u["bytesSent"])) sent, \(Fmt.bytes(u["bytesReceived"])) received since start")
-            let month = u["month"] as? String ?? "?"
-            if u["monthlyBudget"] != nil {
-                let used = Double(Fmt.int(u["monthBytes"])) / Double(max(1, Fmt.int(u["monthlyBudget"])))
-                print("this month   \(Fmt.bytes(u["monthBytes"])) of \(Fmt.bytes(u["monthlyBudget"])) in \(month) ("
+            print("endpoint     \(u.endpoint)")
+            print("state        \(u.state)" + (u.nextAttemptMillis.map { " (next attempt \(Fmt.ahead($0)))" } ?? ""))
+            print("last success \(Fmt.ago(u.lastSuccessMillis))")
+            if let e = u.lastError { print("last error   \(e)") }
+            print("sent         \(u.batchesSent) batches, \(u.recordsAcknowledged) records acknowledged")
+            print("on the wire  \(Fmt.bytes(u.bytesSent)) sent, \(Fmt.bytes(u.bytesReceived)) received since start")
+            if let budget = u.monthlyBudget {
+                let used = Double(u.monthBytes) / Double(max(1, budget))
+                print("this month   \(Fmt.bytes(u.monthBytes)) of \(Fmt.bytes(budget)) in \(u.month) ("
                       + String(format: "%.0f%%", used * 100) + ")"
-                      + (u["dataBudgetMode"] as? String == "saving" ? " — saving data: alarms and hourly snapshots only" : ""))
-                if Fmt.int(u["readingsDroppedForBudget"]) > 0 {
-                    print("             \(Fmt.int(u["readingsDroppedForBudget"])) readings not sent (data-budget gap records) since start")
+                      + (u.dataBudgetMode == "saving" ? " — saving data: alarms and hourly snapshots only" : ""))
+                if u.readingsDroppedForBudget > 0 {
+                    print("             \(u.readingsDroppedForBudget) readings not sent (data-budget gap records) since start")
                 }
             } else {
-                print("this month   \(Fmt.bytes(u["monthBytes"])) in \(month) (no monthly budget)")
+                print("this month   \(Fmt.bytes(u.monthBytes)) in \(u.month) (no monthly budget)")
             }
-            if Fmt.int(u["deadLetterBatches"]) > 0 { print("dead letters \(Fmt.int(u["deadLetterBatches"])) batches rejected by the server") }
+            if u.deadLetterBatches > 0 {
+                print("dead letters \(u.deadLetterBatches) batches rejected by the server (`edgectl uplink ack-rejected` once looked at)")
+            }
         }
     }
 
