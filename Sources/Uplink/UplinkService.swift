@@ -75,8 +75,9 @@ public final class UplinkService: Service, @unchecked Sendable {
     public static let dataBudgetAlarm = "uplink-data-budget"
     private let wakeStream: AsyncStream<Void>
     let logger: Logger
+    // Guard: `lock` protects `_status` and `rejectedAcknowledged`.
     private let lock = NSLock()
-    private var source: Source?
+    private let source: Source
     /// Wakes the loop early: an alarm event was committed, or shutdown began.
     public let wake = WakeSignal()
     private var _status = UplinkStatus()
@@ -85,12 +86,13 @@ public final class UplinkService: Service, @unchecked Sendable {
     /// Waits are drawn from here (tests inject a fixed one).
     let random: @Sendable (ClosedRange<Int64>) -> Int64
 
-    public init(wake: AsyncStream<Void>, logger: Logger, random: @escaping @Sendable (ClosedRange<Int64>) -> Int64 = { Int64.random(in: $0) }) {
+    public init(source: Source, wake: AsyncStream<Void>, logger: Logger,
+                random: @escaping @Sendable (ClosedRange<Int64>) -> Int64 = { Int64.random(in: $0) }) {
+        self.source = source
         self.wakeStream = wake
         self.logger = logger
         self.random = random
     }
-    public func attach(_ s: Source) { lock.withLock { source = s } }
 
     /// An operator has looked at the dead letters (`edgectl uplink ack-rejected`): the
     /// `uplink-rejected-batch` alarm clears (it is raised again by the next rejected batch). Returns whether
@@ -107,7 +109,7 @@ public final class UplinkService: Service, @unchecked Sendable {
     private var rejectedAcknowledged = false
 
     public func run() async throws {
-        guard let gateway = lock.withLock({ source }) else { return }
+        let gateway = source
         // Forward alarm wake-ups into the signal the loop waits on.
         let forward = Task { [wake, wakeStream] in for await _ in wakeStream { wake.signal() } }
         defer { forward.cancel() }

@@ -11,14 +11,15 @@ import Uplink
 /// Runs on the connection's thread and waits for the gateway; changes (ack, shelve, reload, …) are logged
 /// with the peer's uid.
 enum ControlHandlers {
-    static func handle(_ req: ControlRequest, peer: ControlPeer, gateway: Gateway, reloader: ReloadService, logger: Logger) -> Data {
+    static func handle(_ req: ControlRequest, peer: ControlPeer, gateway: Gateway, uplink: UplinkService, reloader: ReloadService,
+                       logger: Logger) -> Data {
         guard let command = ControlCommand(rawValue: req.command) else {
             return ControlEnvelope.error(.unknownCommand, "unknown command '\(req.command)' (\(ControlCommand.names))")
         }
         let box = ReplyBox()
         let done = DispatchSemaphore(value: 0)
         Task {
-            box.data = await respond(command, args: req.args ?? [:], peer: peer, gateway: gateway, reloader: reloader, logger: logger)
+            box.data = await respond(command, args: req.args ?? [:], peer: peer, gateway: gateway, uplink: uplink, reloader: reloader, logger: logger)
             done.signal()
         }
         done.wait()
@@ -31,12 +32,12 @@ enum ControlHandlers {
     /// How long `buffer` waits for the file before it answers from memory (edgectl waits 10 s).
     static let bufferReadTimeout = Duration.seconds(4)
 
-    static func respond(_ command: ControlCommand, args: [String: String], peer: ControlPeer, gateway: Gateway, reloader: ReloadService,
-                        logger: Logger) async -> Data {
+    static func respond(_ command: ControlCommand, args: [String: String], peer: ControlPeer, gateway: Gateway, uplink: UplinkService,
+                        reloader: ReloadService, logger: Logger) async -> Data {
         let who = "edgectl:uid \(peer.uid)"
         switch command {
         case .status:
-            return ControlEnvelope.ok(await status(gateway))
+            return ControlEnvelope.ok(await status(gateway, uplink: uplink))
         case .devices:
             return ControlEnvelope.ok(gateway.polling.status() as DevicesReply)
         case .alarms:
@@ -71,9 +72,9 @@ enum ControlHandlers {
         case .buffer:
             return await buffer(gateway)
         case .uplink:
-            return ControlEnvelope.ok(gateway.uplinkService.status as UplinkReply)
+            return ControlEnvelope.ok(uplink.status as UplinkReply)
         case .uplinkAckRejected:
-            let standing = gateway.uplinkService.acknowledgeRejected()
+            let standing = uplink.acknowledgeRejected()
             logger.notice("dead letters acknowledged by \(peer)", metadata: ["uid": "\(peer.uid)"])
             return ControlEnvelope.ok(DoneReply(done: standing ? "uplink-rejected-batch acknowledged" : "no rejected-batch alarm stands"))
         case .tail:
@@ -92,11 +93,11 @@ enum ControlHandlers {
     }
 
     /// From memory only: a field tech asks exactly when the disk may be hung.
-    static func status(_ gateway: Gateway) async -> StatusReply {
+    static func status(_ gateway: Gateway, uplink uplinkService: UplinkService) async -> StatusReply {
         let devices = gateway.polling.status()
         let remembered = gateway.store.rememberedStats()
         let stats = remembered.stats
-        let uplink = gateway.uplinkService.status
+        let uplink = uplinkService.status
         let alarms = await gateway.activeAlarms
         let c = await gateway.config
         let heap = HeapUsage.now()

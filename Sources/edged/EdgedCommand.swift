@@ -1,9 +1,11 @@
 import ArgumentParser
+import EdgeBuffer
 import EdgeCore
 import EdgeRuntime
 import Foundation
 import Logging
 import ServiceLifecycle
+import Uplink
 
 /// `edged`: the gateway daemon. Runs in the foreground; systemd supervises it (Type=notify).
 @main
@@ -41,40 +43,67 @@ struct EdgedCommand: AsyncParsableCommand {
         }
         for w in loaded.warnings { logger.warning("\(w)") }
 
-        let gateway: Gateway
-        do {
-            gateway = try await Gateway.start(loaded: loaded, logger: logger)
-        } catch {
-            logger.critical("cannot start: \(error)")
+        // The buffer: opened (with its integrity check, quarantining a corrupt file) and its alarm state
+        // read on a worker thread, never on the cooperative pool.
+        let c = loaded.config
+        let storage = BlockingWorker(name: "edged-storage")
+        let opened = await storage.perform { () -> Result<(BufferStore, [String], Gateway.AlarmState?), BufferError> in
+            try? FileManager.default.createDirectory(atPath: (c.storage.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            do throws(BufferError) {
+                let (store, notes) = try BufferStore.open(path: c.storage.path, maxBytes: c.storage.maxBytes, logger: logger,
+                                                          options: BufferOptions(retention: c.storage.retention))
+                return .success((store, notes, Gateway.readAlarmState(store, logger: logger)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard case .success(let (store, notes, restored)) = opened else {
+            if case .failure(let error) = opened { logger.critical("cannot start: \(error)") }
             throw ExitCode(1)
         }
-        let reloader = ReloadService(gateway: gateway, configPath: config, logger: logger)
-        let control = ControlServer(path: controlSocket) { request, peer in
-            ControlHandlers.handle(request, peer: peer, gateway: gateway, reloader: reloader, logger: logger)
-        }
-        do { try control.start() } catch {
-            logger.error("control socket: \(error); edgectl will not reach this daemon")
+        for n in notes { logger.warning("\(n)") }
+        let (gateway, owed) = Gateway.make(loaded: loaded, store: store, restored: restored, logger: logger)
+        await gateway.commitEvents(owed)
+        // A corrupt file was moved aside: tell the operator and the server (the old epoch's data is kept).
+        for n in notes where n.contains("moved") || n.contains("corrupt") {
+            await gateway.raiseSystem("buffer-recovered", .raised, priority: .high, reason: n)
         }
 
-        let group = ServiceGroup(configuration: .init(
+        let uplink = UplinkService(
+            source: UplinkService.Source(
+                config: { await gateway.config }, store: store,
+                alarm: { change in
+                    await gateway.raiseSystem(change.name, change.raised ? .raised : .cleared, priority: change.priority, reason: change.reason)
+                },
+                standing: { await gateway.standingSystemAlarms }),
+            wake: gateway.uplinkWakeStream, logger: logger)
+        let reloader = ReloadService(gateway: gateway, configPath: config, logger: logger)
+        let control = ControlServer(path: controlSocket) { request, peer in
+            ControlHandlers.handle(request, peer: peer, gateway: gateway, uplink: uplink, reloader: reloader, logger: logger)
+        }
+
+        // Started in this order, shut down in the reverse: the control socket and reloads first, the uplink
+        // (it finishes the batch in flight), the bus threads, then ingest (every report they produced), and
+        // the buffer last (it commits all that is queued). systemd's TimeoutStopSec is 20 s.
+        var configuration = ServiceGroupConfiguration(
             services: [
-                .init(service: gateway.ingestService),
-                .init(service: gateway.uplinkService),
+                .init(service: BufferService(gateway: gateway, store: store, worker: storage)),
+                .init(service: IngestService(gateway: gateway, reports: gateway.reports)),
+                .init(service: PollingService(gateway: gateway)),
+                .init(service: uplink),
                 .init(service: NotifyService(gateway: gateway)),
                 .init(service: reloader),
+                .init(service: ControlService(server: control, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        SystemdNotify.ready(status: await gateway.statusLine())
+            logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(15)
         logger.notice("edged \(EdgeCoreVersion.string) running: \(ConfigSummary.line(loaded.config))")
         do {
-            try await group.run()
+            try await ServiceGroup(configuration: configuration).run()
         } catch {
             logger.error("service ended: \(error)")
         }
-        SystemdNotify.stopping()
-        control.stop()
-        await gateway.shutdown()
         logger.notice("edged stopped")
     }
 }

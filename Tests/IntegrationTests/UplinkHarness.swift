@@ -133,10 +133,10 @@ final class UplinkHarness: @unchecked Sendable {
         var logger = Logger(label: "uplink-test")
         logger.logLevel = .warning
         let draws = self.draws
-        let service = UplinkService(wake: wake, logger: logger, random: { draws.draw($0) })
         let config = self.config
         let changes = alarmChanges
-        service.attach(UplinkService.Source(config: { config }, store: store, alarm: { changes.append($0) }))
+        let service = UplinkService(source: UplinkService.Source(config: { config }, store: store, alarm: { changes.append($0) }),
+                                    wake: wake, logger: logger, random: { draws.draw($0) })
         self.service = service
         task = Task { try await service.run() }
         return service

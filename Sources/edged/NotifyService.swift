@@ -12,6 +12,8 @@ struct NotifyService: Service {
     let gateway: Gateway
 
     func run() async throws {
+        SystemdNotify.ready(status: await gateway.statusLine())
+        defer { SystemdNotify.stopping() }
         let interval = min(SystemdNotify.watchdogInterval.map { $0 / 3 } ?? .seconds(5), .seconds(5))
         // Three loops: the watchdog and the status line decide from memory; the third reads the buffer
         // file for the figures only it knows (oldest reading, sizes), and on a hung disk that read may hang
@@ -66,38 +68,3 @@ struct NotifyService: Service {
     }
 }
 
-/// SIGHUP (`systemctl reload edged`): read and validate the configuration again; apply it if valid, keep
-/// the running one (and log every error) if not.
-struct ReloadService: Service {
-    let gateway: Gateway
-    let configPath: String
-    let logger: Logger
-
-    func run() async throws {
-        signal(SIGHUP, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        let (hups, cont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        source.setEventHandler { cont.yield() }
-        source.resume()
-        defer { source.cancel() }
-        for await _ in hups.cancelOnGracefulShutdown() {
-            _ = await reload(by: "SIGHUP")
-        }
-    }
-
-    /// Reloads; returns the diagnostics when the new configuration was refused.
-    func reload(by who: String) async -> [ConfigDiagnostic]? {
-        SystemdNotify.reloading()
-        defer { SystemdNotify.send("READY=1") }
-        switch ConfigLoader(files: DiskConfigFiles()).load(path: configPath) {
-        case .success(let loaded):
-            await gateway.reload(loaded)
-            logger.notice("configuration reloaded (\(who)): \(ConfigSummary.line(loaded.config))")
-            return nil
-        case .failure(let e):
-            for d in e.diagnostics { logger.error("\(d)") }
-            logger.error("reload (\(who)) refused: \(configPath) has \(e.errors.count) error(s); the running configuration stays")
-            return e.diagnostics
-        }
-    }
-}
