@@ -29,20 +29,24 @@ let package = Package(
         // Typed wrappers for variadic C functions and macros (curl_easy_setopt, sd_journal_send, TIOCSRS485).
         .target(name: "CEdgeShim", dependencies: ["CModbus", "CSystemd", "CCurl"]),
 
+        // What touches the OS beneath everything else: monotonic condition variables, a blocking worker with an
+        // async face.
+        .target(name: "EdgeSystem"),
+
         // Pure logic: value types, config model and validation, decoding, planning, alarm logic. No I/O.
         .target(name: "EdgeCore", dependencies: [.product(name: "Yams", package: "Yams")]),
 
         // I/O shells around the core.
         // Process-level OS plumbing shared by edged and edgectl: config files on disk, systemd notify,
         // journald, the control socket.
-        .target(name: "EdgeRuntime", dependencies: ["EdgeCore", "CSystemd", "CEdgeShim",
+        .target(name: "EdgeRuntime", dependencies: ["EdgeCore", "EdgeSystem", "CSystemd", "CEdgeShim",
                                                     .product(name: "Logging", package: "swift-log")]),
         .target(name: "SerialIO", dependencies: ["EdgeCore", "CEdgeShim"]),
-        .target(name: "ModbusPoller", dependencies: ["EdgeCore", "SerialIO", "CModbus",
+        .target(name: "ModbusPoller", dependencies: ["EdgeCore", "EdgeSystem", "SerialIO", "CModbus",
                                                      .product(name: "Logging", package: "swift-log")]),
-        .target(name: "EdgeBuffer", dependencies: ["EdgeCore", .product(name: "GRDB", package: "GRDB.swift"),
+        .target(name: "EdgeBuffer", dependencies: ["EdgeCore", "EdgeSystem", .product(name: "GRDB", package: "GRDB.swift"),
                                                    .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Uplink", dependencies: ["EdgeCore", "EdgeBuffer", "EdgeRuntime", "ModbusPoller", "CCurl", "CEdgeShim", "CZlib",
+        .target(name: "Uplink", dependencies: ["EdgeCore", "EdgeSystem", "EdgeBuffer", "EdgeRuntime", "ModbusPoller", "CCurl", "CEdgeShim", "CZlib",
                                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                .product(name: "Logging", package: "swift-log")]),
 
@@ -54,7 +58,7 @@ let package = Package(
 
         // Executables only wire things together.
         .executableTarget(name: "edged", dependencies: [
-            "EdgeCore", "EdgeRuntime", "EdgeControl", "ModbusPoller", "EdgeBuffer", "Uplink",
+            "EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeControl", "ModbusPoller", "EdgeBuffer", "Uplink",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -86,7 +90,7 @@ let package = Package(
         .executableTarget(name: "edgebuf-writer", dependencies: ["EdgeCore", "EdgeBuffer"]),
 
         .target(name: "EdgeTestSupport", dependencies: ["EdgeCore"], path: "Tests/EdgeTestSupport"),
-        .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeRuntime", "EdgeTestSupport"]),
+        .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeTestSupport"]),
         .testTarget(name: "BufferTests", dependencies: ["EdgeCore", "EdgeBuffer", "EdgeTestSupport",
                                                    .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IntegrationTests", dependencies: [

@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSystem
 import Foundation
 
 /// Something waiting to be committed, with what to call once it is (on the writer thread: it must return
@@ -87,7 +88,7 @@ protocol GroupCommitPerformer: AnyObject, Sendable {
 /// The buffer's single writer: a dedicated thread (never the cooperative pool) that gathers appends into
 /// group commits as `GroupCommitGate` decides.
 final class GroupCommitThread: @unchecked Sendable {
-    private let cond = NSCondition()
+    private let cond = MonotonicCondition()
     private var items: [PendingItem] = []
     private var gate: GroupCommitGate
     private var closing = false
@@ -212,10 +213,10 @@ final class GroupCommitThread: @unchecked Sendable {
                     upkeep(now)
                     lastUpkeep = Self.now(); idleUpkeepDone = true
                 } else {
-                    _ = cond.wait(until: Self.date(due))
+                    cond.wait(untilMonotonicNanos: due)
                 }
             case .waitUntil(let t):
-                _ = cond.wait(until: Self.date(t))
+                cond.wait(untilMonotonicNanos: t)
             case .commitNow:
                 let group = takeGroup()
                 busySince = now
@@ -265,15 +266,5 @@ final class GroupCommitThread: @unchecked Sendable {
         return taken
     }
 
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-
-    private static func date(_ monotonicNanos: UInt64) -> Date {
-        let now = now()
-        let delta = monotonicNanos > now ? Double(monotonicNanos - now) / 1e9 : 0
-        return Date(timeIntervalSinceNow: delta)
-    }
+    static func now() -> UInt64 { MonotonicCondition.now() }
 }

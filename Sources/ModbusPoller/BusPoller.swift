@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSystem
 import Foundation
 import Logging
 
@@ -39,7 +40,7 @@ public final class BusPoller: @unchecked Sendable {
     private let makeLink: @Sendable () throws(ModbusError) -> any ModbusLink
     private let report: @Sendable (PollReport) -> Void
     private let logger: Logger
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     // Guarded by `condition`:
     private var devices: [DevicePoller]
     private var scheduler: PollScheduler
@@ -116,12 +117,12 @@ public final class BusPoller: @unchecked Sendable {
             let action = scheduler.next(now: lastProgressMillis)
             switch action {
             case .idle:
-                _ = condition.wait(until: Date().addingTimeInterval(1))
+                condition.wait(forNanos: 1_000_000_000)
                 condition.unlock()
                 continue
             case .sleep(let until):
-                let wait = Double(until - lastProgressMillis) / 1000
-                _ = condition.wait(until: Date().addingTimeInterval(min(wait, 1)))
+                let waitMillis = max(0, min(until - lastProgressMillis, 1000))
+                condition.wait(forNanos: UInt64(waitMillis) * 1_000_000)
                 condition.unlock()
                 continue
             case .poll(let i), .probe(let i):

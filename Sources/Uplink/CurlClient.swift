@@ -2,6 +2,7 @@ import CCurl
 import CEdgeShim
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import Foundation
 
 /// One HTTP request to the sync endpoint.

@@ -2,6 +2,7 @@ import ArgumentParser
 import EdgeBuffer
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import Foundation
 import Logging
 import ServiceLifecycle

@@ -1,6 +1,7 @@
 import EdgeCore
-import Foundation
 import EdgeRuntime
+import EdgeSystem
+import Foundation
 import Logging
 import ModbusPoller
 
