@@ -178,6 +178,12 @@ public final class BufferStore: @unchecked Sendable {
         }
     }
 
+    /// `state(_:)` on GRDB's reader queue, not the caller's thread.
+    public func state(_ key: String) async throws(BufferError) -> String? {
+        let fullKey = Self.stateKeyPrefix + key
+        return try await read("read state \(key)") { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [fullKey]) }
+    }
+
     /// How long the writer thread has been stuck (ms): in one commit or upkeep, or with appends queued and
     /// not taken. Zero when it is idle or keeping up. The daemon's watchdog stops pinging when this grows.
     public var writerStalledMillis: Int64 { writer.stalledMillis() }

@@ -207,7 +207,7 @@ public final class UplinkService: Service, @unchecked Sendable {
 
     private func loop(_ gateway: Source) async {
         let store = gateway.store
-        let books = Books(usage: Self.loadUsage(store, logger: logger),
+        let books = Books(usage: await Self.loadUsage(store, logger: logger),
                           published: await gateway.standing().filter { $0.hasPrefix("uplink-") })
         var session = Session(await gateway.config(), books: books)
         var mode = DataBudgetMode.normal
@@ -373,10 +373,10 @@ public final class UplinkService: Service, @unchecked Sendable {
 
     // MARK: - Data budget
 
-    static func loadUsage(_ store: BufferStore, logger: Logger) -> DataUsage {
+    static func loadUsage(_ store: BufferStore, logger: Logger) async -> DataUsage {
         let month = DataUsage.month(ofWallMillis: PollClock.wallMillis())
         do {
-            guard let text = try store.state(usageKey) else { return DataUsage(month: month) }
+            guard let text = try await store.state(usageKey) else { return DataUsage(month: month) }
             return try JSONDecoder().decode(DataUsage.self, from: Data(text.utf8))
         } catch {
             logger.error("uplink: this month's data usage is unreadable (\(error)); counting from zero")

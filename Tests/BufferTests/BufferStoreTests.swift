@@ -42,21 +42,21 @@ struct BufferStoreTests {
         let dir = TempDir("edged-buf")
         let path = dir.file("b.db")
         var (store, _) = try BufferStore.open(path: path, maxBytes: testBudget, options: fastCommit)
-        #expect(try store.state("alarms") == nil)
+        #expect(try await store.state("alarms") == nil)
         let seqs = try await store.append(alarms: [Fixtures.alarm(1), Fixtures.alarm(2), Fixtures.alarm(3)],
                                           state: StateEntry(key: "alarms", value: "{\"after\":3}"))
         #expect(seqs.count == 3 && seqs == Array(seqs[0]...seqs[0] + 2), "consecutive seqs: \(seqs)")
-        #expect(try store.state("alarms") == "{\"after\":3}")
+        #expect(try await store.state("alarms") == "{\"after\":3}")
         // State alone (no events) replaces it; other keys are separate; the file's own meta rows are not state.
         #expect(try await store.append(alarms: [], state: StateEntry(key: "alarms", value: "{\"after\":\"tick\"}")) == [])
         _ = try await store.append(alarms: [], state: StateEntry(key: "other", value: "x"))
-        #expect(try store.state("epoch") == nil)
+        #expect(try await store.state("epoch") == nil)
         store.simulateCrash()   // no final checkpoint: what was committed is in the WAL
 
         (store, _) = try BufferStore.open(path: path, maxBytes: testBudget, options: fastCommit)
         defer { store.close() }
-        #expect(try store.state("alarms") == "{\"after\":\"tick\"}")
-        #expect(try store.state("other") == "x")
+        #expect(try await store.state("alarms") == "{\"after\":\"tick\"}")
+        #expect(try await store.state("other") == "x")
         #expect(try queued(store).compactMap(\.alarm) == [Fixtures.alarm(1), Fixtures.alarm(2), Fixtures.alarm(3)])
     }
 

@@ -80,7 +80,7 @@ struct KillTests {
             // The state committed with each alarm event names the producer's last alarm event in the file.
             for producer in 0..<3 {
                 let last = all.compactMap(\.alarm).filter { $0.device == "well-\(producer)" }.last
-                #expect(try store.state("writer-\(producer)") == last?.occurrence, "round \(round): producer \(producer)'s state and events disagree")
+                #expect(try await store.state("writer-\(producer)") == last?.occurrence, "round \(round): producer \(producer)'s state and events disagree")
                 if last != nil { statesChecked += 1 }
             }
             let firstMissing = Array(missing.prefix(5))
