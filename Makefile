@@ -7,7 +7,7 @@ APT_PKGS   := pkg-config libmodbus-dev libsqlite3-dev libssl-dev libsystemd-dev 
               socat openssl python3 python3-pytest python3-jsonschema sqlite3 e2fsprogs util-linux mount
 BUILD_FLAGS ?=
 
-.PHONY: deps build release test soak demo bench deb clean
+.PHONY: deps build release test format tsan soak demo bench deb clean
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -22,11 +22,21 @@ build: deps
 release: deps
 	$(SWIFT) build -c release $(BUILD_FLAGS)
 
-# Unit tests, golden configs, and integration tests against real peers on loopback.
+# Unit tests, golden configs, and integration tests against real peers on loopback; the format first
+# (.swift-format, line length 120: `make format` applies it).
 test: deps
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 	python3 -m pytest -q -p no:cacheprovider tools/receiver
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
+
+format:
+	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
+
+# The unit and integration suites under ThreadSanitizer (its own build folder; slow: minutes to build).
+tsan: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan $(BUILD_FLAGS)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan $(BUILD_FLAGS)
 
 # Long fault loops and soaks (not part of `make test`), then edged polling the example pad x10 for ten
 # minutes: its own memory must stay flat.

@@ -11,14 +11,14 @@ let package = Package(
         .executable(name: "edged", targets: ["edged"]),
         .executable(name: "edgectl", targets: ["edgectl"]),
         .executable(name: "edgesim", targets: ["edgesim"]),
-        .library(name: "EdgeCore", targets: ["EdgeCore"]),
+        .library(name: "EdgeCore", targets: ["EdgeCore"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
-        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2")
     ],
     targets: [
         // System libraries from Debian, found through pkg-config.
@@ -39,16 +39,32 @@ let package = Package(
         // I/O shells around the core.
         // Process-level OS plumbing shared by edged and edgectl: config files on disk, systemd notify,
         // journald, the control socket.
-        .target(name: "EdgeRuntime", dependencies: ["EdgeCore", "EdgeSystem", "CSystemd", "CEdgeShim",
-                                                    .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "EdgeRuntime",
+            dependencies: [
+                "EdgeCore", "EdgeSystem", "CSystemd", "CEdgeShim",
+                .product(name: "Logging", package: "swift-log")
+            ]),
         .target(name: "SerialIO", dependencies: ["EdgeCore", "CEdgeShim"]),
-        .target(name: "ModbusPoller", dependencies: ["EdgeCore", "EdgeSystem", "SerialIO", "CModbus",
-                                                     .product(name: "Logging", package: "swift-log")]),
-        .target(name: "EdgeBuffer", dependencies: ["EdgeCore", "EdgeSystem", .product(name: "GRDB", package: "GRDB.swift"),
-                                                   .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Uplink", dependencies: ["EdgeCore", "EdgeSystem", "EdgeBuffer", "EdgeRuntime", "ModbusPoller", "CCurl", "CEdgeShim", "CZlib",
-                                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                                               .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "ModbusPoller",
+            dependencies: [
+                "EdgeCore", "EdgeSystem", "SerialIO", "CModbus",
+                .product(name: "Logging", package: "swift-log")
+            ]),
+        .target(
+            name: "EdgeBuffer",
+            dependencies: [
+                "EdgeCore", "EdgeSystem", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log")
+            ]),
+        .target(
+            name: "Uplink",
+            dependencies: [
+                "EdgeCore", "EdgeSystem", "EdgeBuffer", "EdgeRuntime", "ModbusPoller", "CCurl", "CEdgeShim", "CZlib",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log")
+            ]),
 
         // The control socket's protocol: commands, replies and error codes, shared by edged and edgectl.
         .target(name: "EdgeControl", dependencies: ["EdgeCore", "EdgeRuntime", "ModbusPoller", "Uplink"]),
@@ -57,46 +73,62 @@ let package = Package(
         .target(name: "EdgeSim", dependencies: ["EdgeCore", "CModbus"]),
 
         // Executables only wire things together.
-        .executableTarget(name: "edged", dependencies: [
-            "EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeControl", "ModbusPoller", "EdgeBuffer", "Uplink",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-        ]),
-        .executableTarget(name: "edgectl", dependencies: [
-            "EdgeCore", "EdgeRuntime", "EdgeControl", "ModbusPoller", "Uplink",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Yams", package: "Yams"),
-        ]),
+        .executableTarget(
+            name: "edged",
+            dependencies: [
+                "EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeControl", "ModbusPoller", "EdgeBuffer", "Uplink",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle")
+            ]),
+        .executableTarget(
+            name: "edgectl",
+            dependencies: [
+                "EdgeCore", "EdgeRuntime", "EdgeControl", "ModbusPoller", "Uplink",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams")
+            ]),
 
-        .executableTarget(name: "edgesim", dependencies: [
-            "EdgeCore", "EdgeRuntime", "EdgeSim",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Yams", package: "Yams"),
-        ]),
+        .executableTarget(
+            name: "edgesim",
+            dependencies: [
+                "EdgeCore", "EdgeRuntime", "EdgeSim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams")
+            ]),
 
         .target(name: "CBenchRaw", dependencies: ["CModbus"]),
         // The floor under edged's memory: the same system libraries, used from C (`edgebench daemon`).
-        .executableTarget(name: "edgebench-floor", dependencies: ["CModbus", "CCurl", "CSystemd", "CZlib"],
-                          linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("stdc++")]),
+        .executableTarget(
+            name: "edgebench-floor", dependencies: ["CModbus", "CCurl", "CSystemd", "CZlib"],
+            linkerSettings: [.linkedLibrary("sqlite3"), .linkedLibrary("stdc++")]),
         // Benchmarks: each figure printed beside a reference measured in the same run (`make bench`).
-        .executableTarget(name: "edgebench", dependencies: [
-            "EdgeCore", "EdgeSim", "ModbusPoller", "EdgeBuffer", "CBenchRaw",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
+        .executableTarget(
+            name: "edgebench",
+            dependencies: [
+                "EdgeCore", "EdgeSim", "ModbusPoller", "EdgeBuffer", "CBenchRaw",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift")
+            ]),
         // Test tool: writes readings into a buffer and logs each seq it was told is stored (the kill test).
         .executableTarget(name: "edgebuf-writer", dependencies: ["EdgeCore", "EdgeBuffer"]),
 
         .target(name: "EdgeTestSupport", dependencies: ["EdgeCore"], path: "Tests/EdgeTestSupport"),
         .testTarget(name: "EdgeCoreTests", dependencies: ["EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeTestSupport"]),
-        .testTarget(name: "BufferTests", dependencies: ["EdgeCore", "EdgeBuffer", "EdgeTestSupport",
-                                                   .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "IntegrationTests", dependencies: [
-            "EdgeCore", "EdgeRuntime", "EdgeControl", "EdgeTestSupport", "EdgeSim", "ModbusPoller", "EdgeBuffer", "Uplink",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .testTarget(
+            name: "BufferTests",
+            dependencies: [
+                "EdgeCore", "EdgeBuffer", "EdgeTestSupport",
+                .product(name: "Logging", package: "swift-log")
+            ]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "EdgeCore", "EdgeRuntime", "EdgeControl", "EdgeTestSupport", "EdgeSim", "ModbusPoller", "EdgeBuffer",
+                "Uplink",
+                .product(name: "Logging", package: "swift-log")
+            ])
     ],
     swiftLanguageModes: [.v6]
 )

@@ -59,7 +59,8 @@ enum BufferSchema {
         FROM record r LEFT JOIN series s ON s.id = r.series
         WHERE r.kind != 1 ORDER BY r.seq LIMIT ?
         """
-    static let insertReadingSQL = "INSERT INTO record(kind, series, wall, value, quality, body) VALUES (0, ?, ?, ?, ?, ?)"
+    static let insertReadingSQL =
+        "INSERT INTO record(kind, series, wall, value, quality, body) VALUES (0, ?, ?, ?, ?, ?)"
 
     /// A random id for a new file: 128 bits in hex.
     static func newEpoch() -> String {
@@ -80,18 +81,24 @@ enum BufferSchema {
         config.foreignKeysEnabled = false
         let queue = try DatabaseQueue(path: scratch, configuration: config)
         try queue.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA page_size = \(BufferBudget.pageSize); PRAGMA auto_vacuum = INCREMENTAL")
+            try db.execute(
+                sql:
+                    "PRAGMA synchronous = FULL; PRAGMA page_size = \(BufferBudget.pageSize); PRAGMA auto_vacuum = INCREMENTAL"
+            )
             try db.inTransaction {
                 try db.execute(sql: create)
-                try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('epoch', ?), ('schema', ?), ('created', ?)",
-                               arguments: [epoch, version, String(nowMillis)])
+                try db.execute(
+                    sql: "INSERT INTO meta(key, value) VALUES ('epoch', ?), ('schema', ?), ('created', ?)",
+                    arguments: [epoch, version, String(nowMillis)])
                 for (name, _) in BufferCounters.fields {
                     try db.execute(sql: "INSERT INTO counter(name, value) VALUES (?, 0)", arguments: [name])
                 }
                 return .commit
             }
             let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-            guard mode == "wal" else { throw DatabaseError(message: "could not switch \(scratch) to WAL mode (got \(mode ?? "nil"))") }
+            guard mode == "wal" else {
+                throw DatabaseError(message: "could not switch \(scratch) to WAL mode (got \(mode ?? "nil"))")
+            }
         }
         try queue.close()
         guard !FileManager.default.fileExists(atPath: scratch + "-wal") else {
@@ -136,7 +143,9 @@ enum FileSync {
     }
 
     static func fsyncDirectory(of path: String) throws {
-        try sync(path: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+        try sync(
+            path: (path as NSString).deletingLastPathComponent.isEmpty
+                ? "." : (path as NSString).deletingLastPathComponent)
     }
 }
 

@@ -13,7 +13,9 @@ extension BufferStore {
         let outcome: Result<[Int64], BufferError>
         // No closed check here: `close()` marks the store closed to callers first, then lets this thread
         // commit what is waiting.
-        if items.count == 1, case .readings(let rows, _) = items[0], items[0].estimatedBytes > Int(budget.maxTransactionBytes) {
+        if items.count == 1, case .readings(let rows, _) = items[0],
+            items[0].estimatedBytes > Int(budget.maxTransactionBytes)
+        {
             outcome = pool.writeWithoutTransaction { db in self.commitLarge(db, rows, operation: operation) }
         } else {
             outcome = pool.writeWithoutTransaction { db in self.commitOnWriter(db, items, operation: operation) }
@@ -23,7 +25,8 @@ extension BufferStore {
             for (item, first) in zip(items, firstSeqs) {
                 switch item {
                 case .readings(let rows, let done): done(.success(first...(first + Int64(rows.count) - 1)))
-                case .alarms(let list, _, let done): done(.success(list.isEmpty ? [] : Array(first..<(first + Int64(list.count)))))
+                case .alarms(let list, _, let done):
+                    done(.success(list.isEmpty ? [] : Array(first..<(first + Int64(list.count)))))
                 }
             }
         case .failure(let error):
@@ -31,7 +34,9 @@ extension BufferStore {
         }
     }
 
-    private func commitOnWriter(_ db: Database, _ items: [PendingItem], operation: String) -> Result<[Int64], BufferError> {
+    private func commitOnWriter(_ db: Database, _ items: [PendingItem], operation: String) -> Result<
+        [Int64], BufferError
+    > {
         let incoming = items.reduce(Incoming()) { $0 + $1.incoming }
         for attempt in 0..<2 {
             do {
@@ -66,10 +71,14 @@ extension BufferStore {
     /// (eviction steps), the pending loss gaps, then the readings in consecutive transactions of bounded
     /// size. Nothing else inserts records in between (one writer), so its seqs stay contiguous. If a later
     /// transaction fails, the earlier ones stay committed and only the rest is counted as not stored.
-    private func commitLarge(_ db: Database, _ rows: [PendingReading], operation: String) -> Result<[Int64], BufferError> {
+    private func commitLarge(_ db: Database, _ rows: [PendingReading], operation: String) -> Result<
+        [Int64], BufferError
+    > {
         guard Int64(rows.count) * 48 <= budget.databaseBytes / 2 else {
-            return .failure(BufferError(.budgetTooSmall, path: path, operation: operation,
-                                        detail: "one append of \(rows.count) readings cannot fit in storage.maxBytes \(budget.maxBytes)"))
+            return .failure(
+                BufferError(
+                    .budgetTooSmall, path: path, operation: operation,
+                    detail: "one append of \(rows.count) readings cannot fit in storage.maxBytes \(budget.maxBytes)"))
         }
         let chunkSize = max(1, Int(budget.maxTransactionBytes) / 48)
         var committed = 0
@@ -95,13 +104,15 @@ extension BufferStore {
         let reason: GapReason = error.code == .diskFull ? .diskFull : .ioError
         let count = losses.reduce(0) { $0 + $1.count }
         lock.withLock {
-            state.ledger.lost(count: count, fromMillis: losses.map(\.fromMillis).min() ?? 0,
-                              toMillis: losses.map(\.toMillis).max() ?? 0, reason: reason)
+            state.ledger.lost(
+                count: count, fromMillis: losses.map(\.fromMillis).min() ?? 0,
+                toMillis: losses.map(\.toMillis).max() ?? 0, reason: reason)
         }
         logger.error("buffer \(path): \(count) records not stored: \(error)")
         // Whatever SQLite said, for the caller the records were not stored.
-        return BufferError(reason == .diskFull ? .diskFull : .ioError, path: error.path, operation: error.operation,
-                           detail: error.detail, file: error.file, line: error.line)
+        return BufferError(
+            reason == .diskFull ? .diskFull : .ioError, path: error.path, operation: error.operation,
+            detail: error.detail, file: error.file, line: error.line)
     }
 
     /// Gap records for what the ledger counted as not stored. The lost records are given seqs now — taken
@@ -110,9 +121,11 @@ extension BufferStore {
         for loss in st.ledger.losses {
             let current = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'record'")
             if let current {
-                try db.execute(sql: "UPDATE sqlite_sequence SET seq = ? WHERE name = 'record'", arguments: [current + loss.count])
+                try db.execute(
+                    sql: "UPDATE sqlite_sequence SET seq = ? WHERE name = 'record'", arguments: [current + loss.count])
             } else {
-                try db.execute(sql: "INSERT INTO sqlite_sequence(name, seq) VALUES ('record', ?)", arguments: [loss.count])
+                try db.execute(
+                    sql: "INSERT INTO sqlite_sequence(name, seq) VALUES ('record', ?)", arguments: [loss.count])
             }
             _ = try insertGap(db, loss.gapRecord(firstSeq: (current ?? 0) + 1), &st)
             st.counters.notStoredRecords += loss.count
@@ -141,7 +154,9 @@ extension BufferStore {
             try bound(sqlite3_bind_int64(stmt, 2, rows[i].wall))
             try bound(rows[i].number.map { sqlite3_bind_double(stmt, 3, $0) } ?? sqlite3_bind_null(stmt, 3))
             try bound(sqlite3_bind_int64(stmt, 4, rows[i].quality))
-            try bound(rows[i].text.map { sqlite3_bind_text(stmt, 5, $0, -1, SQLITE_TRANSIENT_SWIFT) } ?? sqlite3_bind_null(stmt, 5))
+            try bound(
+                rows[i].text.map { sqlite3_bind_text(stmt, 5, $0, -1, SQLITE_TRANSIENT_SWIFT) }
+                    ?? sqlite3_bind_null(stmt, 5))
             let rc = sqlite3_step(stmt)
             guard rc == SQLITE_DONE else {
                 let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
@@ -159,15 +174,17 @@ extension BufferStore {
 
     private func seriesID(_ db: Database, _ key: SeriesKey, _ st: inout WriterState) throws -> Int64 {
         if let id = st.series[key] { return id }
-        try db.execute(sql: "INSERT INTO series(device, tag, units) VALUES (?, ?, ?)", arguments: [key.device, key.tag, key.units])
+        try db.execute(
+            sql: "INSERT INTO series(device, tag, units) VALUES (?, ?, ?)", arguments: [key.device, key.tag, key.units])
         let id = db.lastInsertedRowID
         st.series[key] = id
         return id
     }
 
     func insertAlarm(_ db: Database, _ alarm: AlarmEventRecord, _ st: inout WriterState) throws -> Int64 {
-        try db.execute(sql: "INSERT INTO record(kind, wall, quality, body) VALUES (?, ?, 0, ?)",
-                       arguments: [RecordKind.alarm.rawValue, alarm.wallMillis, try RecordRows.encode(alarm)])
+        try db.execute(
+            sql: "INSERT INTO record(kind, wall, quality, body) VALUES (?, ?, 0, ?)",
+            arguments: [RecordKind.alarm.rawValue, alarm.wallMillis, try RecordRows.encode(alarm)])
         st.counters.alarmRecords += 1
         st.lastSeq = db.lastInsertedRowID
         return db.lastInsertedRowID
@@ -178,12 +195,15 @@ extension BufferStore {
     static let stateKeyPrefix = "state."
 
     func saveState(_ db: Database, _ entry: StateEntry) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [Self.stateKeyPrefix + entry.key, entry.value])
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+            arguments: [Self.stateKeyPrefix + entry.key, entry.value])
     }
 
     func insertGap(_ db: Database, _ gap: GapRecord, _ st: inout WriterState) throws -> Int64 {
-        try db.execute(sql: "INSERT INTO record(kind, wall, quality, body) VALUES (?, ?, 0, ?)",
-                       arguments: [RecordKind.gap(gap.reason).rawValue, gap.fromMillis, try RecordRows.encode(gap)])
+        try db.execute(
+            sql: "INSERT INTO record(kind, wall, quality, body) VALUES (?, ?, 0, ?)",
+            arguments: [RecordKind.gap(gap.reason).rawValue, gap.fromMillis, try RecordRows.encode(gap)])
         st.counters.readingRecords += 1
         st.counters.gapRecords += 1
         st.counters.gapRecordsWritten += 1

@@ -13,11 +13,14 @@ extension BufferStore {
     /// created, so the daemon keeps polling. The returned notes say what happened, for the log and an alarm.
     /// Throws only when no usable file can be had (directory missing or unwritable, disk full, another
     /// process holding the file locked, budget below `BufferBudget.minimumBytes`).
-    public static func open(path: String, maxBytes: ByteCount, logger: Logger = Logger(label: "edged.buffer"),
-                            options: BufferOptions = BufferOptions()) throws(BufferError) -> (BufferStore, [String]) {
+    public static func open(
+        path: String, maxBytes: ByteCount, logger: Logger = Logger(label: "edged.buffer"),
+        options: BufferOptions = BufferOptions()
+    ) throws(BufferError) -> (BufferStore, [String]) {
         guard let budget = BufferBudget(maxBytes: maxBytes.bytes) else {
-            throw BufferError(.budgetTooSmall, path: path, operation: "open",
-                              detail: "storage.maxBytes \(maxBytes) is below \(ByteCount(bytes: BufferBudget.minimumBytes))")
+            throw BufferError(
+                .budgetTooSmall, path: path, operation: "open",
+                detail: "storage.maxBytes \(maxBytes) is below \(ByteCount(bytes: BufferBudget.minimumBytes))")
         }
         var notes: [String] = []
         for _ in 0..<3 {
@@ -35,23 +38,29 @@ extension BufferStore {
             } catch let problem as Unusable {
                 let aside: String
                 do { aside = try moveAside(path) } catch {
-                    throw BufferError(.corrupt, path: path, operation: "open",
-                                      detail: "\(problem.reason); and it could not be moved aside: \(error)")
+                    throw BufferError(
+                        .corrupt, path: path, operation: "open",
+                        detail: "\(problem.reason); and it could not be moved aside: \(error)")
                 }
-                let note = "buffer file \(path) is unusable (\(problem.reason)); moved to \(aside), a new file with a new epoch replaces it"
+                let note =
+                    "buffer file \(path) is unusable (\(problem.reason)); moved to \(aside), a new file with a new epoch replaces it"
                 logger.critical("\(note)")
                 notes.append(note)
             } catch {
                 throw bufferError(error, path: path, operation: "open")
             }
         }
-        throw BufferError(.corrupt, path: path, operation: "open", detail: "new buffer files keep failing: \(notes.joined(separator: "; "))")
+        throw BufferError(
+            .corrupt, path: path, operation: "open",
+            detail: "new buffer files keep failing: \(notes.joined(separator: "; "))")
     }
 
     /// A file that must be moved aside.
     struct Unusable: Error { var reason: String }
 
-    private static func openExisting(path: String, budget: BufferBudget, logger: Logger, options: BufferOptions) throws -> BufferStore {
+    private static func openExisting(path: String, budget: BufferBudget, logger: Logger, options: BufferOptions) throws
+        -> BufferStore
+    {
         // Check the file read-only first, so a file that turns out not to be ours is moved aside unchanged
         // (a pool would switch it to WAL mode before we could look).
         let (state, epoch) = try inspect(path: path)
@@ -66,10 +75,11 @@ extension BufferStore {
             let cacheKiB = db.configuration.readonly ? BufferStore.readerCacheKiB : BufferStore.writerCacheKiB
             try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA cache_size = -\(cacheKiB)")
             if !db.configuration.readonly {
-                try db.execute(sql: """
-                    PRAGMA journal_size_limit = \(budget.journalSizeLimit);
-                    PRAGMA wal_autocheckpoint = \(budget.autocheckpointPages);
-                    """)
+                try db.execute(
+                    sql: """
+                        PRAGMA journal_size_limit = \(budget.journalSizeLimit);
+                        PRAGMA wal_autocheckpoint = \(budget.autocheckpointPages);
+                        """)
             }
         }
         let pool: DatabasePool
@@ -85,7 +95,8 @@ extension BufferStore {
             throw Unusable(reason: "cannot open: \(e.message ?? "\(e)") (SQLite code \(e.extendedResultCode.rawValue))")
         }
         do {
-            let store = BufferStore(path: path, epoch: epoch, budget: budget, options: options, logger: logger, pool: pool, state: state)
+            let store = BufferStore(
+                path: path, epoch: epoch, budget: budget, options: options, logger: logger, pool: pool, state: state)
             try store.enforceBudgetAtOpen()
             return store
         } catch {
@@ -105,14 +116,17 @@ extension BufferStore {
             defer { try? queue.close() }
             return try queue.read { db in
                 let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
-                guard check == ["ok"] else { throw Unusable(reason: "quick_check: \(check.prefix(3).joined(separator: "; "))") }
+                guard check == ["ok"] else {
+                    throw Unusable(reason: "quick_check: \(check.prefix(3).joined(separator: "; "))")
+                }
                 let epoch = try verifySchema(db)
                 let series = try Row.fetchAll(db, sql: "SELECT id, device, tag, units FROM series").map {
                     (SeriesKey(device: $0[1], tag: $0[2], units: $0[3]), $0[0] as Int64)
                 }
-                let state = WriterState(counters: try BufferSchema.loadCounters(db),
-                                        series: Dictionary(series, uniquingKeysWith: { a, _ in a }),
-                                        lastSeq: try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'record'") ?? 0)
+                let state = WriterState(
+                    counters: try BufferSchema.loadCounters(db),
+                    series: Dictionary(series, uniquingKeysWith: { a, _ in a }),
+                    lastSeq: try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'record'") ?? 0)
                 return (state, epoch)
             }
         } catch let e as DatabaseError where isUnusable(e) {
@@ -121,8 +135,11 @@ extension BufferStore {
     }
 
     private static func isUnusable(_ e: DatabaseError) -> Bool {
-        [.SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_FORMAT, .SQLITE_AUTH, .SQLITE_ERROR]
-            .contains(e.resultCode)
+        [
+            .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_FORMAT,
+            .SQLITE_AUTH, .SQLITE_ERROR
+        ]
+        .contains(e.resultCode)
     }
 
     /// Checks that this is a buffer file of this schema; returns its epoch.
@@ -131,8 +148,9 @@ extension BufferStore {
         for t in ["meta", "counter", "series", "record", "dead_batch", "dead_letter"] where !tables.contains(t) {
             throw Unusable(reason: "not a buffer file: table \(t) missing")
         }
-        let meta = Dictionary(try Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0[0] as String, $0[1] as String) },
-                              uniquingKeysWith: { a, _ in a })
+        let meta = Dictionary(
+            try Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0[0] as String, $0[1] as String) },
+            uniquingKeysWith: { a, _ in a })
         guard let epoch = meta["epoch"], !epoch.isEmpty else { throw Unusable(reason: "no epoch") }
         guard meta["schema"] == BufferSchema.version else {
             throw Unusable(reason: "schema \(meta["schema"] ?? "none"), expected \(BufferSchema.version)")
@@ -140,7 +158,10 @@ extension BufferStore {
         let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size")
         let autoVacuum = try Int64.fetchOne(db, sql: "PRAGMA auto_vacuum")
         guard pageSize == BufferBudget.pageSize, autoVacuum == 2 else {
-            throw Unusable(reason: "page_size \(pageSize ?? 0) auto_vacuum \(autoVacuum ?? 0), expected \(BufferBudget.pageSize) and 2 (incremental)")
+            throw Unusable(
+                reason:
+                    "page_size \(pageSize ?? 0) auto_vacuum \(autoVacuum ?? 0), expected \(BufferBudget.pageSize) and 2 (incremental)"
+            )
         }
         return epoch
     }
@@ -152,19 +173,25 @@ extension BufferStore {
         var t = ts.tv_sec
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        var base = path + String(format: ".corrupt-%04d%02d%02dT%02d%02d%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
-                                 tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
+        var base =
+            path
+            + String(
+                format: ".corrupt-%04d%02d%02dT%02d%02d%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
+                tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
         var n = 1
         let stem = base
         while FileManager.default.fileExists(atPath: base) { n += 1; base = "\(stem)-\(n)" }
         // Companions first, so a crash in between never leaves a WAL beside the wrong main file.
         for suffix in ["-wal", "-shm", "-journal"] where FileManager.default.fileExists(atPath: path + suffix) {
             guard rename(path + suffix, base + suffix) == 0 else {
-                throw BufferError(.cannotOpen, path: path, operation: "move aside", detail: "rename \(path + suffix): \(String(cString: strerror(errno)))")
+                throw BufferError(
+                    .cannotOpen, path: path, operation: "move aside",
+                    detail: "rename \(path + suffix): \(String(cString: strerror(errno)))")
             }
         }
         guard rename(path, base) == 0 else {
-            throw BufferError(.cannotOpen, path: path, operation: "move aside", detail: "rename: \(String(cString: strerror(errno)))")
+            throw BufferError(
+                .cannotOpen, path: path, operation: "move aside", detail: "rename: \(String(cString: strerror(errno)))")
         }
         try? FileSync.fsyncDirectory(of: path)
         return base

@@ -57,7 +57,8 @@ extension BufferStore {
         let operation = "dead-letter \(batch.count) records"
         try checkEpoch(batch, operation)
         let now = options.wallClock()
-        try await asyncWrite(operation) { db, st in try self.moveToDeadLetter(db, batch, reason: reason, now: now, &st) }
+        try await asyncWrite(operation) { db, st in try self.moveToDeadLetter(db, batch, reason: reason, now: now, &st)
+        }
     }
 
     /// Drops readings that will not be sent (the monthly data budget's thinning) and records why: deletes
@@ -81,8 +82,10 @@ extension BufferStore {
                     guard !deleted.isEmpty else { return nil }
                     st.counters.readingRecords -= Int64(deleted.count)
                     let times = deleted.compactMap { $0.reading?.wallMillis }
-                    let gap = GapRecord(firstSeq: deleted.map(\.seq).min()!, lastSeq: deleted.map(\.seq).max()!, count: Int64(deleted.count),
-                                        fromMillis: times.min() ?? 0, toMillis: times.max() ?? 0, reason: reason)
+                    let gap = GapRecord(
+                        firstSeq: deleted.map(\.seq).min()!, lastSeq: deleted.map(\.seq).max()!,
+                        count: Int64(deleted.count),
+                        fromMillis: times.min() ?? 0, toMillis: times.max() ?? 0, reason: reason)
                     return try self.insertGap(db, gap, &st)
                 }
             }
@@ -94,18 +97,24 @@ extension BufferStore {
     /// Dead-lettered records, oldest first, at most `maxRecords` (lane `deadLetter`).
     public func deadLetters(maxRecords: Int) throws(BufferError) -> [BufferedRecord] {
         try read("list dead letters") { db in
-            try Row.fetchAll(db, sql: """
-                SELECT r.seq, r.kind, r.wall, r.value, r.quality, r.body, s.device, s.tag, s.units
-                FROM dead_letter r LEFT JOIN series s ON s.id = r.series ORDER BY r.seq LIMIT ?
-                """, arguments: [maxRecords]).map { try RecordRows.readingLane($0, lane: .deadLetter) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.seq, r.kind, r.wall, r.value, r.quality, r.body, s.device, s.tag, s.units
+                    FROM dead_letter r LEFT JOIN series s ON s.id = r.series ORDER BY r.seq LIMIT ?
+                    """, arguments: [maxRecords]
+            ).map { try RecordRows.readingLane($0, lane: .deadLetter) }
         }
     }
 
     /// The dead-lettered batches with their reasons, oldest first.
     public func deadLetterBatches() throws(BufferError) -> [DeadLetterBatch] {
         try read("list dead-letter batches") { db in
-            try Row.fetchAll(db, sql: "SELECT id, reason, wall, records, first_seq, last_seq FROM dead_batch ORDER BY id").map {
-                DeadLetterBatch(id: $0[0], reason: $0[1], wallMillis: $0[2], records: $0[3], firstSeq: $0[4], lastSeq: $0[5])
+            try Row.fetchAll(
+                db, sql: "SELECT id, reason, wall, records, first_seq, last_seq FROM dead_batch ORDER BY id"
+            ).map {
+                DeadLetterBatch(
+                    id: $0[0], reason: $0[1], wallMillis: $0[2], records: $0[3], firstSeq: $0[4], lastSeq: $0[5])
             }
         }
     }
@@ -143,7 +152,8 @@ extension BufferStore {
         return lock.withLock {
             let r = remembered
             return RememberedBufferStats(
-                stats: figures(state, oldest: r.oldestReadingMillis, sizes: r.sizes ?? FileSizes(database: 0, wal: 0, shm: 0)),
+                stats: figures(
+                    state, oldest: r.oldestReadingMillis, sizes: r.sizes ?? FileSizes(database: 0, wal: 0, shm: 0)),
                 diskFiguresAgeMillis: r.readAtNanos.map { Int64((now &- $0) / 1_000_000) })
         }
     }
@@ -151,25 +161,29 @@ extension BufferStore {
     /// Figures from the writer state and what was read of the file (called with `lock` held).
     private func figures(_ st: WriterState, oldest: Int64?, sizes: FileSizes) -> BufferStats {
         let c = st.counters
-        return BufferStats(epoch: epoch, alarmRecords: c.alarmRecords, readingRecords: c.readingRecords,
-                           deadLetterRecords: c.deadLetterRecords, gapRecords: c.gapRecords, bytesOnDisk: sizes.total,
-                           databaseBytes: sizes.database, walBytes: sizes.wal, shmBytes: sizes.shm,
-                           peakBytesOnDisk: max(st.peakBytes, sizes.total), budgetBytes: budget.maxBytes,
-                           evictions: c.evictions, evictedRecords: c.evictedRecords,
-                           notStoredRecords: c.notStoredRecords + st.ledger.count, gapRecordsWritten: c.gapRecordsWritten,
-                           deadLetterBatches: c.deadLetterBatches, oldestReadingMillis: oldest, lastSeq: st.lastSeq)
+        return BufferStats(
+            epoch: epoch, alarmRecords: c.alarmRecords, readingRecords: c.readingRecords,
+            deadLetterRecords: c.deadLetterRecords, gapRecords: c.gapRecords, bytesOnDisk: sizes.total,
+            databaseBytes: sizes.database, walBytes: sizes.wal, shmBytes: sizes.shm,
+            peakBytesOnDisk: max(st.peakBytes, sizes.total), budgetBytes: budget.maxBytes,
+            evictions: c.evictions, evictedRecords: c.evictedRecords,
+            notStoredRecords: c.notStoredRecords + st.ledger.count, gapRecordsWritten: c.gapRecordsWritten,
+            deadLetterBatches: c.deadLetterBatches, oldestReadingMillis: oldest, lastSeq: st.lastSeq)
     }
 
     // MARK: - Helpers
 
     private func checkEpoch(_ batch: BufferBatch, _ operation: String) throws(BufferError) {
         guard batch.epoch == epoch else {
-            throw BufferError(.staleBatch, path: path, operation: operation,
-                              detail: "batch is from epoch \(batch.epoch), this file's epoch is \(epoch)")
+            throw BufferError(
+                .staleBatch, path: path, operation: operation,
+                detail: "batch is from epoch \(batch.epoch), this file's epoch is \(epoch)")
         }
     }
 
-    private func asyncWrite(_ operation: String, _ body: @escaping @Sendable (Database, inout WriterState) throws -> Void) async throws(BufferError) {
+    private func asyncWrite(
+        _ operation: String, _ body: @escaping @Sendable (Database, inout WriterState) throws -> Void
+    ) async throws(BufferError) {
         guard !isClosed else { throw closedError(operation) }
         do {
             try await pool.writeWithoutTransaction { db in try self.transaction(db, body) }
@@ -183,15 +197,19 @@ extension BufferStore {
         _ = try removeRanges(db, batch, &st)
     }
 
-    private func moveToDeadLetter(_ db: Database, _ batch: BufferBatch, reason: String, now: Int64, _ st: inout WriterState) throws {
-        try db.execute(sql: "INSERT INTO dead_batch(reason, wall, records, first_seq, last_seq) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [reason, now, batch.count, batch.records.map(\.seq).min(), batch.records.map(\.seq).max()])
+    private func moveToDeadLetter(
+        _ db: Database, _ batch: BufferBatch, reason: String, now: Int64, _ st: inout WriterState
+    ) throws {
+        try db.execute(
+            sql: "INSERT INTO dead_batch(reason, wall, records, first_seq, last_seq) VALUES (?, ?, ?, ?, ?)",
+            arguments: [reason, now, batch.count, batch.records.map(\.seq).min(), batch.records.map(\.seq).max()])
         let id = db.lastInsertedRowID
         for (range, condition) in laneRanges(batch) {
-            try db.execute(sql: """
-                INSERT INTO dead_letter(seq, batch, kind, series, wall, value, quality, body)
-                SELECT seq, ?, kind, series, wall, value, quality, body FROM record WHERE seq BETWEEN ? AND ? AND \(condition)
-                """, arguments: [id, range.lowerBound, range.upperBound])
+            try db.execute(
+                sql: """
+                    INSERT INTO dead_letter(seq, batch, kind, series, wall, value, quality, body)
+                    SELECT seq, ?, kind, series, wall, value, quality, body FROM record WHERE seq BETWEEN ? AND ? AND \(condition)
+                    """, arguments: [id, range.lowerBound, range.upperBound])
         }
         let moved = try removeRanges(db, batch, &st)
         try db.execute(sql: "UPDATE dead_batch SET records = ? WHERE id = ?", arguments: [moved, id])
@@ -211,8 +229,9 @@ extension BufferStore {
     private func removeRanges(_ db: Database, _ batch: BufferBatch, _ st: inout WriterState) throws -> Int64 {
         var total: Int64 = 0
         for (range, condition) in laneRanges(batch) {
-            let groups = try Row.fetchAll(db, sql: "SELECT kind, COUNT(*) FROM record WHERE seq BETWEEN ? AND ? AND \(condition) GROUP BY kind",
-                                          arguments: [range.lowerBound, range.upperBound])
+            let groups = try Row.fetchAll(
+                db, sql: "SELECT kind, COUNT(*) FROM record WHERE seq BETWEEN ? AND ? AND \(condition) GROUP BY kind",
+                arguments: [range.lowerBound, range.upperBound])
             for g in groups {
                 let n: Int64 = g[1]
                 total += n
@@ -223,7 +242,9 @@ extension BufferStore {
                 case nil: break
                 }
             }
-            try db.execute(sql: "DELETE FROM record WHERE seq BETWEEN ? AND ? AND \(condition)", arguments: [range.lowerBound, range.upperBound])
+            try db.execute(
+                sql: "DELETE FROM record WHERE seq BETWEEN ? AND ? AND \(condition)",
+                arguments: [range.lowerBound, range.upperBound])
         }
         return total
     }

@@ -5,9 +5,10 @@ import GRDB
 /// The size budget: eviction with gap records, checkpoints, incremental vacuum, retention.
 extension BufferStore {
     func spaceSnapshot(_ db: Database, _ st: WriterState) throws -> SpaceSnapshot {
-        SpaceSnapshot(pageCount: try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0,
-                      freePages: try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0,
-                      records: st.counters.totalRecords)
+        SpaceSnapshot(
+            pageCount: try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0,
+            freePages: try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0,
+            records: st.counters.totalRecords)
     }
 
     /// Evicts the oldest records until `incoming` fits under the high-water mark, in transactions of at
@@ -34,7 +35,8 @@ extension BufferStore {
     /// Whether `max_page_count` stopped the last write (as opposed to the disk).
     func backstopReached(_ db: Database) -> Bool {
         guard let pages = try? Int64.fetchOne(db, sql: "PRAGMA page_count"),
-              let max = try? Int64.fetchOne(db, sql: "PRAGMA max_page_count") else { return false }
+            let max = try? Int64.fetchOne(db, sql: "PRAGMA max_page_count")
+        else { return false }
         return pages >= max - 2
     }
 
@@ -52,12 +54,17 @@ extension BufferStore {
             add(g); remaining -= rows
         }
         if remaining > 0, let last = try boundary(db, table: "dead_letter", where: "1", count: remaining) {
-            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), MIN(seq), MAX(seq), MIN(wall), MAX(wall) FROM dead_letter WHERE seq <= ?", arguments: [last])!
+            let row = try Row.fetchOne(
+                db, sql: "SELECT COUNT(*), MIN(seq), MAX(seq), MIN(wall), MAX(wall) FROM dead_letter WHERE seq <= ?",
+                arguments: [last])!
             let n: Int64 = row[0]
             try db.execute(sql: "DELETE FROM dead_letter WHERE seq <= ?", arguments: [last])
             st.counters.deadLetterRecords -= n
             st.counters.evictedRecords += n
-            add(GapRecord(firstSeq: row[1], lastSeq: row[2], count: n, fromMillis: row[3], toMillis: row[4], reason: .evicted))
+            add(
+                GapRecord(
+                    firstSeq: row[1], lastSeq: row[2], count: n, fromMillis: row[3], toMillis: row[4], reason: .evicted)
+            )
             remaining -= n
         }
         if remaining > 0, let last = try boundary(db, table: "record", where: "kind IN (1, 3)", count: remaining) {
@@ -69,13 +76,17 @@ extension BufferStore {
         _ = try insertGap(db, gap, &st)
         st.counters.evictions += 1
         let removed = count - remaining
-        logger.notice("buffer \(path): evicted \(gap.count) records (seq \(gap.firstSeq)...\(gap.lastSeq)) to stay within \(budget.maxBytes) bytes")
+        logger.notice(
+            "buffer \(path): evicted \(gap.count) records (seq \(gap.firstSeq)...\(gap.lastSeq)) to stay within \(budget.maxBytes) bytes"
+        )
         return removed
     }
 
     /// The seq of the `count`-th oldest row matching `condition`, or the newest such row when there are fewer.
     private func boundary(_ db: Database, table: String, where condition: String, count: Int64) throws -> Int64? {
-        if let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM \(table) WHERE \(condition) ORDER BY seq LIMIT 1 OFFSET ?", arguments: [count - 1]) {
+        if let seq = try Int64.fetchOne(
+            db, sql: "SELECT seq FROM \(table) WHERE \(condition) ORDER BY seq LIMIT 1 OFFSET ?", arguments: [count - 1]
+        ) {
             return seq
         }
         return try Int64.fetchOne(db, sql: "SELECT seq FROM \(table) WHERE \(condition) ORDER BY seq DESC LIMIT 1")
@@ -83,25 +94,31 @@ extension BufferStore {
 
     /// Deletes the rows of the given kinds with seq ≤ `last`; returns the gap that describes them (gap
     /// records among them absorbed) and the rows deleted.
-    private func evictRecords(_ db: Database, through last: Int64, kinds: String, _ st: inout WriterState) throws -> (GapRecord?, Int64) {
+    private func evictRecords(_ db: Database, through last: Int64, kinds: String, _ st: inout WriterState) throws -> (
+        GapRecord?, Int64
+    ) {
         var gap: GapRecord?
         var rows: Int64 = 0
-        let groups = try Row.fetchAll(db, sql: """
-            SELECT kind, COUNT(*), MIN(seq), MAX(seq), MIN(wall), MAX(wall) FROM record
-            WHERE seq <= ? AND kind IN (\(kinds)) GROUP BY kind
-            """, arguments: [last])
+        let groups = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT kind, COUNT(*), MIN(seq), MAX(seq), MIN(wall), MAX(wall) FROM record
+                WHERE seq <= ? AND kind IN (\(kinds)) GROUP BY kind
+                """, arguments: [last])
         for g in groups {
             let kind = RecordKind(rawValue: g[0])
             let n: Int64 = g[1]
             rows += n
             switch kind {
             case .reading, .alarm:
-                let part = GapRecord(firstSeq: g[2], lastSeq: g[3], count: n, fromMillis: g[4], toMillis: g[5], reason: .evicted)
+                let part = GapRecord(
+                    firstSeq: g[2], lastSeq: g[3], count: n, fromMillis: g[4], toMillis: g[5], reason: .evicted)
                 gap = gap.map { $0.absorbing(part) } ?? part
                 st.counters.evictedRecords += n
                 if kind == .reading { st.counters.readingRecords -= n } else { st.counters.alarmRecords -= n }
             case .evictionGap, .lossGap:
-                let bodies = try String.fetchAll(db, sql: "SELECT body FROM record WHERE seq <= ? AND kind = ?", arguments: [last, g[0] as Int64])
+                let bodies = try String.fetchAll(
+                    db, sql: "SELECT body FROM record WHERE seq <= ? AND kind = ?", arguments: [last, g[0] as Int64])
                 for body in bodies {
                     let old = try RecordRows.decode(GapRecord.self, body, seq: last)
                     gap = gap.map { $0.absorbing(old) } ?? old
@@ -155,7 +172,8 @@ extension BufferStore {
             var last: Int64?
             var scanned: Int64 = 0
             var reachedNewer = false
-            let rows = try Row.fetchCursor(db, sql: "SELECT seq, wall FROM record WHERE kind IN (0, 2) ORDER BY seq LIMIT ?", arguments: [step])
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT seq, wall FROM record WHERE kind IN (0, 2) ORDER BY seq LIMIT ?", arguments: [step])
             while let row = try rows.next() {
                 scanned += 1
                 guard (row[1] as Int64) < cutoff else { reachedNewer = true; break }

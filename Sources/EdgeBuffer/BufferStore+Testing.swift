@@ -21,16 +21,20 @@ extension BufferStore {
     @_spi(Testing) public func connectionSettings() throws(BufferError) -> ConnectionSettings {
         do {
             let (reader, readerCache) = try pool.read { db in
-                (try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1, try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? 0)
+                (
+                    try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
+                    try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? 0
+                )
             }
             return try pool.writeWithoutTransaction { db in
                 func int(_ p: String) throws -> Int { try Int.fetchOne(db, sql: "PRAGMA \(p)") ?? -1 }
-                return ConnectionSettings(writerSynchronous: try int("synchronous"), readerSynchronous: reader,
-                                          journalMode: try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
-                                          pageSize: try int("page_size"), autoVacuum: try int("auto_vacuum"),
-                                          maxPageCount: try int("max_page_count"), journalSizeLimit: try int("journal_size_limit"),
-                                          walAutocheckpoint: try int("wal_autocheckpoint"),
-                                          writerCacheSize: try int("cache_size"), readerCacheSize: readerCache)
+                return ConnectionSettings(
+                    writerSynchronous: try int("synchronous"), readerSynchronous: reader,
+                    journalMode: try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+                    pageSize: try int("page_size"), autoVacuum: try int("auto_vacuum"),
+                    maxPageCount: try int("max_page_count"), journalSizeLimit: try int("journal_size_limit"),
+                    walAutocheckpoint: try int("wal_autocheckpoint"),
+                    writerCacheSize: try int("cache_size"), readerCacheSize: readerCache)
             }
         } catch {
             throw bufferError(error, path: path, operation: "connection settings")

@@ -20,10 +20,12 @@ public struct BufferOptions: Sendable {
     /// Wall-clock milliseconds since 1970 (injected by tests).
     public var wallClock: @Sendable () -> Int64
 
-    public init(groupCommit: GroupCommitPolicy = .default, retention: TimeSpan? = nil,
-                idleUpkeepDelay: TimeSpan = TimeSpan(milliseconds: 500), upkeepPeriod: TimeSpan = .seconds(60),
-                maxQueuedReadings: Int = 100_000,
-                wallClock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+    public init(
+        groupCommit: GroupCommitPolicy = .default, retention: TimeSpan? = nil,
+        idleUpkeepDelay: TimeSpan = TimeSpan(milliseconds: 500), upkeepPeriod: TimeSpan = .seconds(60),
+        maxQueuedReadings: Int = 100_000,
+        wallClock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) {
         self.groupCommit = groupCommit; self.retention = retention
         self.idleUpkeepDelay = idleUpkeepDelay; self.upkeepPeriod = upkeepPeriod
         self.maxQueuedReadings = maxQueuedReadings; self.wallClock = wallClock
@@ -75,13 +77,16 @@ public final class BufferStore: @unchecked Sendable {
     /// Readings refused since the writer's queue filled up (nil while appends are taken).
     private var refusedSinceFull: Int64?
 
-    init(path: String, epoch: String, budget: BufferBudget, options: BufferOptions, logger: Logger,
-         pool: DatabasePool, state: WriterState) {
+    init(
+        path: String, epoch: String, budget: BufferBudget, options: BufferOptions, logger: Logger,
+        pool: DatabasePool, state: WriterState
+    ) {
         self.path = path; self.epoch = epoch; self.budget = budget; self.options = options
         self.logger = logger; self.pool = pool; self.state = state
-        writer = GroupCommitThread(policy: options.groupCommit, maxTransactionBytes: Int(budget.maxTransactionBytes),
-                                   idleDelay: options.idleUpkeepDelay, upkeepPeriod: options.upkeepPeriod,
-                                   maxQueuedReadings: options.maxQueuedReadings)
+        writer = GroupCommitThread(
+            policy: options.groupCommit, maxTransactionBytes: Int(budget.maxTransactionBytes),
+            idleDelay: options.idleUpkeepDelay, upkeepPeriod: options.upkeepPeriod,
+            maxQueuedReadings: options.maxQueuedReadings)
         writer.start(self)
     }
 
@@ -93,9 +98,12 @@ public final class BufferStore: @unchecked Sendable {
     /// On disk full or an I/O error it throws `diskFull`/`ioError`: the readings were not stored and are
     /// counted in a gap record written with the next successful commit. The store keeps running and
     /// recovers by itself when space returns.
-    public func append(readings: [Reading], units: (String, String) -> String?) async throws(BufferError) -> ClosedRange<Int64>? {
+    public func append(readings: [Reading], units: (String, String) -> String?) async throws(BufferError)
+        -> ClosedRange<Int64>?
+    {
         guard !readings.isEmpty else { return nil }
-        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>) in
+        let result = await withCheckedContinuation {
+            (c: CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>) in
             enqueue(readings: readings, units: units) { c.resume(returning: $0) }
         }
         return try result.get()
@@ -105,8 +113,10 @@ public final class BufferStore: @unchecked Sendable {
     /// calls, and `done` is called once with their seqs or the error (on the writer thread, or at once when
     /// they are refused; it must return quickly). A refusal (closed, or the queue full behind a hung
     /// commit) counts the readings as not stored, as `append` does.
-    public func enqueue(readings: [Reading], units: (String, String) -> String?,
-                        done: @escaping @Sendable (Result<ClosedRange<Int64>?, BufferError>) -> Void) {
+    public func enqueue(
+        readings: [Reading], units: (String, String) -> String?,
+        done: @escaping @Sendable (Result<ClosedRange<Int64>?, BufferError>) -> Void
+    ) {
         guard !readings.isEmpty else { return done(.success(nil)) }
         let rows = readings.map { PendingReading($0, units: units($0.device, $0.tag)) }
         switch writer.submit(.readings(rows, done)) {
@@ -135,8 +145,10 @@ public final class BufferStore: @unchecked Sendable {
     /// `append(alarms:state:)` without waiting: queued now, in the order of the calls (alarm events are
     /// never refused for a full queue); `done` is called once with their seqs or the error, on the writer
     /// thread (it must return quickly).
-    public func enqueue(alarms: [AlarmEventRecord], state: StateEntry?,
-                        done: @escaping @Sendable (Result<[Int64], BufferError>) -> Void) {
+    public func enqueue(
+        alarms: [AlarmEventRecord], state: StateEntry?,
+        done: @escaping @Sendable (Result<[Int64], BufferError>) -> Void
+    ) {
         guard !alarms.isEmpty || state != nil else { return done(.success([])) }
         if writer.submit(.alarms(alarms, state: state, done)) != .queued {
             done(.failure(closedError("append \(alarms.count) alarm events")))
@@ -148,7 +160,10 @@ public final class BufferStore: @unchecked Sendable {
     public func countNotStored(_ readings: [Reading], reason: GapReason) {
         guard !readings.isEmpty else { return }
         let walls = readings.map(\.wallMillis)
-        lock.withLock { state.ledger.lost(count: Int64(readings.count), fromMillis: walls.min()!, toMillis: walls.max()!, reason: reason) }
+        lock.withLock {
+            state.ledger.lost(
+                count: Int64(readings.count), fromMillis: walls.min()!, toMillis: walls.max()!, reason: reason)
+        }
     }
 
     /// Counts readings the full queue refused as not stored (a gap record once a commit succeeds again); says
@@ -160,15 +175,21 @@ public final class BufferStore: @unchecked Sendable {
             defer { refusedSinceFull = (refusedSinceFull ?? 0) + loss.count }
             return refusedSinceFull == nil
         }
-        let detail = "the writer has not committed for \(writer.stalledMillis() / 1000) s and \(queued) readings wait; new readings are not stored until it does"
+        let detail =
+            "the writer has not committed for \(writer.stalledMillis() / 1000) s and \(queued) readings wait; new readings are not stored until it does"
         if first { logger.error("buffer \(path): \(detail) (counted for a gap record)") }
         return BufferError(.ioError, path: path, operation: "append \(rows.count) readings", detail: detail)
     }
 
     /// After refusals: appends are taken again; says how many were not stored.
     private func acceptingAgain() {
-        guard let refused = lock.withLock({ () -> Int64? in defer { refusedSinceFull = nil }; return refusedSinceFull }) else { return }
-        logger.notice("buffer \(path): the writer takes readings again; \(refused) were not stored and go into a gap record")
+        guard
+            let refused = lock.withLock({ () -> Int64? in
+                defer { refusedSinceFull = nil }; return refusedSinceFull
+            })
+        else { return }
+        logger.notice(
+            "buffer \(path): the writer takes readings again; \(refused) were not stored and go into a gap record")
     }
 
     /// State saved with `append(alarms:state:)` under `key`, or nil.
@@ -181,7 +202,9 @@ public final class BufferStore: @unchecked Sendable {
     /// `state(_:)` on GRDB's reader queue, not the caller's thread.
     public func state(_ key: String) async throws(BufferError) -> String? {
         let fullKey = Self.stateKeyPrefix + key
-        return try await read("read state \(key)") { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [fullKey]) }
+        return try await read("read state \(key)") { db in
+            try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [fullKey])
+        }
     }
 
     /// How long the writer thread has been stuck (ms): in one commit or upkeep, or with appends queued and
@@ -234,7 +257,9 @@ public final class BufferStore: @unchecked Sendable {
     }
 
     /// `read` on GRDB's reader queue, for async callers: the cooperative pool's thread is not blocked.
-    func read<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(BufferError) -> T {
+    func read<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T)
+        async throws(BufferError) -> T
+    {
         guard !isClosed else { throw closedError(operation) }
         do { return try await pool.read(body) } catch { throw bufferError(error, path: path, operation: operation) }
     }

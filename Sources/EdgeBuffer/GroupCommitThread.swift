@@ -22,13 +22,15 @@ enum PendingItem: Sendable {
     var estimatedBytes: Int {
         switch self {
         case .readings(let rows, _): rows.reduce(0) { $0 + 40 + ($1.text?.utf8.count ?? 0) }
-        case .alarms(let list, let state, _): list.reduce(0) { $0 + 256 + $1.reason.utf8.count } + (state?.value.utf8.count ?? 0)
+        case .alarms(let list, let state, _):
+            list.reduce(0) { $0 + 256 + $1.reason.utf8.count } + (state?.value.utf8.count ?? 0)
         }
     }
     /// What it adds to the database, for eviction planning.
     var incoming: Incoming {
         switch self {
-        case .readings(let rows, _): Incoming(readings: rows.count, extraBytes: rows.reduce(0) { $0 + Int64($1.text?.utf8.count ?? 0) })
+        case .readings(let rows, _):
+            Incoming(readings: rows.count, extraBytes: rows.reduce(0) { $0 + Int64($1.text?.utf8.count ?? 0) })
         case .alarms: Incoming(readings: 0, extraBytes: Int64(estimatedBytes))
         }
     }
@@ -37,7 +39,9 @@ enum PendingItem: Sendable {
         switch self {
         case .readings(let rows, _): Loss(rows)
         case .alarms(let list, _, _):
-            Loss(count: Int64(list.count), fromMillis: list.map(\.wallMillis).min() ?? 0, toMillis: list.map(\.wallMillis).max() ?? 0)
+            Loss(
+                count: Int64(list.count), fromMillis: list.map(\.wallMillis).min() ?? 0,
+                toMillis: list.map(\.wallMillis).max() ?? 0)
         }
     }
     func fail(_ error: BufferError) {
@@ -70,9 +74,12 @@ struct Loss: Sendable {
     var count: Int64
     var fromMillis: Int64
     var toMillis: Int64
-    init(count: Int64, fromMillis: Int64, toMillis: Int64) { self.count = count; self.fromMillis = fromMillis; self.toMillis = toMillis }
+    init(count: Int64, fromMillis: Int64, toMillis: Int64) {
+        self.count = count; self.fromMillis = fromMillis; self.toMillis = toMillis
+    }
     init(_ rows: [PendingReading]) {
-        self.init(count: Int64(rows.count), fromMillis: rows.map(\.wall).min() ?? 0, toMillis: rows.map(\.wall).max() ?? 0)
+        self.init(
+            count: Int64(rows.count), fromMillis: rows.map(\.wall).min() ?? 0, toMillis: rows.map(\.wall).max() ?? 0)
     }
 }
 
@@ -109,8 +116,10 @@ final class GroupCommitThread: @unchecked Sendable {
     private var queuedReadings = 0
     private let maxQueuedReadings: Int
 
-    init(policy: GroupCommitPolicy, maxTransactionBytes: Int, idleDelay: TimeSpan, upkeepPeriod: TimeSpan = .seconds(60),
-         maxQueuedReadings: Int = .max) {
+    init(
+        policy: GroupCommitPolicy, maxTransactionBytes: Int, idleDelay: TimeSpan, upkeepPeriod: TimeSpan = .seconds(60),
+        maxQueuedReadings: Int = .max
+    ) {
         gate = GroupCommitGate(policy: policy)
         self.maxTransactionBytes = max(4096, maxTransactionBytes)
         idleDelayNanos = UInt64(max(0, idleDelay.milliseconds)) * 1_000_000
@@ -140,7 +149,9 @@ final class GroupCommitThread: @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         guard running, !closing, !crashing else { return .closed }
         if !item.isUrgent {
-            guard queuedReadings + item.recordCount <= maxQueuedReadings || queuedReadings == 0 else { return .full(queued: queuedReadings) }
+            guard queuedReadings + item.recordCount <= maxQueuedReadings || queuedReadings == 0 else {
+                return .full(queued: queuedReadings)
+            }
             queuedReadings += item.recordCount
         }
         if items.isEmpty { waitingSince = Self.now() }
@@ -231,7 +242,8 @@ final class GroupCommitThread: @unchecked Sendable {
         items = []
         queuedReadings = 0
         cond.unlock()
-        let error = BufferError(.closed, path: "", operation: "append", detail: "the buffer was closed before the commit")
+        let error = BufferError(
+            .closed, path: "", operation: "append", detail: "the buffer was closed before the commit")
         for item in left { item.fail(error) }
         finished.signal()
     }
@@ -254,7 +266,12 @@ final class GroupCommitThread: @unchecked Sendable {
         var n = 0
         while n < items.count {
             let item = items[n]
-            if !taken.isEmpty && (records + item.recordCount > gate.policy.maxRecords || bytes + item.estimatedBytes > maxTransactionBytes) { break }
+            if !taken.isEmpty
+                && (records + item.recordCount > gate.policy.maxRecords
+                    || bytes + item.estimatedBytes > maxTransactionBytes)
+            {
+                break
+            }
             taken.append(item)
             records += item.recordCount; bytes += item.estimatedBytes
             n += 1

@@ -63,7 +63,8 @@ enum RecordRows {
     /// A row of `alarmLaneSQL`: seq, kind, wall, body.
     static func alarm(_ row: Row) throws -> BufferedRecord {
         let seq: Int64 = row[0]
-        return BufferedRecord(seq: seq, lane: .alarm, payload: .alarm(try decode(AlarmEventRecord.self, row[3], seq: seq)))
+        return BufferedRecord(
+            seq: seq, lane: .alarm, payload: .alarm(try decode(AlarmEventRecord.self, row[3], seq: seq)))
     }
 
     /// A row of `readingLaneSQL`: seq, kind, wall, value, quality, body, device, tag, units.
@@ -76,14 +77,16 @@ enum RecordRows {
             let text: String? = row[5]
             let value: TagValue? = number.map { .number($0) } ?? text.map { .text($0) }
             let units: String = row[8] ?? ""
-            let reading = StoredReading(device: row[6] ?? "?", tag: row[7] ?? "?", units: units.isEmpty ? nil : units,
-                                        wallMillis: row[2], value: value, quality: QualityCode.decode(row[4]),
-                                        clockSynchronized: QualityCode.clockSynchronized(row[4]))
+            let reading = StoredReading(
+                device: row[6] ?? "?", tag: row[7] ?? "?", units: units.isEmpty ? nil : units,
+                wallMillis: row[2], value: value, quality: QualityCode.decode(row[4]),
+                clockSynchronized: QualityCode.clockSynchronized(row[4]))
             return BufferedRecord(seq: seq, lane: lane, payload: .reading(reading))
         case .evictionGap, .lossGap:
             return BufferedRecord(seq: seq, lane: lane, payload: .gap(try decode(GapRecord.self, row[5], seq: seq)))
         case .alarm:
-            return BufferedRecord(seq: seq, lane: lane, payload: .alarm(try decode(AlarmEventRecord.self, row[5], seq: seq)))
+            return BufferedRecord(
+                seq: seq, lane: lane, payload: .alarm(try decode(AlarmEventRecord.self, row[5], seq: seq)))
         case nil:
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "record \(seq) has unknown kind \(kind)")
         }
@@ -91,19 +94,23 @@ enum RecordRows {
 }
 
 /// Turns whatever GRDB or SQLite threw into a `BufferError` — the one place that reads SQLite result codes.
-func bufferError(_ error: any Error, path: String, operation: String, file: String = #fileID, line: Int = #line) -> BufferError {
+func bufferError(_ error: any Error, path: String, operation: String, file: String = #fileID, line: Int = #line)
+    -> BufferError
+{
     if let e = error as? BufferError { return e }
     if let e = error as? DatabaseError {
-        let code: BufferError.Code = switch e.resultCode {
-        case .SQLITE_FULL: .diskFull
-        case .SQLITE_IOERR: .ioError
-        case .SQLITE_CORRUPT, .SQLITE_NOTADB: .corrupt
-        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY: .cannotOpen
-        default: .database
-        }
-        return BufferError(code, path: path, operation: operation,
-                           detail: "\(e.message ?? "SQLite error") (SQLite code \(e.extendedResultCode.rawValue))",
-                           file: file, line: line)
+        let code: BufferError.Code =
+            switch e.resultCode {
+            case .SQLITE_FULL: .diskFull
+            case .SQLITE_IOERR: .ioError
+            case .SQLITE_CORRUPT, .SQLITE_NOTADB: .corrupt
+            case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY: .cannotOpen
+            default: .database
+            }
+        return BufferError(
+            code, path: path, operation: operation,
+            detail: "\(e.message ?? "SQLite error") (SQLite code \(e.extendedResultCode.rawValue))",
+            file: file, line: line)
     }
     return BufferError(.database, path: path, operation: operation, detail: "\(error)", file: file, line: line)
 }

@@ -39,15 +39,19 @@ public struct StatusReply: Sendable, Codable, Equatable {
     public var writer: WriterFigures
     public var memory: MemoryFigures
 
-    public init(gateway: String, site: String, version: String, devicesOnline: Int, devicesTotal: Int, backlog: [String: Int64],
-                oldestReadingMillis: Int64?, bufferFiguresAgeMillis: Int64?, lastUploadMillis: Int64?, uplinkState: String,
-                activeAlarms: Int, unacknowledgedAlarms: Int, clockSynchronized: Bool, startedMillis: Int64,
-                writer: WriterFigures, memory: MemoryFigures) {
+    public init(
+        gateway: String, site: String, version: String, devicesOnline: Int, devicesTotal: Int, backlog: [String: Int64],
+        oldestReadingMillis: Int64?, bufferFiguresAgeMillis: Int64?, lastUploadMillis: Int64?, uplinkState: String,
+        activeAlarms: Int, unacknowledgedAlarms: Int, clockSynchronized: Bool, startedMillis: Int64,
+        writer: WriterFigures, memory: MemoryFigures
+    ) {
         self.gateway = gateway; self.site = site; self.version = version; self.devicesOnline = devicesOnline
         self.devicesTotal = devicesTotal; self.backlog = backlog; self.oldestReadingMillis = oldestReadingMillis
         self.bufferFiguresAgeMillis = bufferFiguresAgeMillis; self.lastUploadMillis = lastUploadMillis
-        self.uplinkState = uplinkState; self.activeAlarms = activeAlarms; self.unacknowledgedAlarms = unacknowledgedAlarms
-        self.clockSynchronized = clockSynchronized; self.startedMillis = startedMillis; self.writer = writer; self.memory = memory
+        self.uplinkState = uplinkState; self.activeAlarms = activeAlarms;
+        self.unacknowledgedAlarms = unacknowledgedAlarms
+        self.clockSynchronized = clockSynchronized; self.startedMillis = startedMillis; self.writer = writer;
+        self.memory = memory
     }
 }
 
@@ -58,7 +62,8 @@ public struct WriterFigures: Sendable, Codable, Equatable {
     public var readingsWaiting: Int
     public var stuckAfterMillis: Int64
     public init(stalledMillis: Int64, readingsWaiting: Int, stuckAfterMillis: Int64) {
-        self.stalledMillis = stalledMillis; self.readingsWaiting = readingsWaiting; self.stuckAfterMillis = stuckAfterMillis
+        self.stalledMillis = stalledMillis; self.readingsWaiting = readingsWaiting;
+        self.stuckAfterMillis = stuckAfterMillis
     }
 }
 
@@ -69,7 +74,8 @@ public struct MemoryFigures: Sendable, Codable, Equatable {
     public var heapArenas: Int
     public var sqliteBytes: Int64
     public init(heapInUseBytes: Int64, heapHeldBytes: Int64, heapArenas: Int, sqliteBytes: Int64) {
-        self.heapInUseBytes = heapInUseBytes; self.heapHeldBytes = heapHeldBytes; self.heapArenas = heapArenas; self.sqliteBytes = sqliteBytes
+        self.heapInUseBytes = heapInUseBytes; self.heapHeldBytes = heapHeldBytes; self.heapArenas = heapArenas;
+        self.sqliteBytes = sqliteBytes
     }
 }
 
@@ -92,19 +98,24 @@ public struct BufferReply: Sendable, Codable, Equatable {
     /// What SQLite holds in the process (page caches, statements) now and at most since start.
     public var sqliteMemoryBytes: Int64, sqliteMemoryPeakBytes: Int64
 
-    public init(epoch: String, alarmRecords: Int64, readingRecords: Int64, gapRecords: Int64, deadLetterRecords: Int64,
-                bytesOnDisk: Int64, budgetBytes: Int64, peakBytesOnDisk: Int64, evictions: Int64, evictedRecords: Int64,
-                notStoredRecords: Int64, deadLetterBatches: Int64, oldestReadingMillis: Int64?, lastSeq: Int64,
-                readingsPolled: Int, readingsDropped: Int, readingsSeen: Int, readingsSuppressed: Int, readingsStored: Int,
-                readingsNotStored: Int, fileNotAnswering: Bool, diskFiguresAgeMillis: Int64?, sqliteMemoryBytes: Int64,
-                sqliteMemoryPeakBytes: Int64) {
-        self.epoch = epoch; self.alarmRecords = alarmRecords; self.readingRecords = readingRecords; self.gapRecords = gapRecords
+    public init(
+        epoch: String, alarmRecords: Int64, readingRecords: Int64, gapRecords: Int64, deadLetterRecords: Int64,
+        bytesOnDisk: Int64, budgetBytes: Int64, peakBytesOnDisk: Int64, evictions: Int64, evictedRecords: Int64,
+        notStoredRecords: Int64, deadLetterBatches: Int64, oldestReadingMillis: Int64?, lastSeq: Int64,
+        readingsPolled: Int, readingsDropped: Int, readingsSeen: Int, readingsSuppressed: Int, readingsStored: Int,
+        readingsNotStored: Int, fileNotAnswering: Bool, diskFiguresAgeMillis: Int64?, sqliteMemoryBytes: Int64,
+        sqliteMemoryPeakBytes: Int64
+    ) {
+        self.epoch = epoch; self.alarmRecords = alarmRecords; self.readingRecords = readingRecords;
+        self.gapRecords = gapRecords
         self.deadLetterRecords = deadLetterRecords; self.bytesOnDisk = bytesOnDisk; self.budgetBytes = budgetBytes
         self.peakBytesOnDisk = peakBytesOnDisk; self.evictions = evictions; self.evictedRecords = evictedRecords
         self.notStoredRecords = notStoredRecords; self.deadLetterBatches = deadLetterBatches
         self.oldestReadingMillis = oldestReadingMillis; self.lastSeq = lastSeq; self.readingsPolled = readingsPolled
-        self.readingsDropped = readingsDropped; self.readingsSeen = readingsSeen; self.readingsSuppressed = readingsSuppressed
-        self.readingsStored = readingsStored; self.readingsNotStored = readingsNotStored; self.fileNotAnswering = fileNotAnswering
+        self.readingsDropped = readingsDropped; self.readingsSeen = readingsSeen;
+        self.readingsSuppressed = readingsSuppressed
+        self.readingsStored = readingsStored; self.readingsNotStored = readingsNotStored;
+        self.fileNotAnswering = fileNotAnswering
         self.diskFiguresAgeMillis = diskFiguresAgeMillis; self.sqliteMemoryBytes = sqliteMemoryBytes
         self.sqliteMemoryPeakBytes = sqliteMemoryPeakBytes
     }
@@ -115,7 +126,10 @@ public struct TailValue: Sendable, Codable, Equatable {
     public var device: String, tag: String, value: TagValue?, units: String?, quality: String, millis: Int64
     /// The value at the tag's resolution, as the uplink sends it (`77.6`, not `77.60000000000001`).
     public var formatted: String?
-    public init(device: String, tag: String, value: TagValue?, units: String?, quality: String, millis: Int64, formatted: String?) {
+    public init(
+        device: String, tag: String, value: TagValue?, units: String?, quality: String, millis: Int64,
+        formatted: String?
+    ) {
         self.device = device; self.tag = tag; self.value = value; self.units = units; self.quality = quality
         self.millis = millis; self.formatted = formatted
     }

@@ -26,10 +26,20 @@ public struct LimitSet: Sendable, Equatable, Codable {
     public enum Level: String, Sendable, Codable, CaseIterable { case hh, h, l, ll }
     public subscript(level: Level) -> AlarmLimit? {
         get {
-            switch level { case .hh: hh; case .h: h; case .l: l; case .ll: ll }
+            switch level {
+            case .hh: hh;
+            case .h: h;
+            case .l: l;
+            case .ll: ll
+            }
         }
         set {
-            switch level { case .hh: hh = newValue; case .h: h = newValue; case .l: l = newValue; case .ll: ll = newValue }
+            switch level {
+            case .hh: hh = newValue;
+            case .h: h = newValue;
+            case .l: l = newValue;
+            case .ll: ll = newValue
+            }
         }
     }
 }

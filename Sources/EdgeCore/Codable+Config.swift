@@ -7,7 +7,8 @@ extension Deadband {
         if let v = try? c.decode(Double.self) { self = .absolute(v); return }
         let s = try c.decode(String.self)
         guard s.hasSuffix("%"), let p = Double(s.dropLast()) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a deadband: \(s)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not a deadband: \(s)"))
         }
         self = .percentOfSpan(p)
     }
@@ -44,7 +45,8 @@ extension Span {
         let c = try decoder.container(keyedBy: Keys.self)
         let raw = try c.decode([Double].self, forKey: .raw), eng = try c.decode([Double].self, forKey: .eng)
         guard raw.count == 2, eng.count == 2 else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "span needs [low, high] pairs"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "span needs [low, high] pairs"))
         }
         self.init(rawLow: raw[0], rawHigh: raw[1], engLow: eng[0], engHigh: eng[1])
     }

@@ -11,7 +11,9 @@ public struct TagRef: Sendable, Hashable, Codable, CustomStringConvertible {
 /// `cmp := ref op literal` with `op` one of `== != < <= > >=` and `literal` a number, `true`, `false`
 /// or a state name of the referenced tag.
 public indirect enum Condition: Sendable, Equatable {
-    public enum Operator: String, Sendable, CaseIterable { case eq = "==", ne = "!=", lt = "<", le = "<=", gt = ">", ge = ">=" }
+    public enum Operator: String, Sendable, CaseIterable {
+        case eq = "==", ne = "!=", lt = "<", le = "<=", gt = ">", ge = ">="
+    }
     public enum Literal: Sendable, Equatable {
         case number(Double)
         case bool(Bool)
@@ -89,7 +91,8 @@ public struct ConditionExpression: Sendable, Equatable, Codable, CustomStringCon
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do { try self.init(parsing: text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: error.description))
         }
     }
     public func encode(to encoder: any Encoder) throws {
@@ -151,7 +154,9 @@ struct ConditionParser {
         case .word(let w) where !["and", "or"].contains(w):
             index += 1
             let ref = try Self.reference(w, at: tokens[index - 1].1)
-            guard case .op(let op) = tokens[index].0 else { throw fail("expected a comparison (==, !=, <, <=, >, >=) after '\(w)'") }
+            guard case .op(let op) = tokens[index].0 else {
+                throw fail("expected a comparison (==, !=, <, <=, >, >=) after '\(w)'")
+            }
             index += 1
             let lit: Condition.Literal
             switch tokens[index].0 {
@@ -195,13 +200,16 @@ struct ConditionParser {
                 if i + 1 < chars.count, chars[i + 1] == "=" { s.append("="); i += 1 }
                 i += 1
                 guard let op = Condition.Operator(rawValue: s) else {
-                    throw ConditionSyntaxError(offset: start, message: "'\(s)' is not an operator (use ==, !=, <, <=, >, >=)")
+                    throw ConditionSyntaxError(
+                        offset: start, message: "'\(s)' is not an operator (use ==, !=, <, <=, >, >=)")
                 }
                 out.append((.op(op), start)); continue
             }
             if c.isNumber || ((c == "-" || c == ".") && i + 1 < chars.count && chars[i + 1].isNumber) {
                 var j = i + 1
-                while j < chars.count, chars[j].isNumber || chars[j] == "." || chars[j] == "e" || chars[j] == "E" { j += 1 }
+                while j < chars.count, chars[j].isNumber || chars[j] == "." || chars[j] == "e" || chars[j] == "E" {
+                    j += 1
+                }
                 guard let n = Double(String(chars[i..<j])) else {
                     throw ConditionSyntaxError(offset: start, message: "'\(String(chars[i..<j]))' is not a number")
                 }

@@ -10,7 +10,9 @@ public enum ConfigEditor {
 
     /// `uplink.batch.maxAge`, `devices.rpc-1.poll` (a list item by its `name`), `buses[0].baud`.
     public static func set(_ keyPath: String, to value: String, in text: String) throws(EditError) -> String {
-        guard let root = try? Yams.compose(yaml: text) else { throw EditError(description: "the file does not parse as YAML") }
+        guard let root = try? Yams.compose(yaml: text) else {
+            throw EditError(description: "the file does not parse as YAML")
+        }
         var node = root
         var walked: [String] = []
         for segment in segments(keyPath) {
@@ -23,20 +25,29 @@ public enum ConfigEditor {
                     node = item
                 } else {
                     let names = seq.compactMap { $0.mapping?["name"]?.scalar?.string }
-                    throw EditError(description: "\(here): no list item named '\(segment)'\(names.isEmpty ? "" : " (items: \(names.joined(separator: ", ")))")")
+                    throw EditError(
+                        description:
+                            "\(here): no list item named '\(segment)'\(names.isEmpty ? "" : " (items: \(names.joined(separator: ", ")))")"
+                    )
                 }
             } else if let map = node.mapping {
                 guard let child = map[segment] else {
                     let keys = map.keys.compactMap { $0.scalar?.string }
-                    throw EditError(description: "\(here): not set in this file\(Suggestion.hint(for: segment, in: keys)); add it with `edgectl config edit`")
+                    throw EditError(
+                        description:
+                            "\(here): not set in this file\(Suggestion.hint(for: segment, in: keys)); add it with `edgectl config edit`"
+                    )
                 }
                 node = child
             } else {
-                throw EditError(description: "\(here): \(walked.dropLast().joined(separator: ".")) is a single value, not a section")
+                throw EditError(
+                    description: "\(here): \(walked.dropLast().joined(separator: ".")) is a single value, not a section"
+                )
             }
         }
         guard let scalar = node.scalar, let mark = scalar.mark else {
-            throw EditError(description: "\(keyPath) is a section or a list, not a single value; use `edgectl config edit`")
+            throw EditError(
+                description: "\(keyPath) is a section or a list, not a single value; use `edgectl config edit`")
         }
         guard scalar.style == .plain || scalar.style == .singleQuoted || scalar.style == .doubleQuoted else {
             throw EditError(description: "\(keyPath) is a multi-line value; use `edgectl config edit`")
@@ -46,7 +57,9 @@ public enum ConfigEditor {
         var chars = Array(lines[mark.line - 1].unicodeScalars)
         let start = mark.column - 1
         let length = originalLength(scalar, chars: chars, start: start)
-        guard start >= 0, start + length <= chars.count else { throw EditError(description: "cannot locate \(keyPath)") }
+        guard start >= 0, start + length <= chars.count else {
+            throw EditError(description: "cannot locate \(keyPath)")
+        }
         chars.replaceSubrange(start..<(start + length), with: quoted(value).unicodeScalars)
         lines[mark.line - 1] = String(String.UnicodeScalarView(chars))
         return lines.joined(separator: "\n")
@@ -89,7 +102,8 @@ public enum ConfigEditor {
 
     /// The value as YAML: plain when that reads back as the same string, else double-quoted.
     static func quoted(_ v: String) -> String {
-        let plainOK = !v.isEmpty && !v.contains(": ") && !v.contains(" #") && !"[]{},&*!|>'\"%@`#".contains(v.first!)
+        let plainOK =
+            !v.isEmpty && !v.contains(": ") && !v.contains(" #") && !"[]{},&*!|>'\"%@`#".contains(v.first!)
             && v.trimmingCharacters(in: .whitespaces) == v && !v.contains("\n")
         if plainOK { return v }
         return "\"" + v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""

@@ -51,12 +51,15 @@ public struct ConfigLoader: Sendable {
             let full = include.path.hasPrefix("/") || dir.isEmpty ? include.path : "\(dir)/\(include.path)"
             let templateText: String
             do { templateText = try files.readText(full) } catch {
-                parser.r.log.error(include.at.location, include.at.path, "cannot read template file '\(full)': \(error.reason)")
+                parser.r.log.error(
+                    include.at.location, include.at.path, "cannot read template file '\(full)': \(error.reason)")
                 draft.brokenInclude = true
                 continue
             }
             parser.sources[full] = templateText.split(separator: "\n", omittingEmptySubsequences: false)
-            guard let tRoot = compose(templateText, file: full, log: &parser.r.log) else { draft.brokenInclude = true; continue }
+            guard let tRoot = compose(templateText, file: full, log: &parser.r.log) else {
+                draft.brokenInclude = true; continue
+            }
             if let (t, tags) = parser.template(tRoot, file: full) {
                 draft.templates.append((t, tRoot))
                 draft.tagNodes.append(tags)
@@ -67,7 +70,8 @@ public struct ConfigLoader: Sendable {
         var validator = ConfigValidator(draft: draft, files: files, log: parser.r.log)
         let config = validator.validate()
         let diagnostics = validator.log.items.enumerated().sorted { a, b in
-            Self.order(a.element, main: path, a.offset).lexicographicallyPrecedes(Self.order(b.element, main: path, b.offset))
+            Self.order(a.element, main: path, a.offset).lexicographicallyPrecedes(
+                Self.order(b.element, main: path, b.offset))
         }.map(\.element)
         guard let config, !diagnostics.contains(where: { $0.severity == .error }) else {
             return .failure(ConfigError(diagnostics: diagnostics))
@@ -91,9 +95,11 @@ public struct ConfigLoader: Sendable {
                 return YNode(node: node, path: "", file: file)
             } catch YamlError.duplicatedKeysInMapping(let keys, let context) {
                 // Rename the repetition and compose again, so it is reported with its path and the rest is checked.
-                guard let key = keys.first, let renamed = DuplicateKeys.rename(key, first: context.mark, in: text) else {
-                    log.error(SourceLocation(file: file, line: context.mark.line, column: context.mark.column), "",
-                              "duplicate key '\(keys.first ?? "")' in one mapping")
+                guard let key = keys.first, let renamed = DuplicateKeys.rename(key, first: context.mark, in: text)
+                else {
+                    log.error(
+                        SourceLocation(file: file, line: context.mark.line, column: context.mark.column), "",
+                        "duplicate key '\(keys.first ?? "")' in one mapping")
                     return nil
                 }
                 text = renamed
@@ -107,9 +113,10 @@ public struct ConfigLoader: Sendable {
     private func composeError(_ error: any Error, text: String, file: String, log: inout DiagnosticLog) -> YNode? {
         switch error as? YamlError {
         case .scanner(let context, let problem, let mark, _)?, .parser(let context, let problem, let mark, _)?,
-             .composer(let context, let problem, let mark, _)?:
+            .composer(let context, let problem, let mark, _)?:
             let ctx = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
-            log.error(SourceLocation(file: file, line: mark.line, column: mark.column), "", "YAML syntax: \(problem)\(ctx)")
+            log.error(
+                SourceLocation(file: file, line: mark.line, column: mark.column), "", "YAML syntax: \(problem)\(ctx)")
         default:
             log.error(SourceLocation(file: file, line: 1, column: 1), "", "YAML: \(error)")
         }

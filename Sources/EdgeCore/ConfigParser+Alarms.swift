@@ -8,7 +8,7 @@ extension ConfigParser {
             .rate: common.union(["tag", "change", "per", "direction", "onDelay", "offDelay"]),
             .state: common.union(["tag", "states", "onDelay", "offDelay"]),
             .stale: common.union(["tag", "after"]),
-            .commLoss: common.union(["after"]),
+            .commLoss: common.union(["after"])
         ]
     }()
 
@@ -29,26 +29,32 @@ extension ConfigParser {
         let offDelay = r.duration(m, "offDelay", max: .hours(24)) ?? TimeSpan(milliseconds: 0)
         let description = r.string(m, "description")
         var suppress: ConditionExpression?
-        if let sn = m["suppressWhen"], let text = r.scalar(sn, expected: "a condition such as 'run_status == running'") {
+        if let sn = m["suppressWhen"], let text = r.scalar(sn, expected: "a condition such as 'run_status == running'")
+        {
             do {
                 suppress = try ConditionExpression(parsing: text)
             } catch {
                 let at = locate(offset: error.offset, in: sn)
-                r.log.error(at, sn.path, "condition does not parse: \(error.message) (character \(error.offset) of '\(text)')")
+                r.log.error(
+                    at, sn.path, "condition does not parse: \(error.message) (character \(error.offset) of '\(text)')")
             }
         }
-        var rule = AlarmRule(name: name ?? "", kind: kind, device: device ?? "", tag: tag, limits: nil, rate: nil,
-                             alarmStates: nil, alarmStateNames: [], after: nil, priority: priority ?? .medium, latching: latching,
-                             onDelay: onDelay, offDelay: offDelay, suppressWhen: suppress, description: description)
+        var rule = AlarmRule(
+            name: name ?? "", kind: kind, device: device ?? "", tag: tag, limits: nil, rate: nil,
+            alarmStates: nil, alarmStateNames: [], after: nil, priority: priority ?? .medium, latching: latching,
+            onDelay: onDelay, offDelay: offDelay, suppressWhen: suppress, description: description)
         switch kind {
         case .limit:
             let deadband = r.double(m, "deadband") ?? 0
-            if deadband < 0, let dn = m["deadband"] { r.log.error(dn.location, dn.path, "deadband must not be negative") }
+            if deadband < 0, let dn = m["deadband"] {
+                r.log.error(dn.location, dn.path, "deadband must not be negative")
+            }
             var set = LimitSet()
             for level in LimitSet.Level.allCases {
                 guard let ln = m[level.rawValue] else { continue }
                 let defaultPriority = priority ?? ((level == .hh || level == .ll) ? .high : .medium)
-                set[level] = limit(ln, priority: defaultPriority, deadband: deadband, onDelay: onDelay, offDelay: offDelay)
+                set[level] = limit(
+                    ln, priority: defaultPriority, deadband: deadband, onDelay: onDelay, offDelay: offDelay)
             }
             if !LimitSet.Level.allCases.contains(where: { m.has($0.rawValue) }) {
                 r.log.error(n.location, n.path, "a limit alarm needs at least one of hh, h, l, ll")
@@ -57,7 +63,9 @@ extension ConfigParser {
             checkOrder(set, m)
         case .rate:
             let change = r.double(m, "change", required: true)
-            if let c = change, c <= 0, let cn = m["change"] { r.log.error(cn.location, cn.path, "change must be above 0") }
+            if let c = change, c <= 0, let cn = m["change"] {
+                r.log.error(cn.location, cn.path, "change must be above 0")
+            }
             let per = r.duration(m, "per", required: true, min: .seconds(1), max: .hours(24))
             let direction = r.word(m, "direction", as: RateLimit.Direction.self) ?? .either
             if let change, let per { rule.rate = RateLimit(change: change, per: per, direction: direction) }
@@ -69,10 +77,13 @@ extension ConfigParser {
                 switch text.lowercased() {
                 case "true", "on": rule.alarmStates?.append(1)
                 case "false", "off": rule.alarmStates?.append(0)
-                default: if let v = Double(text) { rule.alarmStates?.append(v) } else { rule.alarmStateNames.append(text) }
+                default:
+                    if let v = Double(text) { rule.alarmStates?.append(v) } else { rule.alarmStateNames.append(text) }
                 }
             }
-            if let sn = m["states"], sn.node.sequence?.count == 0 { r.log.error(sn.location, sn.path, "list at least one abnormal state") }
+            if let sn = m["states"], sn.node.sequence?.count == 0 {
+                r.log.error(sn.location, sn.path, "list at least one abnormal state")
+            }
         case .stale:
             rule.after = r.duration(m, "after", required: true, min: .seconds(1), max: .hours(24 * 7))
         case .commLoss:
@@ -88,7 +99,8 @@ extension ConfigParser {
         guard let loc = n.location, let scalar = n.node.scalar else { return nil }
         switch scalar.style {
         case .plain, .any: return SourceLocation(file: loc.file, line: loc.line, column: loc.column + offset - 1)
-        case .singleQuoted, .doubleQuoted: return SourceLocation(file: loc.file, line: loc.line, column: loc.column + offset)
+        case .singleQuoted, .doubleQuoted:
+            return SourceLocation(file: loc.file, line: loc.line, column: loc.column + offset)
         case .literal, .folded:
             // Walk the block's lines (after the indicator line), each contributing its text plus one separator.
             var remaining = offset
@@ -108,18 +120,22 @@ extension ConfigParser {
     }
 
     /// `hh: 900` or `hh: {setpoint: 900, priority: critical, deadband: 10, onDelay: 5s, offDelay: 30s}`.
-    mutating func limit(_ n: YNode, priority: AlarmPriority, deadband: Double, onDelay: TimeSpan, offDelay: TimeSpan) -> AlarmLimit? {
+    mutating func limit(_ n: YNode, priority: AlarmPriority, deadband: Double, onDelay: TimeSpan, offDelay: TimeSpan)
+        -> AlarmLimit?
+    {
         if n.node.scalar != nil {
             guard let v = r.double(n) else { return nil }
             return AlarmLimit(setpoint: v, priority: priority, deadband: deadband, onDelay: onDelay, offDelay: offDelay)
         }
         guard let m = r.map(n, known: ["setpoint", "priority", "deadband", "onDelay", "offDelay"]),
-              let sp = r.double(m, "setpoint", required: true) else { return nil }
+            let sp = r.double(m, "setpoint", required: true)
+        else { return nil }
         let db = r.double(m, "deadband") ?? deadband
         if db < 0, let dn = m["deadband"] { r.log.error(dn.location, dn.path, "deadband must not be negative") }
-        return AlarmLimit(setpoint: sp, priority: r.word(m, "priority", as: AlarmPriority.self) ?? priority, deadband: db,
-                          onDelay: r.duration(m, "onDelay", max: .hours(24)) ?? onDelay,
-                          offDelay: r.duration(m, "offDelay", max: .hours(24)) ?? offDelay)
+        return AlarmLimit(
+            setpoint: sp, priority: r.word(m, "priority", as: AlarmPriority.self) ?? priority, deadband: db,
+            onDelay: r.duration(m, "onDelay", max: .hours(24)) ?? onDelay,
+            offDelay: r.duration(m, "offDelay", max: .hours(24)) ?? offDelay)
     }
 
     /// Setpoints must rise LL < L < H < HH.
@@ -127,7 +143,10 @@ extension ConfigParser {
         let present = [LimitSet.Level.ll, .l, .h, .hh].compactMap { level in set[level].map { (level, $0.setpoint) } }
         for (a, b) in zip(present, present.dropFirst()) where a.1 >= b.1 {
             let n = m[b.0.rawValue]!
-            r.log.error(n.location, n.path, "setpoints must rise LL < L < H < HH: \(b.0.rawValue.uppercased()) \(Self.num(b.1)) is not above \(a.0.rawValue.uppercased()) \(Self.num(a.1))")
+            r.log.error(
+                n.location, n.path,
+                "setpoints must rise LL < L < H < HH: \(b.0.rawValue.uppercased()) \(Self.num(b.1)) is not above \(a.0.rawValue.uppercased()) \(Self.num(a.1))"
+            )
         }
     }
 

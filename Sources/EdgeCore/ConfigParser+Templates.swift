@@ -10,8 +10,10 @@ extension ConfigParser {
         if let m = n.node.mapping, m.keys.contains(where: { $0.scalar?.string == "include" }) {
             for (k, _) in m where k.scalar?.string != "include" {
                 let kn = YNode(node: k, path: n.path, file: n.file)
-                r.log.error(kn.location, n.child(k.scalar?.string ?? "?", k).path,
-                            "unknown key '\(k.scalar?.string ?? "?")'; an include entry takes only 'include' (the template file holds the rest)")
+                r.log.error(
+                    kn.location, n.child(k.scalar?.string ?? "?", k).path,
+                    "unknown key '\(k.scalar?.string ?? "?")'; an include entry takes only 'include' (the template file holds the rest)"
+                )
             }
             let im = n.child("include", m["include"]!)
             if let path = r.scalar(im, expected: "a template file path") { includes.append((path, im)) }
@@ -30,7 +32,9 @@ extension ConfigParser {
             return nil
         }
         var limits = DeviceLimits()
-        if let ln = m["limits"], let lm = r.map(ln, known: ["maxRegisters", "maxBits", "maxGap", "neverRead", "turnaround"]) {
+        if let ln = m["limits"],
+            let lm = r.map(ln, known: ["maxRegisters", "maxBits", "maxGap", "neverRead", "turnaround"])
+        {
             if let v = r.int(lm, "maxRegisters", range: 1...125) { limits.maxRegisters = v }
             if let v = r.int(lm, "maxBits", range: 1...2000) { limits.maxBits = v }
             if let v = r.int(lm, "maxGap", range: 0...124) { limits.maxGap = v }
@@ -42,13 +46,18 @@ extension ConfigParser {
         var tags: [TagDefinition] = []
         var nodes: [YNode] = []
         let tagNodes = r.list(m, "tags", required: true) ?? []
-        if tagNodes.isEmpty, let tn = m["tags"] { r.log.error(tn.location, tn.path, "a template needs at least one tag") }
+        if tagNodes.isEmpty, let tn = m["tags"] {
+            r.log.error(tn.location, tn.path, "a template needs at least one tag")
+        }
         for tn in tagNodes {
             if let t = tag(tn, addressing) { tags.append(t); nodes.append(tn) }
         }
         guard let name else { return nil }
-        return (DeviceTemplate(name: name, description: description, sourceFile: file, addressing: addressing,
-                               limits: limits, tags: tags), nodes)
+        return (
+            DeviceTemplate(
+                name: name, description: description, sourceFile: file, addressing: addressing,
+                limits: limits, tags: tags), nodes
+        )
     }
 
     /// A neverRead entry: `"40101-40199"` (Modicon numbering) or `{table: holding, from: 100, to: 199}`.
@@ -59,7 +68,9 @@ extension ConfigParser {
                 return nil
             }
             let parts = text.split(separator: "-", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
-            guard let a = Modicon.parse(parts[0]), let b = Modicon.parse(parts.count > 1 ? parts[1] : parts[0]), a.table == b.table else {
+            guard let a = Modicon.parse(parts[0]), let b = Modicon.parse(parts.count > 1 ? parts[1] : parts[0]),
+                a.table == b.table
+            else {
                 r.log.error(n.location, n.path, "'\(text)' is not a Modicon address or range such as 40101-40199")
                 return nil
             }
@@ -90,11 +101,16 @@ extension ConfigParser {
             return v
         case .modicon:
             guard let parsed = Modicon.parse(text) else {
-                r.log.error(n.location, n.path, "'\(text)' is not a Modicon address (00001-09999, 10001-19999, 30001-39999, 40001-49999, or six digits)")
+                r.log.error(
+                    n.location, n.path,
+                    "'\(text)' is not a Modicon address (00001-09999, 10001-19999, 30001-39999, 40001-49999, or six digits)"
+                )
                 return nil
             }
             if let t = table, t != parsed.table {
-                r.log.error(n.location, n.path, "Modicon address \(text) is in the \(parsed.table.rawValue) table, not \(t.rawValue)")
+                r.log.error(
+                    n.location, n.path,
+                    "Modicon address \(text) is in the \(parsed.table.rawValue) table, not \(t.rawValue)")
                 return nil
             }
             table = parsed.table
@@ -102,8 +118,10 @@ extension ConfigParser {
         }
     }
 
-    static let tagKeys = ["name", "table", "address", "type", "bit", "length", "order", "scale", "offset", "span",
-                          "units", "deadband", "integrity", "states", "description"]
+    static let tagKeys = [
+        "name", "table", "address", "type", "bit", "length", "order", "scale", "offset", "span",
+        "units", "deadband", "integrity", "states", "description"
+    ]
 
     mutating func tag(_ n: YNode, _ conv: AddressConvention) -> TagDefinition? {
         guard let m = r.map(n, known: Self.tagKeys) else { return nil }
@@ -117,15 +135,24 @@ extension ConfigParser {
         if table.isBitTable && type != .bool {
             r.log.error(typeNode.location, typeNode.path, "\(table.rawValue) tables hold single bits; use type bool")
         } else if !table.isBitTable && type == .bool {
-            r.log.error(typeNode.location, typeNode.path, "bool is for coils and discrete inputs; for one bit of a register use type bit with 'bit: N'")
+            r.log.error(
+                typeNode.location, typeNode.path,
+                "bool is for coils and discrete inputs; for one bit of a register use type bit with 'bit: N'")
         }
         var bit: Int?
-        if type == .bit { bit = r.int(m, "bit", range: 0...15, required: true) } else if let bn = m["bit"] {
+        if type == .bit {
+            bit = r.int(m, "bit", range: 0...15, required: true)
+        } else if let bn = m["bit"] {
             r.log.error(bn.location, bn.path, "'bit' applies only to type bit")
         }
         var length: Int?
-        if type == .string { length = r.int(m, "length", range: 1...123, required: true) } else if let ln = m["length"] {
-            r.log.error(ln.location, ln.path, "'length' applies only to type string; \(type.rawValue) is \(type.registerCount(stringLength: 0)) register(s)")
+        if type == .string {
+            length = r.int(m, "length", range: 1...123, required: true)
+        } else if let ln = m["length"] {
+            r.log.error(
+                ln.location, ln.path,
+                "'length' applies only to type string; \(type.rawValue) is \(type.registerCount(stringLength: 0)) register(s)"
+            )
         }
         var order: WordOrder?
         if let on = m["order"] {
@@ -135,7 +162,9 @@ extension ConfigParser {
                     r.log.error(on.location, on.path, "strings take ABCD (high byte first) or BADC (bytes swapped)")
                 }
             } else if !type.isMultiRegister {
-                r.log.error(on.location, on.path, "order applies to 32- and 64-bit values; \(type.rawValue) is a single register")
+                r.log.error(
+                    on.location, on.path,
+                    "order applies to 32- and 64-bit values; \(type.rawValue) is a single register")
                 order = nil
             }
         }
@@ -164,23 +193,30 @@ extension ConfigParser {
                     let vn = sn.child(String(key), v)
                     guard let label = r.scalar(vn, expected: "a state name") else { continue }
                     guard NameRules.isValid(label, identifier: true) else {
-                        r.log.error(vn.location, vn.path, "'\(label)' is not a valid state name (letters, digits and '_')")
+                        r.log.error(
+                            vn.location, vn.path, "'\(label)' is not a valid state name (letters, digits and '_')")
                         continue
                     }
-                    if out.values.contains(label) { r.log.error(vn.location, vn.path, "state name '\(label)' is used twice") }
+                    if out.values.contains(label) {
+                        r.log.error(vn.location, vn.path, "state name '\(label)' is used twice")
+                    }
                     out[key] = label
                 }
                 states = out.keys.sorted().map { NamedState(value: $0, name: out[$0]!) }
             } else {
-                r.log.error(sn.location, sn.path, "expected a mapping of value to state name, e.g. {0: stopped, 1: running}")
+                r.log.error(
+                    sn.location, sn.path, "expected a mapping of value to state name, e.g. {0: stopped, 1: running}")
             }
         }
         guard let name, let addr else { return nil }
-        let tag = TagDefinition(name: name, table: table, address: addr, type: type, bit: bit, length: length,
-                                order: order, scale: scale, offset: offset, span: span, units: units,
-                                deadband: deadband, integrity: integrity, states: states)
+        let tag = TagDefinition(
+            name: name, table: table, address: addr, type: type, bit: bit, length: length,
+            order: order, scale: scale, offset: offset, span: span, units: units,
+            deadband: deadband, integrity: integrity, states: states)
         if tag.lastAddress > 65535, let an = m["address"] {
-            r.log.error(an.location, an.path, "\(tag.type.rawValue) at wire address \(addr) needs \(tag.width) registers and runs past 65535")
+            r.log.error(
+                an.location, an.path,
+                "\(tag.type.rawValue) at wire address \(addr) needs \(tag.width) registers and runs past 65535")
             return nil
         }
         return tag
@@ -213,13 +249,15 @@ extension ConfigParser {
                 r.log.error(n.location, n.path, "expected a percentage 0...100%, got '\(text)'"); return nil
             }
             if span == nil && !spanCheckedLater {
-                r.log.error(n.location, n.path, "a deadband in % needs the tag's span; give an absolute deadband instead")
+                r.log.error(
+                    n.location, n.path, "a deadband in % needs the tag's span; give an absolute deadband instead")
                 return nil
             }
             return .percentOfSpan(p)
         }
         guard let v = Double(text), v >= 0 else {
-            r.log.error(n.location, n.path, "expected a non-negative number or a percentage such as 1%, got '\(text)'"); return nil
+            r.log.error(n.location, n.path, "expected a non-negative number or a percentage such as 1%, got '\(text)'");
+            return nil
         }
         return .absolute(v)
     }
@@ -251,6 +289,8 @@ public enum Modicon {
     /// The five- or six-digit Modicon number of a wire address.
     public static func format(_ table: RegisterTable, _ address: Int) -> String {
         let n = address + 1
-        return n <= 9999 ? "\(table.modiconPrefix)\(String(format: "%04d", n))" : "\(table.modiconPrefix)\(String(format: "%05d", n))"
+        return n <= 9999
+            ? "\(table.modiconPrefix)\(String(format: "%04d", n))"
+            : "\(table.modiconPrefix)\(String(format: "%05d", n))"
     }
 }

@@ -52,7 +52,11 @@ struct ConfigParser {
             if let b = bus(n) { d.buses.append((b, n)) } else { d.markBroken(n) }
         }
         for n in r.list(m, "templates") ?? [] {
-            if let (t, tags) = templateEntry(n) { d.templates.append((t, n)); d.tagNodes.append(tags) } else { d.markBroken(n) }
+            if let (t, tags) = templateEntry(n) {
+                d.templates.append((t, n)); d.tagNodes.append(tags)
+            } else {
+                d.markBroken(n)
+            }
         }
         for n in r.list(m, "devices", required: true) ?? [] {
             if let dev = device(n) { d.devices.append((dev, n)) } else { d.markBroken(n) }
@@ -71,7 +75,9 @@ struct ConfigParser {
         let site = r.string(m, "site", required: true)
         var tenant = r.string(m, "tenant", required: true)
         if let t = tenant, !Self.isDNSLabel(t), let tn = m["tenant"] {
-            r.log.error(tn.location, tn.path, "'\(t)' is not a tenant slug (lowercase letters, digits and '-', as in <tenant>.wellpulse.io)")
+            r.log.error(
+                tn.location, tn.path,
+                "'\(t)' is not a tenant slug (lowercase letters, digits and '-', as in <tenant>.wellpulse.io)")
             tenant = nil
         }
         guard let id, let site, let tenant else { return nil }
@@ -84,8 +90,14 @@ struct ConfigParser {
     }
 
     mutating func uplink(_ n: YNode, _ d: inout Draft) -> UplinkConfig? {
-        guard let m = r.map(n, known: ["endpoint", "tls", "token", "batch", "monthlyBudget",
-                                       "connectTimeout", "requestTimeout", "proxy"]) else { return nil }
+        guard
+            let m = r.map(
+                n,
+                known: [
+                    "endpoint", "tls", "token", "batch", "monthlyBudget",
+                    "connectTimeout", "requestTimeout", "proxy"
+                ])
+        else { return nil }
         var endpoint = r.string(m, "endpoint", required: true)
         if let e = endpoint, let en = m["endpoint"] {
             let url = URL(string: e)
@@ -98,7 +110,8 @@ struct ConfigParser {
             }
         }
         var tls = TLSSettings()
-        if let tn = m["tls"], let tm = r.map(tn, known: ["caFile", "pinnedPublicKey", "clientCertificate", "clientKey"]) {
+        if let tn = m["tls"], let tm = r.map(tn, known: ["caFile", "pinnedPublicKey", "clientCertificate", "clientKey"])
+        {
             tls.caFile = r.string(tm, "caFile")
             tls.pinnedPublicKey = r.string(tm, "pinnedPublicKey")
             tls.clientCertificate = r.string(tm, "clientCertificate")
@@ -106,7 +119,9 @@ struct ConfigParser {
             if let pin = tls.pinnedPublicKey, let pn = tm["pinnedPublicKey"] {
                 let b64 = pin.hasPrefix("sha256//") ? String(pin.dropFirst(8)) : ""
                 if Data(base64Encoded: b64)?.count != 32 {
-                    r.log.error(pn.location, pn.path, "expected 'sha256//' and the base64 SHA-256 of the server's public key, got '\(pin)'")
+                    r.log.error(
+                        pn.location, pn.path,
+                        "expected 'sha256//' and the base64 SHA-256 of the server's public key, got '\(pin)'")
                 }
             }
             if (tls.clientCertificate == nil) != (tls.clientKey == nil) {
@@ -127,7 +142,9 @@ struct ConfigParser {
             case (nil, let c?): token = .credential(c)
             case (nil, nil):
                 if tm.keys.isEmpty {
-                    r.log.error(tn.location, tn.path, "give the token as 'file: PATH' (mode 0600) or 'credential: NAME' (systemd LoadCredential=)")
+                    r.log.error(
+                        tn.location, tn.path,
+                        "give the token as 'file: PATH' (mode 0600) or 'credential: NAME' (systemd LoadCredential=)")
                 }
             default:
                 r.log.error(tn.location, tn.path, "give either 'file' or 'credential', not both")
@@ -148,8 +165,9 @@ struct ConfigParser {
             proxy = nil
         }
         guard let endpoint, let token else { return nil }
-        return UplinkConfig(endpoint: endpoint, tls: tls, token: token, batch: batch, monthlyBudget: budget,
-                            connectTimeout: connect, requestTimeout: request, proxy: proxy)
+        return UplinkConfig(
+            endpoint: endpoint, tls: tls, token: token, batch: batch, monthlyBudget: budget,
+            connectTimeout: connect, requestTimeout: request, proxy: proxy)
     }
 
     mutating func storage(_ n: YNode) -> StorageConfig? {
@@ -168,9 +186,11 @@ struct ConfigParser {
         let common: Set = ["name", "type", "interFrameDelay", "responseTimeout", "retries"]
         let serial: Set = ["baud", "parity", "dataBits", "stopBits", "byteTimeout"]
         let tcp: Set = ["host", "port", "connectTimeout"]
-        return [.rtu: common.union(serial).union(["device", "rs485"]),
-                .tcp: common.union(tcp),
-                .rtuOverTCP: common.union(serial).union(tcp)]
+        return [
+            .rtu: common.union(serial).union(["device", "rs485"]),
+            .tcp: common.union(tcp),
+            .rtuOverTCP: common.union(serial).union(tcp)
+        ]
     }()
 
     mutating func bus(_ n: YNode) -> BusConfig? {
@@ -187,8 +207,13 @@ struct ConfigParser {
         if isSerial {
             var line = SerialLine(baud: 9600, parity: .none, dataBits: 8, stopBits: 1)
             if let bn = m["baud"], let b = r.int(bn) {
-                if SerialLine.standardBauds.contains(b) { line.baud = b } else {
-                    r.log.error(bn.location, bn.path, "\(b) is not a standard baud rate (\(SerialLine.standardBauds.map(String.init).joined(separator: ", ")))")
+                if SerialLine.standardBauds.contains(b) {
+                    line.baud = b
+                } else {
+                    r.log.error(
+                        bn.location, bn.path,
+                        "\(b) is not a standard baud rate (\(SerialLine.standardBauds.map(String.init).joined(separator: ", ")))"
+                    )
                 }
             }
             if let p = r.word(m, "parity", as: SerialLine.Parity.self) { line.parity = p }
@@ -200,39 +225,53 @@ struct ConfigParser {
         if kind == .rtu {
             device = r.string(m, "device", required: true)
             if let dv = device, !dv.hasPrefix("/"), let dn = m["device"] {
-                r.log.error(dn.location, dn.path, "'\(dv)' is not a device path such as /dev/ttyS1 or /dev/serial/by-id/...")
+                r.log.error(
+                    dn.location, dn.path, "'\(dv)' is not a device path such as /dev/ttyS1 or /dev/serial/by-id/...")
                 device = nil
             }
         }
         var rs485: RS485Settings?
         if kind == .rtu, let rn = m["rs485"],
-           let rm = r.map(rn, known: ["rtsOnSend", "rtsAfterSend", "delayBeforeSend", "delayAfterSend"]) {
-            rs485 = RS485Settings(rtsOnSend: r.bool(rm, "rtsOnSend") ?? true,
-                                  rtsAfterSend: r.bool(rm, "rtsAfterSend") ?? false,
-                                  delayBeforeSend: r.duration(rm, "delayBeforeSend", max: .seconds(1)) ?? TimeSpan(milliseconds: 0),
-                                  delayAfterSend: r.duration(rm, "delayAfterSend", max: .seconds(1)) ?? TimeSpan(milliseconds: 0))
+            let rm = r.map(rn, known: ["rtsOnSend", "rtsAfterSend", "delayBeforeSend", "delayAfterSend"])
+        {
+            rs485 = RS485Settings(
+                rtsOnSend: r.bool(rm, "rtsOnSend") ?? true,
+                rtsAfterSend: r.bool(rm, "rtsAfterSend") ?? false,
+                delayBeforeSend: r.duration(rm, "delayBeforeSend", max: .seconds(1)) ?? TimeSpan(milliseconds: 0),
+                delayAfterSend: r.duration(rm, "delayAfterSend", max: .seconds(1)) ?? TimeSpan(milliseconds: 0))
         }
         var endpoint: TCPEndpoint?
         if kind != .rtu {
             let host = r.string(m, "host", required: true)
             let port = r.int(m, "port", range: 1...65535, required: kind == .rtuOverTCP) ?? 502
-            let connect = r.duration(m, "connectTimeout", min: TimeSpan(milliseconds: 100), max: .minutes(1)) ?? .seconds(3)
+            let connect =
+                r.duration(m, "connectTimeout", min: TimeSpan(milliseconds: 100), max: .minutes(1)) ?? .seconds(3)
             if let host { endpoint = TCPEndpoint(host: host, port: port, connectTimeout: connect) }
         }
         let ifd = r.duration(m, "interFrameDelay", max: .seconds(10)) ?? TimeSpan(milliseconds: isSerial ? 50 : 0)
         let resp = r.duration(m, "responseTimeout", min: TimeSpan(milliseconds: 10), max: .seconds(60)) ?? .seconds(1)
-        let byteTimeout = isSerial ? (r.duration(m, "byteTimeout", min: TimeSpan(milliseconds: 1), max: .seconds(10)) ?? TimeSpan(milliseconds: 50)) : nil
+        let byteTimeout =
+            isSerial
+            ? (r.duration(m, "byteTimeout", min: TimeSpan(milliseconds: 1), max: .seconds(10))
+                ?? TimeSpan(milliseconds: 50)) : nil
         let retries = r.int(m, "retries", range: 0...5) ?? 1
         guard let name, kind != .rtu || device != nil, kind == .rtu || endpoint != nil else { return nil }
-        return BusConfig(name: name, kind: kind, device: device, serial: serial, rs485: rs485, endpoint: endpoint,
-                         interFrameDelay: ifd, responseTimeout: resp, byteTimeout: byteTimeout, retries: retries)
+        return BusConfig(
+            name: name, kind: kind, device: device, serial: serial, rs485: rs485, endpoint: endpoint,
+            interFrameDelay: ifd, responseTimeout: resp, byteTimeout: byteTimeout, retries: retries)
     }
 
     // MARK: devices
 
     mutating func device(_ n: YNode) -> DeviceConfig? {
-        guard let m = r.map(n, known: ["name", "bus", "unit", "template", "poll", "enabled", "offlineAfter",
-                                       "maxBackoff", "limits", "tags", "description"]) else { return nil }
+        guard
+            let m = r.map(
+                n,
+                known: [
+                    "name", "bus", "unit", "template", "poll", "enabled", "offlineAfter",
+                    "maxBackoff", "limits", "tags", "description"
+                ])
+        else { return nil }
         let name = r.name(m, "name")
         let bus = r.name(m, "bus")
         let unit = r.int(m, "unit", range: 0...255, required: true)
@@ -244,30 +283,35 @@ struct ConfigParser {
         _ = r.string(m, "description")
         var limits: LimitOverrides?
         if let ln = m["limits"], let lm = r.map(ln, known: ["maxRegisters", "maxBits", "maxGap", "turnaround"]) {
-            limits = LimitOverrides(maxRegisters: r.int(lm, "maxRegisters", range: 1...125),
-                                    maxBits: r.int(lm, "maxBits", range: 1...2000),
-                                    maxGap: r.int(lm, "maxGap", range: 0...124),
-                                    turnaround: r.duration(lm, "turnaround", max: .seconds(10)))
+            limits = LimitOverrides(
+                maxRegisters: r.int(lm, "maxRegisters", range: 1...125),
+                maxBits: r.int(lm, "maxBits", range: 1...2000),
+                maxGap: r.int(lm, "maxGap", range: 0...124),
+                turnaround: r.duration(lm, "turnaround", max: .seconds(10)))
         }
         var overrides: [String: TagOverride] = [:]
         if let tn = m["tags"], let mapping = tn.node.mapping {
             for (k, v) in mapping {
                 guard let tag = k.scalar?.string else { continue }
                 let child = tn.child(tag, v)
-                guard let om = r.map(child, known: ["scale", "offset", "span", "units", "deadband", "integrity"]) else { continue }
+                guard let om = r.map(child, known: ["scale", "offset", "span", "units", "deadband", "integrity"]) else {
+                    continue
+                }
                 let span = om["span"].flatMap { self.span($0) }
                 if span != nil, om.has("scale") || om.has("offset") {
                     r.log.error(child.location, child.path, "give either span or scale/offset, not both")
                 }
-                overrides[tag] = TagOverride(scale: r.double(om, "scale"), offset: r.double(om, "offset"), span: span,
-                                             units: r.string(om, "units"), deadband: deadband(om, span: span, spanCheckedLater: true),
-                                             integrity: r.duration(om, "integrity", min: .seconds(1), max: .hours(24 * 7)))
+                overrides[tag] = TagOverride(
+                    scale: r.double(om, "scale"), offset: r.double(om, "offset"), span: span,
+                    units: r.string(om, "units"), deadband: deadband(om, span: span, spanCheckedLater: true),
+                    integrity: r.duration(om, "integrity", min: .seconds(1), max: .hours(24 * 7)))
             }
         } else if let tn = m["tags"] {
             r.log.error(tn.location, tn.path, "expected a mapping of tag name to overrides, got \(tn.kindDescription)")
         }
         guard let name, let bus, let unit, let template else { return nil }
-        return DeviceConfig(name: name, bus: bus, unit: unit, template: template, poll: poll, enabled: enabled,
-                            offlineAfter: offlineAfter, maxBackoff: maxBackoff, limitOverrides: limits, tagOverrides: overrides)
+        return DeviceConfig(
+            name: name, bus: bus, unit: unit, template: template, poll: poll, enabled: enabled,
+            offlineAfter: offlineAfter, maxBackoff: maxBackoff, limitOverrides: limits, tagOverrides: overrides)
     }
 }

@@ -6,7 +6,9 @@ public enum ConfigSummary {
             "\(count) \(count == 1 ? word : (plural ?? word + "s"))"
         }
         return "gateway \(c.gateway.id) (tenant \(c.gateway.tenant), site \"\(c.gateway.site)\"): "
-            + [n(c.buses.count, "bus", "buses"), n(c.devices.count, "device"), n(tags, "tag"),
-               n(c.alarms.count, "alarm")].joined(separator: ", ")
+            + [
+                n(c.buses.count, "bus", "buses"), n(c.devices.count, "device"), n(tags, "tag"),
+                n(c.alarms.count, "alarm")
+            ].joined(separator: ", ")
     }
 }

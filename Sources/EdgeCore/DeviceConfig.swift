@@ -1,7 +1,12 @@
 /// One polled device: a unit id on a bus, read through a template.
 public struct DeviceConfig: Sendable, Equatable, Codable {
-    public init(name: String, bus: String, unit: Int, template: String, poll: TimeSpan, enabled: Bool, offlineAfter: Int, maxBackoff: TimeSpan, limitOverrides: LimitOverrides?, tagOverrides: [String: TagOverride]) {
-        self.name = name; self.bus = bus; self.unit = unit; self.template = template; self.poll = poll; self.enabled = enabled; self.offlineAfter = offlineAfter; self.maxBackoff = maxBackoff; self.limitOverrides = limitOverrides; self.tagOverrides = tagOverrides
+    public init(
+        name: String, bus: String, unit: Int, template: String, poll: TimeSpan, enabled: Bool, offlineAfter: Int,
+        maxBackoff: TimeSpan, limitOverrides: LimitOverrides?, tagOverrides: [String: TagOverride]
+    ) {
+        self.name = name; self.bus = bus; self.unit = unit; self.template = template; self.poll = poll;
+        self.enabled = enabled; self.offlineAfter = offlineAfter; self.maxBackoff = maxBackoff;
+        self.limitOverrides = limitOverrides; self.tagOverrides = tagOverrides
     }
     public var name: String
     public var bus: String

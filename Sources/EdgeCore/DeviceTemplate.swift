@@ -83,8 +83,14 @@ public enum Deadband: Sendable, Equatable, Codable {
 
 /// One value a device exposes, and how to turn its registers into an engineering reading.
 public struct TagDefinition: Sendable, Equatable, Codable {
-    public init(name: String, table: RegisterTable, address: Int, type: ValueType, bit: Int?, length: Int?, order: WordOrder?, scale: Double, offset: Double, span: Span?, units: String?, deadband: Deadband?, integrity: TimeSpan?, states: [NamedState]?) {
-        self.name = name; self.table = table; self.address = address; self.type = type; self.bit = bit; self.length = length; self.order = order; self.scale = scale; self.offset = offset; self.span = span; self.units = units; self.deadband = deadband; self.integrity = integrity; self.states = states
+    public init(
+        name: String, table: RegisterTable, address: Int, type: ValueType, bit: Int?, length: Int?, order: WordOrder?,
+        scale: Double, offset: Double, span: Span?, units: String?, deadband: Deadband?, integrity: TimeSpan?,
+        states: [NamedState]?
+    ) {
+        self.name = name; self.table = table; self.address = address; self.type = type; self.bit = bit;
+        self.length = length; self.order = order; self.scale = scale; self.offset = offset; self.span = span;
+        self.units = units; self.deadband = deadband; self.integrity = integrity; self.states = states
     }
     public var name: String
     public var table: RegisterTable
@@ -140,8 +146,10 @@ public struct DeviceLimits: Sendable, Equatable, Codable {
     /// Time the device takes to start answering; part of the bus-time cost model.
     public var turnaround: TimeSpan
 
-    public init(maxRegisters: Int = 125, maxBits: Int = 2000, maxGap: Int = 16,
-                neverRead: [AddressRange] = [], turnaround: TimeSpan = TimeSpan(milliseconds: 10)) {
+    public init(
+        maxRegisters: Int = 125, maxBits: Int = 2000, maxGap: Int = 16,
+        neverRead: [AddressRange] = [], turnaround: TimeSpan = TimeSpan(milliseconds: 10)
+    ) {
         self.maxRegisters = maxRegisters; self.maxBits = maxBits; self.maxGap = maxGap
         self.neverRead = neverRead; self.turnaround = turnaround
     }
@@ -152,8 +160,12 @@ public struct AddressRange: Sendable, Equatable, Hashable, Codable {
     public var table: RegisterTable
     public var first: Int
     public var last: Int
-    public init(table: RegisterTable, first: Int, last: Int) { self.table = table; self.first = first; self.last = last }
-    public func overlaps(table t: RegisterTable, _ lo: Int, _ hi: Int) -> Bool { t == table && lo <= last && first <= hi }
+    public init(table: RegisterTable, first: Int, last: Int) {
+        self.table = table; self.first = first; self.last = last
+    }
+    public func overlaps(table t: RegisterTable, _ lo: Int, _ hi: Int) -> Bool {
+        t == table && lo <= last && first <= hi
+    }
 }
 
 /// A register map reusable across devices of one model.

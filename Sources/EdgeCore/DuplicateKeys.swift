@@ -47,7 +47,9 @@ enum DuplicateKeys {
                 let indent = chars.prefix { $0 == " " }.count
                 if indent == first.column - 1 {
                     let rest = String(String.UnicodeScalarView(chars[indent...]))
-                    if patterns.contains(where: { rest.hasPrefix($0 + ":") || rest.hasPrefix($0 + " :") }) { return (li + 1, first.column) }
+                    if patterns.contains(where: { rest.hasPrefix($0 + ":") || rest.hasPrefix($0 + " :") }) {
+                        return (li + 1, first.column)
+                    }
                 }
                 continue
             }
@@ -55,7 +57,9 @@ enum DuplicateKeys {
             var i = startCol
             while i < chars.count {
                 let c = chars[i]
-                if c == "{" || c == "[" { depth += 1 } else if c == "}" || c == "]" {
+                if c == "{" || c == "[" {
+                    depth += 1
+                } else if c == "}" || c == "]" {
                     depth -= 1
                     if depth < 0 { return nil }
                 } else if depth == 0, c == "," || c == " " {

@@ -56,7 +56,10 @@ public struct TLSSettings: Sendable, Equatable, Codable {
     public var pinnedPublicKey: String?
     public var clientCertificate: String?
     public var clientKey: String?
-    public init(caFile: String? = nil, pinnedPublicKey: String? = nil, clientCertificate: String? = nil, clientKey: String? = nil) {
+    public init(
+        caFile: String? = nil, pinnedPublicKey: String? = nil, clientCertificate: String? = nil,
+        clientKey: String? = nil
+    ) {
         self.caFile = caFile; self.pinnedPublicKey = pinnedPublicKey
         self.clientCertificate = clientCertificate; self.clientKey = clientKey
     }
@@ -75,7 +78,8 @@ public struct BatchLimits: Sendable, Equatable, Codable {
     public var maxRecords: Int
     public var maxBytes: ByteCount
     public var maxAge: TimeSpan
-    public static let `default` = BatchLimits(maxRecords: 5000, maxBytes: ByteCount(bytes: 256 << 10), maxAge: .seconds(60))
+    public static let `default` = BatchLimits(
+        maxRecords: 5000, maxBytes: ByteCount(bytes: 256 << 10), maxAge: .seconds(60))
 }
 
 /// The local buffer.
@@ -112,7 +116,8 @@ public struct SerialLine: Sendable, Equatable, Codable {
 /// RS-485 direction control through the kernel driver (TIOCSRS485).
 public struct RS485Settings: Sendable, Equatable, Codable {
     public init(rtsOnSend: Bool, rtsAfterSend: Bool, delayBeforeSend: TimeSpan, delayAfterSend: TimeSpan) {
-        self.rtsOnSend = rtsOnSend; self.rtsAfterSend = rtsAfterSend; self.delayBeforeSend = delayBeforeSend; self.delayAfterSend = delayAfterSend
+        self.rtsOnSend = rtsOnSend; self.rtsAfterSend = rtsAfterSend; self.delayBeforeSend = delayBeforeSend;
+        self.delayAfterSend = delayAfterSend
     }
     public var rtsOnSend: Bool
     public var rtsAfterSend: Bool
@@ -132,8 +137,13 @@ public struct TCPEndpoint: Sendable, Equatable, Codable {
 
 /// One communication channel: an RS-485 line, a Modbus TCP endpoint, or a serial device server.
 public struct BusConfig: Sendable, Equatable, Codable {
-    public init(name: String, kind: Kind, device: String?, serial: SerialLine?, rs485: RS485Settings?, endpoint: TCPEndpoint?, interFrameDelay: TimeSpan, responseTimeout: TimeSpan, byteTimeout: TimeSpan?, retries: Int) {
-        self.name = name; self.kind = kind; self.device = device; self.serial = serial; self.rs485 = rs485; self.endpoint = endpoint; self.interFrameDelay = interFrameDelay; self.responseTimeout = responseTimeout; self.byteTimeout = byteTimeout; self.retries = retries
+    public init(
+        name: String, kind: Kind, device: String?, serial: SerialLine?, rs485: RS485Settings?, endpoint: TCPEndpoint?,
+        interFrameDelay: TimeSpan, responseTimeout: TimeSpan, byteTimeout: TimeSpan?, retries: Int
+    ) {
+        self.name = name; self.kind = kind; self.device = device; self.serial = serial; self.rs485 = rs485;
+        self.endpoint = endpoint; self.interFrameDelay = interFrameDelay; self.responseTimeout = responseTimeout;
+        self.byteTimeout = byteTimeout; self.retries = retries
     }
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case rtu

@@ -44,13 +44,16 @@ public struct PollScheduler: Sendable {
     public init(devices: [(name: String, interval: TimeSpan, offlineAfter: Int, maxBackoff: TimeSpan)], now: Int64) {
         // Stagger first polls a little so devices sharing an interval do not all fall due at once.
         self.devices = devices.enumerated().map { i, d in
-            Device(name: d.name, intervalMillis: max(1, d.interval.milliseconds), offlineAfter: max(1, d.offlineAfter),
-                   maxBackoffMillis: max(d.maxBackoff.milliseconds, d.interval.milliseconds), nextDue: now + Int64(i))
+            Device(
+                name: d.name, intervalMillis: max(1, d.interval.milliseconds), offlineAfter: max(1, d.offlineAfter),
+                maxBackoffMillis: max(d.maxBackoff.milliseconds, d.interval.milliseconds), nextDue: now + Int64(i))
         }
     }
 
     public func next(now: Int64) -> Action {
-        guard let i = devices.indices.min(by: { (devices[$0].nextDue, $0) < (devices[$1].nextDue, $1) }) else { return .idle }
+        guard let i = devices.indices.min(by: { (devices[$0].nextDue, $0) < (devices[$1].nextDue, $1) }) else {
+            return .idle
+        }
         guard devices[i].nextDue <= now else { return .sleep(until: devices[i].nextDue) }
         return devices[i].online ? .poll(i) : .probe(i)
     }
@@ -66,7 +69,7 @@ public struct PollScheduler: Sendable {
             if !d.online {
                 d.online = true
                 d.offlineSince = nil
-                d.nextDue = now          // back: a full poll right away
+                d.nextDue = now  // back: a full poll right away
                 return .cameBack(i)
             }
             d.nextDue = Self.advance(d.nextDue, by: d.intervalMillis, now: now)
@@ -151,7 +154,9 @@ public struct LivePlan: Sendable, Equatable {
     public mutating func split(_ i: Int, tags: [TagDefinition]) -> Bool {
         let r = requests[i]
         guard r.tagIndexes.count > 1 else { return false }
-        let sorted = r.tagIndexes.sorted { (tags[$0].address, tags[$0].lastAddress) < (tags[$1].address, tags[$1].lastAddress) }
+        let sorted = r.tagIndexes.sorted {
+            (tags[$0].address, tags[$0].lastAddress) < (tags[$1].address, tags[$1].lastAddress)
+        }
         var cut = sorted.count / 2
         var widest = 0
         var covered = tags[sorted[0]].lastAddress
@@ -166,13 +171,16 @@ public struct LivePlan: Sendable, Equatable {
             return ReadRequest(table: r.table, start: lo, count: hi - lo + 1, tagIndexes: idx)
         }
         requests.replaceSubrange(i...i, with: parts)
-        adjustments.append("\(r) refused with exception 02: split into \(parts[0].start)..\(parts[0].end) and \(parts[1].start)..\(parts[1].end)")
+        adjustments.append(
+            "\(r) refused with exception 02: split into \(parts[0].start)..\(parts[0].end) and \(parts[1].start)..\(parts[1].end)"
+        )
         return true
     }
 
     /// Notes a single-tag request the device refuses: the template maps a register the device does not have.
     public mutating func markUnreadable(_ i: Int, tagName: String) {
-        let line = "\(requests[i]) (\(tagName)) refused with exception 02: the device has no such register; fix the template"
+        let line =
+            "\(requests[i]) (\(tagName)) refused with exception 02: the device has no such register; fix the template"
         if !adjustments.contains(line) { adjustments.append(line) }
     }
 }

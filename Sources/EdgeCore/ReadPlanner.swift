@@ -7,7 +7,9 @@ public struct ReadRequest: Sendable, Equatable, Codable, CustomStringConvertible
     /// Indexes into the tag list the plan was made from.
     public var tagIndexes: [Int]
     public var end: Int { start + count - 1 }
-    public var description: String { "FC\(String(format: "%02d", table.readFunction)) \(table.rawValue) \(start)..\(end) (\(count))" }
+    public var description: String {
+        "FC\(String(format: "%02d", table.readFunction)) \(table.rawValue) \(start)..\(end) (\(count))"
+    }
 }
 
 /// The requests that read every tag of a device once, and what a cycle costs on the bus.
@@ -63,7 +65,9 @@ public enum ReadPlanner {
         var total = 0.0
         let byTable = Dictionary(grouping: tags.indices, by: { tags[$0].table })
         for table in byTable.keys.sorted() {
-            let items = byTable[table]!.sorted { (tags[$0].address, tags[$0].lastAddress) < (tags[$1].address, tags[$1].lastAddress) }
+            let items = byTable[table]!.sorted {
+                (tags[$0].address, tags[$0].lastAddress) < (tags[$1].address, tags[$1].lastAddress)
+            }
             let (reqs, cost) = planTable(table, items: items, tags: tags, limits: limits, timing: timing)
             requests += reqs
             total += cost
@@ -72,7 +76,9 @@ public enum ReadPlanner {
     }
 
     /// Whether tags at `items[i...j]` (sorted) can share one request; the range read and its cost.
-    static func group(_ items: ArraySlice<Int>, table: RegisterTable, tags: [TagDefinition], limits: DeviceLimits) -> (Int, Int)? {
+    static func group(_ items: ArraySlice<Int>, table: RegisterTable, tags: [TagDefinition], limits: DeviceLimits) -> (
+        Int, Int
+    )? {
         let maxCount = table.isBitTable ? limits.maxBits : limits.maxRegisters
         guard let first = items.first else { return nil }
         let lo = tags[first].address
@@ -87,8 +93,10 @@ public enum ReadPlanner {
         return (lo, hi)
     }
 
-    private static func planTable(_ table: RegisterTable, items: [Int], tags: [TagDefinition],
-                                  limits: DeviceLimits, timing: BusTiming) -> ([ReadRequest], Double) {
+    private static func planTable(
+        _ table: RegisterTable, items: [Int], tags: [TagDefinition],
+        limits: DeviceLimits, timing: BusTiming
+    ) -> ([ReadRequest], Double) {
         let n = items.count
         let maxCount = table.isBitTable ? limits.maxBits : limits.maxRegisters
         // best[k]: cheapest cost of reading items[0..<k]; cut[k]: where the last group starts.

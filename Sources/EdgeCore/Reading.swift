@@ -66,8 +66,10 @@ public struct Reading: Sendable, Hashable, Codable {
     /// possibly wrong (a box that booted without a network, a clock that jumped).
     public var clockSynchronized: Bool
 
-    public init(device: String, tag: String, value: TagValue?, quality: Quality, wallMillis: Int64, monotonicNanos: UInt64,
-                clockSynchronized: Bool = true) {
+    public init(
+        device: String, tag: String, value: TagValue?, quality: Quality, wallMillis: Int64, monotonicNanos: UInt64,
+        clockSynchronized: Bool = true
+    ) {
         self.device = device; self.tag = tag; self.value = value; self.quality = quality
         self.wallMillis = wallMillis; self.monotonicNanos = monotonicNanos; self.clockSynchronized = clockSynchronized
     }

@@ -37,7 +37,10 @@ public enum RegisterDecoder {
             case .bit:
                 return (.number(Double((registers[from] >> UInt16(bit)) & 1)), .good)
             case .string:
-                return (.text(RegisterDecoder.string(Array(registers[from..<(from + width)]), swapped: order == .badc)), .good)
+                return (
+                    .text(RegisterDecoder.string(Array(registers[from..<(from + width)]), swapped: order == .badc)),
+                    .good
+                )
             case .uint16:
                 return scaled(Double(registers[from]))
             case .int16:
@@ -45,9 +48,13 @@ public enum RegisterDecoder {
             case .uint32:
                 return scaled(Double(UInt32(truncatingIfNeeded: RegisterDecoder.bits(registers, from, 2, order))))
             case .int32:
-                return scaled(Double(Int32(bitPattern: UInt32(truncatingIfNeeded: RegisterDecoder.bits(registers, from, 2, order)))))
+                return scaled(
+                    Double(
+                        Int32(bitPattern: UInt32(truncatingIfNeeded: RegisterDecoder.bits(registers, from, 2, order)))))
             case .float32:
-                return scaled(Double(Float(bitPattern: UInt32(truncatingIfNeeded: RegisterDecoder.bits(registers, from, 2, order)))))
+                return scaled(
+                    Double(
+                        Float(bitPattern: UInt32(truncatingIfNeeded: RegisterDecoder.bits(registers, from, 2, order)))))
             case .uint64:
                 return scaled(Double(RegisterDecoder.bits(registers, from, 4, order)))
             case .int64:
@@ -63,7 +70,9 @@ public enum RegisterDecoder {
             guard raw.isFinite else { return (nil, .bad(.decode)) }
             let value: Double
             if let s = span {
-                guard raw >= min(s.rawLow, s.rawHigh), raw <= max(s.rawLow, s.rawHigh) else { return (nil, .bad(.decode)) }
+                guard raw >= min(s.rawLow, s.rawHigh), raw <= max(s.rawLow, s.rawHigh) else {
+                    return (nil, .bad(.decode))
+                }
                 value = s.engLow + (raw - s.rawLow) * (s.engHigh - s.engLow) / (s.rawHigh - s.rawLow)
             } else {
                 value = raw * scale + offset

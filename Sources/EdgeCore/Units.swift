@@ -14,7 +14,7 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
     public var duration: Duration { .milliseconds(milliseconds) }
 
     private static let units: [(suffix: String, ms: Int64)] = [
-        ("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000),
+        ("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)
     ]
 
     /// Parses `250ms`, `1.5s`, `10m`, `2h`, `30d`, and compounds such as `1m30s`.
@@ -54,7 +54,8 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let v = TimeSpan(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a duration: \(text)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not a duration: \(text)"))
         }
         self = v
     }
@@ -71,7 +72,7 @@ public struct ByteCount: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     private static let units: [(suffix: String, factor: Int64)] = [
         ("b", 1), ("kb", 1000), ("mb", 1_000_000), ("gb", 1_000_000_000),
-        ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30),
+        ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30)
     ]
 
     /// Parses a plain byte count or a number with a decimal (kB, MB, GB) or binary (KiB, MiB, GiB) unit.
@@ -81,7 +82,9 @@ public struct ByteCount: Sendable, Hashable, Comparable, Codable, CustomStringCo
         guard !number.isEmpty, let value = Double(number) else { return nil }
         let suffix = trimmed.dropFirst(number.count).trimmingCharacters(in: .whitespaces).lowercased()
         let factor: Int64
-        if suffix.isEmpty { factor = 1 } else {
+        if suffix.isEmpty {
+            factor = 1
+        } else {
             guard let unit = Self.units.first(where: { $0.suffix == suffix }) else { return nil }
             factor = unit.factor
         }
@@ -110,7 +113,8 @@ public struct ByteCount: Sendable, Hashable, Comparable, Codable, CustomStringCo
         if let n = try? c.decode(Int64.self) { self.bytes = n; return }
         let text = try c.decode(String.self)
         guard let v = ByteCount(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a size: \(text)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not a size: \(text)"))
         }
         self = v
     }

@@ -26,7 +26,9 @@ public enum WatchdogVerdict: Sendable, Equatable {
 
     /// The verdict at monotonic `now`. A stuck writer comes first (it is the buffer, everything depends on
     /// it); among stuck buses, the one stuck longest is named.
-    public static func decide(now: Int64, buses: [Bus], writerStallMillis: Int64, writerLimitMillis: Int64) -> WatchdogVerdict {
+    public static func decide(now: Int64, buses: [Bus], writerStallMillis: Int64, writerLimitMillis: Int64)
+        -> WatchdogVerdict
+    {
         if writerStallMillis >= writerLimitMillis { return .writerStuck(millis: writerStallMillis) }
         let stuck = buses.map { (bus: $0, idle: now - $0.lastProgress) }
             .filter { $0.idle >= busMarginMillis + $0.bus.allowance }

@@ -42,7 +42,9 @@ struct YMap {
     /// Known keys that an unknown key was taken for a misspelling of (no "missing" error for those).
     let misspelt: Set<String>
 
-    fileprivate init(base: YNode, entries: [String: YNode], keyNodes: [String: YNode], keys: [String], misspelt: Set<String>) {
+    fileprivate init(
+        base: YNode, entries: [String: YNode], keyNodes: [String: YNode], keys: [String], misspelt: Set<String>
+    ) {
         self.base = base; self.entries = entries; self.keyNodes = keyNodes; self.keys = keys; self.misspelt = misspelt
     }
     /// Where the key itself is written (errors about a key point there, not at its value).
@@ -76,14 +78,17 @@ struct YAMLReader {
             }
             let keyLoc = keyNode.location
             if let dup = DuplicateKeys.original(of: key) {
-                log.error(keyLoc, n.child(dup.key, v).path, "duplicate key '\(dup.key)' in one mapping (first given at line \(dup.firstLine))")
+                log.error(
+                    keyLoc, n.child(dup.key, v).path,
+                    "duplicate key '\(dup.key)' in one mapping (first given at line \(dup.firstLine))")
                 continue
             }
             let child = n.child(key, v)
             if !known.contains(key) {
                 let suggestion = Suggestion.closest(to: key, in: known)
                 if let s = suggestion { misspelt.insert(s) }
-                log.error(keyLoc, child.path, "unknown key '\(key)'\(suggestion.map { "; did you mean '\($0)'?" } ?? "")")
+                log.error(
+                    keyLoc, child.path, "unknown key '\(key)'\(suggestion.map { "; did you mean '\($0)'?" } ?? "")")
                 continue
             }
             entries[key] = child
@@ -138,12 +143,15 @@ struct YAMLReader {
     /// A name used as a reference elsewhere: letters, digits, '-' and '_', starting with a letter or digit.
     mutating func name(_ m: YMap, _ key: String, required: Bool = true, identifier: Bool = false) -> String? {
         guard let n = present(m, key, required: required),
-              let s = scalar(n, expected: "a name") else { return nil }
+            let s = scalar(n, expected: "a name")
+        else { return nil }
         let ok = NameRules.isValid(s, identifier: identifier)
         if !ok {
-            log.error(n.location, n.path, identifier
-                ? "'\(s)' is not a valid tag name (letters, digits and '_', starting with a letter or '_')"
-                : "'\(s)' is not a valid name (letters, digits, '-' and '_', starting with a letter or digit)")
+            log.error(
+                n.location, n.path,
+                identifier
+                    ? "'\(s)' is not a valid tag name (letters, digits and '_', starting with a letter or '_')"
+                    : "'\(s)' is not a valid name (letters, digits, '-' and '_', starting with a letter or digit)")
             return nil
         }
         return s
@@ -153,7 +161,11 @@ struct YAMLReader {
         guard let s = scalar(n, expected: "a whole number") else { return nil }
         let cleaned = s.replacingOccurrences(of: "_", with: "")
         let value: Int?
-        if cleaned.lowercased().hasPrefix("0x") { value = Int(cleaned.dropFirst(2), radix: 16) } else { value = Int(cleaned) }
+        if cleaned.lowercased().hasPrefix("0x") {
+            value = Int(cleaned.dropFirst(2), radix: 16)
+        } else {
+            value = Int(cleaned)
+        }
         guard let v = value else {
             log.error(n.location, n.path, "expected a whole number, got '\(s)'")
             return nil
@@ -185,7 +197,9 @@ struct YAMLReader {
     }
 
     mutating func bool(_ m: YMap, _ key: String, required: Bool = false) -> Bool? {
-        guard let n = present(m, key, required: required), let s = scalar(n, expected: "true or false") else { return nil }
+        guard let n = present(m, key, required: required), let s = scalar(n, expected: "true or false") else {
+            return nil
+        }
         switch s.lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
@@ -195,8 +209,10 @@ struct YAMLReader {
         }
     }
 
-    mutating func duration(_ m: YMap, _ key: String, required: Bool = false,
-                           min: TimeSpan? = nil, max: TimeSpan? = nil) -> TimeSpan? {
+    mutating func duration(
+        _ m: YMap, _ key: String, required: Bool = false,
+        min: TimeSpan? = nil, max: TimeSpan? = nil
+    ) -> TimeSpan? {
         guard let n = present(m, key, required: required) else { return nil }
         guard let s = scalar(n, expected: "a duration") else { return nil }
         guard let t = TimeSpan(parsing: s) else {
@@ -234,8 +250,10 @@ struct YAMLReader {
         return nil
     }
 
-    mutating func word<E: RawRepresentable & CaseIterable>(_ m: YMap, _ key: String, as t: E.Type,
-                                                           required: Bool = false) -> E? where E.RawValue == String {
+    mutating func word<E: RawRepresentable & CaseIterable>(
+        _ m: YMap, _ key: String, as t: E.Type,
+        required: Bool = false
+    ) -> E? where E.RawValue == String {
         guard let n = m[key] else {
             if required && !m.misspelt.contains(key) {
                 let path = m.base.path.isEmpty ? key : "\(m.base.path).\(key)"

@@ -6,7 +6,8 @@ public enum AtomicFile {
     public struct Failure: Error, Sendable, CustomStringConvertible { public var description: String }
 
     public static func replace(_ path: String, with text: String, backup: Bool = true) throws(Failure) {
-        let dir = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let dir =
+            (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         var st = stat()
         let mode: mode_t = stat(path, &st) == 0 ? st.st_mode & 0o7777 : 0o640
         if backup, FileManager.default.fileExists(atPath: path) {
@@ -23,13 +24,21 @@ public enum AtomicFile {
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; let e = errno; close(fd); unlink(tmp); throw Failure(description: "writing \(tmp): \(String(cString: strerror(e)))") }
+            if n < 0 {
+                if errno == EINTR { continue }; let e = errno; close(fd); unlink(tmp);
+                throw Failure(description: "writing \(tmp): \(String(cString: strerror(e)))")
+            }
             off += n
         }
         if st.st_uid != 0 || st.st_gid != 0 { _ = fchown(fd, st.st_uid, st.st_gid) }
-        guard fsync(fd) == 0 else { let e = errno; close(fd); unlink(tmp); throw Failure(description: "fsync \(tmp): \(String(cString: strerror(e)))") }
+        guard fsync(fd) == 0 else {
+            let e = errno; close(fd); unlink(tmp);
+            throw Failure(description: "fsync \(tmp): \(String(cString: strerror(e)))")
+        }
         close(fd)
-        guard rename(tmp, path) == 0 else { let e = errno; unlink(tmp); throw Failure(description: "rename to \(path): \(String(cString: strerror(e)))") }
+        guard rename(tmp, path) == 0 else {
+            let e = errno; unlink(tmp); throw Failure(description: "rename to \(path): \(String(cString: strerror(e)))")
+        }
         let dfd = open(dir, O_RDONLY | O_DIRECTORY)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }

@@ -70,10 +70,13 @@ public final class ControlServer: @unchecked Sendable {
         unlink(path)
         guard var addr = Self.address(path) else { throw ControlSocketError("control socket path too long: \(path)") }
         // Non-blocking, so a connection that went away between poll and accept cannot park the thread.
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        let fd = socket(
+            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw ControlSocketError("socket: \(String(cString: strerror(errno)))") }
         let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0 else {
             let why = String(cString: strerror(errno))
@@ -113,7 +116,11 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     private func serve(_ fd: Int32) {
-        defer { lock.withLock { close(fd); self.fd = -1 } }
+        defer {
+            lock.withLock {
+                close(fd); self.fd = -1
+            }
+        }
         while !lock.withLock({ stopping }) {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&p, 1, 250) > 0 else { continue }
@@ -126,7 +133,9 @@ public final class ControlServer: @unchecked Sendable {
                 return true
             }
             guard admitted else {
-                _ = Self.writeAll(client, Self.errorReply(.busy, "busy: \(Self.maxConnections) connections are open; try again") + Data([10]))
+                _ = Self.writeAll(
+                    client,
+                    Self.errorReply(.busy, "busy: \(Self.maxConnections) connections are open; try again") + Data([10]))
                 close(client)
                 continue
             }
@@ -160,12 +169,15 @@ public final class ControlServer: @unchecked Sendable {
                 if let req = try? JSONDecoder().decode(ControlRequest.self, from: line) {
                     reply = handler(req, peer)
                 } else {
-                    reply = Self.errorReply(.malformed, "malformed request: expected one JSON object per line, {\"command\": \"status\"}")
+                    reply = Self.errorReply(
+                        .malformed, "malformed request: expected one JSON object per line, {\"command\": \"status\"}")
                 }
                 if !Self.writeAll(client, reply + Data([10])) { return }
             }
             if buffer.count > Self.maxRequestBytes {
-                _ = Self.writeAll(client, Self.errorReply(.tooLarge, "request larger than \(Self.maxRequestBytes) bytes") + Data([10]))
+                _ = Self.writeAll(
+                    client, Self.errorReply(.tooLarge, "request larger than \(Self.maxRequestBytes) bytes") + Data([10])
+                )
                 return
             }
         }
@@ -173,7 +185,8 @@ public final class ControlServer: @unchecked Sendable {
 
     /// `{"code": …, "error": …, "ok": false}`.
     public static func errorReply(_ code: ControlErrorCode, _ message: String) -> Data {
-        (try? JSONSerialization.data(withJSONObject: ["ok": false, "code": code.rawValue, "error": message], options: [.sortedKeys])) ?? Data()
+        (try? JSONSerialization.data(
+            withJSONObject: ["ok": false, "code": code.rawValue, "error": message], options: [.sortedKeys])) ?? Data()
     }
 
     static func writeAll(_ fd: Int32, _ data: Data) -> Bool {
@@ -191,17 +204,27 @@ public final class ControlServer: @unchecked Sendable {
 
 /// edgectl's side: sends one request and reads one reply line.
 public enum ControlClient {
-    public static func call(_ path: String, _ request: ControlRequest, timeoutSeconds: Int = 10) throws(ControlSocketError) -> Data {
+    public static func call(_ path: String, _ request: ControlRequest, timeoutSeconds: Int = 10)
+        throws(ControlSocketError) -> Data
+    {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlSocketError("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        guard var addr = ControlServer.address(path) else { throw ControlSocketError("control socket path too long: \(path)") }
+        guard var addr = ControlServer.address(path) else {
+            throw ControlSocketError("control socket path too long: \(path)")
+        }
         let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
         }
         guard ok else {
             let why = String(cString: strerror(errno))
-            throw ControlSocketError("cannot reach edged at \(path): \(why)" + (errno == ENOENT || errno == ECONNREFUSED ? " (is edged running? systemctl status edged)" : errno == EACCES ? " (are you in the edged group?)" : ""))
+            throw ControlSocketError(
+                "cannot reach edged at \(path): \(why)"
+                    + (errno == ENOENT || errno == ECONNREFUSED
+                        ? " (is edged running? systemctl status edged)"
+                        : errno == EACCES ? " (are you in the edged group?)" : ""))
         }
         guard let body = try? JSONEncoder().encode(request) else { throw ControlSocketError("cannot encode request") }
         guard ControlServer.writeAll(fd, body + Data([10])) else { throw ControlSocketError("cannot send to \(path)") }
@@ -209,7 +232,9 @@ public enum ControlClient {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32(timeoutSeconds * 1000)) > 0 else { throw ControlSocketError("edged did not answer within \(timeoutSeconds) s") }
+            guard poll(&p, 1, Int32(timeoutSeconds * 1000)) > 0 else {
+                throw ControlSocketError("edged did not answer within \(timeoutSeconds) s")
+            }
             let n = read(fd, &chunk, chunk.count)
             guard n > 0 else { break }
             reply += chunk[..<n]

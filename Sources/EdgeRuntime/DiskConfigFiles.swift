@@ -10,7 +10,8 @@ public struct DiskConfigFiles: ConfigFileAccess {
         guard stat(path, &st) == 0 else { throw ConfigFileError(path: path, reason: String(cString: strerror(errno))) }
         guard st.st_mode & S_IFMT == S_IFREG else { throw ConfigFileError(path: path, reason: "not a regular file") }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigFileError(path: path, reason: access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "unreadable")
+            throw ConfigFileError(
+                path: path, reason: access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "unreadable")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigFileError(path: path, reason: "not UTF-8 text")

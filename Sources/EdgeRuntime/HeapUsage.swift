@@ -12,7 +12,8 @@ public struct HeapUsage: Sendable, Equatable {
     public static func now() -> HeapUsage {
         var inUse: UInt64 = 0, held: UInt64 = 0
         edge_heap_usage(&inUse, &held)
-        return HeapUsage(inUseBytes: Int64(clamping: inUse), heldBytes: Int64(clamping: held), arenas: Int(edge_heap_arena_count()))
+        return HeapUsage(
+            inUseBytes: Int64(clamping: inUse), heldBytes: Int64(clamping: held), arenas: Int(edge_heap_arena_count()))
     }
 
     /// Makes blocks of 128 KiB and more (a batch's records, its JSON and gzip buffers) their own mappings,

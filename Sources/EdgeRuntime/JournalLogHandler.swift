@@ -27,12 +27,17 @@ public struct JournalLogHandler: LogHandler {
         var fields = metadata
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
         if toJournal {
-            var entries = ["MESSAGE=\(event.message)", "PRIORITY=\(Self.syslogPriority(event.level))", "SYSLOG_IDENTIFIER=\(label)",
-                           "CODE_FILE=\(event.file)", "CODE_LINE=\(event.line)", "CODE_FUNC=\(event.function)"]
+            var entries = [
+                "MESSAGE=\(event.message)", "PRIORITY=\(Self.syslogPriority(event.level))",
+                "SYSLOG_IDENTIFIER=\(label)",
+                "CODE_FILE=\(event.file)", "CODE_LINE=\(event.line)", "CODE_FUNC=\(event.function)"
+            ]
             for (k, v) in fields { entries.append("\(Self.fieldName(k))=\(v)") }
             Self.send(entries)
         } else {
-            let meta = fields.isEmpty ? "" : " " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let meta =
+                fields.isEmpty
+                ? "" : " " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             FileHandle.standardError.write(Data("\(event.level.rawValue.uppercased()) \(event.message)\(meta)\n".utf8))
         }
     }

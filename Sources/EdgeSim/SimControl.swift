@@ -22,21 +22,31 @@ public final class SimControl: @unchecked Sendable {
         guard let verb = words.first else { return "error: empty command" }
         switch verb {
         case "list":
-            return "ok " + devices.keys.sorted().map { "\($0)(unit \(devices[$0]!.unit), fault \(devices[$0]!.currentFault))" }.joined(separator: ", ")
+            return "ok "
+                + devices.keys.sorted().map { "\($0)(unit \(devices[$0]!.unit), fault \(devices[$0]!.currentFault))" }
+                .joined(separator: ", ")
         case "fault":
-            guard words.count == 3, let d = devices[words[1]] else { return "error: usage: fault DEVICE none|silent|exception:N|slow:DURATION|garbage|wrong-unit" }
+            guard words.count == 3, let d = devices[words[1]] else {
+                return "error: usage: fault DEVICE none|silent|exception:N|slow:DURATION|garbage|wrong-unit"
+            }
             guard let f = SimFault(parsing: words[2]) else { return "error: unknown fault '\(words[2])'" }
             d.set(fault: f)
             return "ok \(words[1]) fault \(f)"
         case "set":
             let parts = words.count == 3 ? words[1].split(separator: ".", maxSplits: 1).map(String.init) : []
-            guard parts.count == 2, let d = devices[parts[0]], let v = Double(words[2]) else { return "error: usage: set DEVICE.TAG VALUE" }
-            guard d.tags.contains(where: { $0.name == parts[1] }) else { return "error: \(parts[0]) has no tag \(parts[1])" }
+            guard parts.count == 2, let d = devices[parts[0]], let v = Double(words[2]) else {
+                return "error: usage: set DEVICE.TAG VALUE"
+            }
+            guard d.tags.contains(where: { $0.name == parts[1] }) else {
+                return "error: \(parts[0]) has no tag \(parts[1])"
+            }
             d.set(parts[1], .constant(v))
             return "ok \(words[1]) = \(v)"
         case "get":
             let parts = words.count == 2 ? words[1].split(separator: ".", maxSplits: 1).map(String.init) : []
-            guard parts.count == 2, let d = devices[parts[0]], let v = d.value(of: parts[1]) else { return "error: usage: get DEVICE.TAG" }
+            guard parts.count == 2, let d = devices[parts[0]], let v = d.value(of: parts[1]) else {
+                return "error: usage: get DEVICE.TAG"
+            }
             return "ok \(v)"
         default:
             return "error: unknown command '\(verb)' (list, fault, set, get)"
@@ -45,17 +55,23 @@ public final class SimControl: @unchecked Sendable {
 
     public func start() throws {
         unlink(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        let fd = socket(
+            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw SimError("socket: \(String(cString: strerror(errno)))") }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); throw SimError("control socket path too long: \(path)") }
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            close(fd); throw SimError("control socket path too long: \(path)")
+        }
         withUnsafeMutableBytes(of: &addr.sun_path) { p in
             for (i, b) in bytes.enumerated() { p[i] = b }
         }
-        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 } }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
         guard ok, listen(fd, 4) == 0 else {
             let why = String(cString: strerror(errno))
             close(fd)
@@ -77,7 +93,11 @@ public final class SimControl: @unchecked Sendable {
     }
 
     private func loop(_ fd: Int32) {
-        defer { lock.withLock { close(fd); self.fd = -1 } }
+        defer {
+            lock.withLock {
+                close(fd); self.fd = -1
+            }
+        }
         while !lock.withLock({ stopping }) {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&p, 1, 200) > 0 else { continue }

@@ -17,7 +17,10 @@ public final class SimDevice: @unchecked Sendable {
     private let started: UInt64
     public private(set) var requestsServed = 0
 
-    public init(name: String, unit: Int, tags: [TagDefinition], neverRead: [AddressRange] = [], signals: [String: SimSignal] = [:]) {
+    public init(
+        name: String, unit: Int, tags: [TagDefinition], neverRead: [AddressRange] = [],
+        signals: [String: SimSignal] = [:]
+    ) {
         self.name = name; self.unit = unit; self.tags = tags; self.neverRead = neverRead
         var s = signals
         for t in tags where s[t.name] == nil { s[t.name] = Self.defaultSignal(t) }
@@ -28,8 +31,9 @@ public final class SimDevice: @unchecked Sendable {
             return (Int32(lo), Int32(hi - lo + 1))
         }
         let c = range(.coil), d = range(.discrete), h = range(.holding), i = range(.input)
-        mapping = modbus_mapping_new_start_address(UInt32(c.0), UInt32(c.1), UInt32(d.0), UInt32(d.1),
-                                                   UInt32(h.0), UInt32(h.1), UInt32(i.0), UInt32(i.1))!
+        mapping = modbus_mapping_new_start_address(
+            UInt32(c.0), UInt32(c.1), UInt32(d.0), UInt32(d.1),
+            UInt32(h.0), UInt32(h.1), UInt32(i.0), UInt32(i.1))!
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         started = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
@@ -45,7 +49,10 @@ public final class SimDevice: @unchecked Sendable {
         case .string: return .constant(0)
         default:
             if t.states != nil { return .constant(1) }
-            if let s = t.span { return .sine(mid: (s.engLow + s.engHigh) / 2, amplitude: (s.engHigh - s.engLow) / 20, period: .minutes(2)) }
+            if let s = t.span {
+                return .sine(
+                    mid: (s.engLow + s.engHigh) / 2, amplitude: (s.engHigh - s.engLow) / 20, period: .minutes(2))
+            }
             return .sine(mid: 100, amplitude: 5, period: .minutes(2))
         }
     }
@@ -87,7 +94,8 @@ public final class SimDevice: @unchecked Sendable {
     }
 
     private func regs(_ table: RegisterTable) -> (UnsafeMutablePointer<UInt16>?, Int) {
-        table == .holding ? (mapping.pointee.tab_registers, Int(mapping.pointee.start_registers))
+        table == .holding
+            ? (mapping.pointee.tab_registers, Int(mapping.pointee.start_registers))
             : (mapping.pointee.tab_input_registers, Int(mapping.pointee.start_input_registers))
     }
     private func write(_ table: RegisterTable, _ address: Int, _ words: [UInt16]) {

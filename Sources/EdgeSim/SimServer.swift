@@ -39,23 +39,33 @@ public final class SimServer: @unchecked Sendable {
             guard let c = modbus_new_tcp(host, Int32(port)) else { throw SimError("cannot create TCP context") }
             ctx = c
             listenFD = modbus_tcp_listen(c, 16)
-            guard listenFD >= 0 else { throw SimError("cannot listen on \(host):\(port): \(String(cString: modbus_strerror(errno)))") }
+            guard listenFD >= 0 else {
+                throw SimError("cannot listen on \(host):\(port): \(String(cString: modbus_strerror(errno)))")
+            }
             var addr = sockaddr_in()
             var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(listenFD, $0, &len) } }
+            withUnsafeMutablePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(listenFD, $0, &len) }
+            }
             self.port = Int(UInt16(bigEndian: addr.sin_port))
             modbus_set_indication_timeout(c, 1, 0)
         case .rtu(let path, let baud):
-            guard let c = modbus_new_rtu(path, Int32(baud), 78, 8, 1) else { throw SimError("cannot create RTU context for \(path)") }
+            guard let c = modbus_new_rtu(path, Int32(baud), 78, 8, 1) else {
+                throw SimError("cannot create RTU context for \(path)")
+            }
             ctx = c
-            guard modbus_connect(c) == 0 else { throw SimError("cannot open \(path): \(String(cString: modbus_strerror(errno)))") }
+            guard modbus_connect(c) == 0 else {
+                throw SimError("cannot open \(path): \(String(cString: modbus_strerror(errno)))")
+            }
         }
         let t = Thread { [self] in
             switch transport {
             case .tcp: serveTCP()
             case .rtu: serveRTU()
             }
-            done.withLock { finished = true; done.broadcast() }
+            done.withLock {
+                finished = true; done.broadcast()
+            }
         }
         t.name = "edgesim"
         lock.withLock { started = true }
@@ -64,7 +74,9 @@ public final class SimServer: @unchecked Sendable {
 
     /// Stops the serving thread, then closes what it used. Safe to call twice, or after a failed `start`.
     public func stop() {
-        let serving = lock.withLock { () -> Bool in defer { stopping = true }; return started && !stopping }
+        let serving = lock.withLock { () -> Bool in
+            defer { stopping = true }; return started && !stopping
+        }
         if serving { done.withLock { while !finished { done.wait() } } }
         if listenFD >= 0 { close(listenFD); listenFD = -1 }
         if let ctx { modbus_close(ctx); modbus_free(ctx) }
@@ -83,7 +95,9 @@ public final class SimServer: @unchecked Sendable {
         // closed, or modbus_close in stop() closes that number a second time (by then perhaps another file's).
         defer { modbus_set_socket(ctx, -1); clients.forEach { close($0) } }
         while !shouldStop {
-            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)] + clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            var fds =
+                [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]
+                + clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             guard poll(&fds, nfds_t(fds.count), 100) > 0 else { continue }
             if fds[0].revents & Int16(POLLIN) != 0 {
                 let fd = accept(listenFD, nil, nil)
@@ -112,7 +126,7 @@ public final class SimServer: @unchecked Sendable {
         while !shouldStop {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&p, 1, 100) > 0 else {
-                buffer.removeAll()       // a silence ends any partial frame
+                buffer.removeAll()  // a silence ends any partial frame
                 continue
             }
             let n = read(fd, &chunk, chunk.count)

@@ -17,7 +17,9 @@ public enum SimSignal: Sendable, Equatable, Codable {
         public var value: Double
         /// Move linearly from the previous step's value instead of jumping.
         public var ramp: Bool?
-        public init(at: TimeSpan, value: Double, ramp: Bool? = nil) { self.at = at; self.value = value; self.ramp = ramp }
+        public init(at: TimeSpan, value: Double, ramp: Bool? = nil) {
+            self.at = at; self.value = value; self.ramp = ramp
+        }
     }
 
     public func value(at t: Double) -> Double {
@@ -50,7 +52,8 @@ public enum SimSignal: Sendable, Equatable, Codable {
                 } else {
                     if s.ramp == true {
                         let span = s.at.seconds - previous.time
-                        return span > 0 ? previous.value + (s.value - previous.value) * (t - previous.time) / span : s.value
+                        return span > 0
+                            ? previous.value + (s.value - previous.value) * (t - previous.time) / span : s.value
                     }
                     break
                 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A mutex and condition variable whose timed waits run on CLOCK_MONOTONIC.
@@ -34,7 +34,7 @@ public final class MonotonicCondition: @unchecked Sendable {
     /// Monotonic nanoseconds (CLOCK_MONOTONIC), the base of every deadline here.
     public static func now() -> UInt64 {
         var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)   // cannot fail for CLOCK_MONOTONIC with a valid pointer
+        clock_gettime(CLOCK_MONOTONIC, &ts)  // cannot fail for CLOCK_MONOTONIC with a valid pointer
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 

@@ -12,8 +12,10 @@ public struct PollReport: Sendable {
     public var online: Bool
     public var errors: [ModbusError]
 
-    public init(bus: String, device: String, readings: [Reading], transition: PollScheduler.Transition?, online: Bool,
-                errors: [ModbusError]) {
+    public init(
+        bus: String, device: String, readings: [Reading], transition: PollScheduler.Transition?, online: Bool,
+        errors: [ModbusError]
+    ) {
         self.bus = bus; self.device = device; self.readings = readings; self.transition = transition
         self.online = online; self.errors = errors
     }
@@ -49,9 +51,11 @@ public final class BusPoller: @unchecked Sendable {
     private var finished = false
     private var lastProgressMillis: Int64
 
-    public init(bus: BusConfig, devices: [DevicePoller], logger: Logger,
-                makeLink: @escaping @Sendable () throws(ModbusError) -> any ModbusLink,
-                report: @escaping @Sendable (PollReport) -> Void) {
+    public init(
+        bus: BusConfig, devices: [DevicePoller], logger: Logger,
+        makeLink: @escaping @Sendable () throws(ModbusError) -> any ModbusLink,
+        report: @escaping @Sendable (PollReport) -> Void
+    ) {
         self.bus = bus
         self.devices = devices
         self.makeLink = makeLink
@@ -59,9 +63,13 @@ public final class BusPoller: @unchecked Sendable {
         self.logger = logger
         let now = PollClock.monotonicMillis()
         self.lastProgressMillis = now
-        self.scheduler = PollScheduler(devices: devices.map {
-            (name: $0.config.name, interval: $0.config.poll, offlineAfter: $0.config.offlineAfter, maxBackoff: $0.config.maxBackoff)
-        }, now: now)
+        self.scheduler = PollScheduler(
+            devices: devices.map {
+                (
+                    name: $0.config.name, interval: $0.config.poll, offlineAfter: $0.config.offlineAfter,
+                    maxBackoff: $0.config.maxBackoff
+                )
+            }, now: now)
     }
 
     /// Starts the bus thread.
@@ -89,7 +97,10 @@ public final class BusPoller: @unchecked Sendable {
     /// with its inter-frame delay — or its idle wait (capped at 1 s).
     public var progressAllowanceMillis: Int64 {
         let largestRead = BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 0)).cost(table: .holding, count: 125)
-        return max(1_000, (bus.endpoint?.connectTimeout.milliseconds ?? 0) + bus.responseTimeout.milliseconds + Int64((largestRead * 1000).rounded(.up)))
+        return max(
+            1_000,
+            (bus.endpoint?.connectTimeout.milliseconds ?? 0) + bus.responseTimeout.milliseconds
+                + Int64((largestRead * 1000).rounded(.up)))
     }
 
     private func markProgress() { condition.withLock { lastProgressMillis = PollClock.monotonicMillis() } }
@@ -97,9 +108,10 @@ public final class BusPoller: @unchecked Sendable {
     public func status() -> [DeviceStatus] {
         condition.withLock {
             devices.enumerated().map { i, d in
-                DeviceStatus(name: d.config.name, bus: bus.name, unit: d.config.unit, online: scheduler.devices[i].online,
-                             offlineSinceWallMillis: offlineSinceWall[i], counters: d.counters, lastError: d.lastError,
-                             planAdjustments: d.plan.adjustments)
+                DeviceStatus(
+                    name: d.config.name, bus: bus.name, unit: d.config.unit, online: scheduler.devices[i].online,
+                    offlineSinceWallMillis: offlineSinceWall[i], counters: d.counters, lastError: d.lastError,
+                    planAdjustments: d.plan.adjustments)
             }
         }
     }
@@ -108,7 +120,9 @@ public final class BusPoller: @unchecked Sendable {
         var link: (any ModbusLink)?
         defer {
             link?.close()
-            condition.withLock { finished = true; condition.broadcast() }
+            condition.withLock {
+                finished = true; condition.broadcast()
+            }
         }
         while true {
             condition.lock()
@@ -137,7 +151,11 @@ public final class BusPoller: @unchecked Sendable {
                 if let link {
                     var probe = false
                     if case .probe = action { probe = true }
-                    outcome = device.poll(over: link, bus: bus, probe: probe, pause: { [self] t in markProgress(); Self.pause(t) })
+                    outcome = device.poll(
+                        over: link, bus: bus, probe: probe,
+                        pause: { [self] t in
+                            markProgress(); Self.pause(t)
+                        })
                     if let note = (link as? LibmodbusLink)?.takeRS485Note() {
                         logger.warning("\(bus.device ?? bus.name): \(note)", metadata: ["bus": "\(bus.name)"])
                     }
@@ -156,8 +174,10 @@ public final class BusPoller: @unchecked Sendable {
                 }
                 condition.unlock()
                 log(device, outcome, transition)
-                report(PollReport(bus: bus.name, device: device.config.name, readings: outcome.readings,
-                                  transition: transition, online: online, errors: outcome.errors))
+                report(
+                    PollReport(
+                        bus: bus.name, device: device.config.name, readings: outcome.readings,
+                        transition: transition, online: online, errors: outcome.errors))
             }
         }
     }
@@ -166,7 +186,9 @@ public final class BusPoller: @unchecked Sendable {
         let meta: Logger.Metadata = ["bus": "\(bus.name)", "device": "\(d.config.name)", "unit": "\(d.config.unit)"]
         switch t {
         case .wentOffline:
-            logger.warning("\(d.config.name) offline after \(d.config.offlineAfter) failed polls: \(o.errors.last.map { "\($0)" } ?? "no link")", metadata: meta)
+            logger.warning(
+                "\(d.config.name) offline after \(d.config.offlineAfter) failed polls: \(o.errors.last.map { "\($0)" } ?? "no link")",
+                metadata: meta)
         case .cameBack:
             logger.notice("\(d.config.name) answering again", metadata: meta)
         case nil:

@@ -36,8 +36,10 @@ public struct DevicePoller: Sendable {
     /// A grouped read refused with exception 02 is split and retried at once; a request that times out or
     /// loses the link ends the cycle (the device is not answering: the rest would only cost bus time), and
     /// the remaining tags get the same bad quality.
-    public mutating func poll(over link: any ModbusLink, bus: BusConfig, probe: Bool = false,
-                              pause: (TimeSpan) -> Void = { _ in }) -> Outcome {
+    public mutating func poll(
+        over link: any ModbusLink, bus: BusConfig, probe: Bool = false,
+        pause: (TimeSpan) -> Void = { _ in }
+    ) -> Outcome {
         var readings: [Reading] = []
         readings.reserveCapacity(tags.count)
         var errors: [ModbusError] = []
@@ -74,14 +76,18 @@ public struct DevicePoller: Sendable {
                 case .registers(let words):
                     for t in r.tagIndexes {
                         let (value, quality) = steps[t].decode(words, start: r.start)
-                        readings.append(Reading(device: device, tag: names[t], value: value, quality: quality,
-                                                wallMillis: wall, monotonicNanos: ended))
+                        readings.append(
+                            Reading(
+                                device: device, tag: names[t], value: value, quality: quality,
+                                wallMillis: wall, monotonicNanos: ended))
                     }
                 case .bits(let bits):
                     for t in r.tagIndexes {
                         let (value, quality) = RegisterDecoder.decode(tags[t], bits: bits, start: r.start)
-                        readings.append(Reading(device: device, tag: names[t], value: value, quality: quality,
-                                                wallMillis: wall, monotonicNanos: ended))
+                        readings.append(
+                            Reading(
+                                device: device, tag: names[t], value: value, quality: quality,
+                                wallMillis: wall, monotonicNanos: ended))
                     }
                 }
             case .failure(var e):
@@ -91,11 +97,13 @@ public struct DevicePoller: Sendable {
                 errors.append(e)
                 if e.deviceAnswered { answered = true }
                 if case .exception(2) = e.kind, plan.split(i, tags: tags) {
-                    continue        // re-read the two halves at the same index
+                    continue  // re-read the two halves at the same index
                 }
                 if case .exception(2) = e.kind { plan.markUnreadable(i, tagName: tags[r.tagIndexes[0]].name) }
                 readings += r.tagIndexes.map { t in
-                    Reading(device: config.name, tag: tags[t].name, value: nil, quality: e.quality, wallMillis: wall, monotonicNanos: ended)
+                    Reading(
+                        device: config.name, tag: tags[t].name, value: nil, quality: e.quality, wallMillis: wall,
+                        monotonicNanos: ended)
                 }
                 switch e.kind {
                 case .timeout, .link: abandoned = e.quality
@@ -113,8 +121,9 @@ public struct DevicePoller: Sendable {
     }
 
     private func bad(_ t: Int, _ q: Quality) -> Reading {
-        Reading(device: config.name, tag: tags[t].name, value: nil, quality: q, wallMillis: PollClock.wallMillis(),
-                monotonicNanos: PollClock.monotonicNanos())
+        Reading(
+            device: config.name, tag: tags[t].name, value: nil, quality: q, wallMillis: PollClock.wallMillis(),
+            monotonicNanos: PollClock.monotonicNanos())
     }
 
     /// Timeouts and garbled frames are worth another attempt; exceptions and dead links are not.
@@ -136,7 +145,8 @@ public struct DevicePoller: Sendable {
             if r.table.isBitTable {
                 return .success(.bits(try link.readBits(unit: unit, table: r.table, start: r.start, count: r.count)))
             }
-            return .success(.registers(try link.readRegisters(unit: unit, table: r.table, start: r.start, count: r.count)))
+            return .success(
+                .registers(try link.readRegisters(unit: unit, table: r.table, start: r.start, count: r.count)))
         } catch {
             return .failure(error)
         }

@@ -27,13 +27,19 @@ public final class LibmodbusLink: ModbusLink {
             made = modbus_new_tcp_pi(ep.host, String(ep.port))
         case .rtu:
             let s = bus.serial ?? SerialLine(baud: 9600, parity: .none, dataBits: 8, stopBits: 1)
-            let parity: CChar = switch s.parity { case .none: 78; case .even: 69; case .odd: 79 }   // N E O
+            let parity: CChar =
+                switch s.parity {
+                case .none: 78;
+                case .even: 69;
+                case .odd: 79
+                }  // N E O
             made = modbus_new_rtu(bus.device!, Int32(s.baud), parity, Int32(s.dataBits), Int32(s.stopBits))
         case .rtuOverTCP:
             throw ModbusError(.link("libmodbus has no RTU-over-TCP backend"), bus: bus.name)
         }
         guard let made else {
-            throw ModbusError(.link("cannot create a libmodbus context: \(String(cString: modbus_strerror(errno)))"), bus: bus.name)
+            throw ModbusError(
+                .link("cannot create a libmodbus context: \(String(cString: modbus_strerror(errno)))"), bus: bus.name)
         }
         ctx = made
         modbus_set_error_recovery(ctx, MODBUS_ERROR_RECOVERY_NONE)
@@ -46,8 +52,10 @@ public final class LibmodbusLink: ModbusLink {
         modbus_free(ctx)
     }
 
-    private static func setTimeout(_ ctx: OpaquePointer, _ t: TimeSpan,
-                                   _ f: (OpaquePointer?, UInt32, UInt32) -> Int32) {
+    private static func setTimeout(
+        _ ctx: OpaquePointer, _ t: TimeSpan,
+        _ f: (OpaquePointer?, UInt32, UInt32) -> Int32
+    ) {
         let ms = max(1, t.milliseconds)
         _ = f(ctx, UInt32(ms / 1000), UInt32((ms % 1000) * 1000))
     }
@@ -91,15 +99,20 @@ public final class LibmodbusLink: ModbusLink {
 
     /// One read: connects if needed, addresses `unit`, and calls `read` (context, start, count, buffer),
     /// which must fill `count` values; anything else becomes a typed error.
-    private func transaction<T>(unit: Int, table: RegisterTable, start: Int, count: Int, zero: T,
-                                _ read: (OpaquePointer, Int32, Int32, UnsafeMutablePointer<T>?) -> Int32) throws(ModbusError) -> [T] {
+    private func transaction<T>(
+        unit: Int, table: RegisterTable, start: Int, count: Int, zero: T,
+        _ read: (OpaquePointer, Int32, Int32, UnsafeMutablePointer<T>?) -> Int32
+    ) throws(ModbusError) -> [T] {
         try connect()
         // libmodbus refuses some unit ids (248–254 on TCP) and then keeps the previous one: a read sent
         // anyway would be answered by another device and its values stored under this one.
         guard modbus_set_slave(ctx, Int32(unit)) == 0 else {
-            let why = UnitID.refusal(unit, on: bus.kind) ?? "libmodbus refused unit \(unit): \(String(cString: modbus_strerror(errno)))"
-            throw ModbusError(.link("\(why); nothing was sent"), bus: bus.name, unit: unit,
-                              request: "\(table.rawValue) \(start)..\(start + count - 1)")
+            let why =
+                UnitID.refusal(unit, on: bus.kind)
+                ?? "libmodbus refused unit \(unit): \(String(cString: modbus_strerror(errno)))"
+            throw ModbusError(
+                .link("\(why); nothing was sent"), bus: bus.name, unit: unit,
+                request: "\(table.rawValue) \(start)..\(start + count - 1)")
         }
         var out = [T](repeating: zero, count: count)
         let rc = out.withUnsafeMutableBufferPointer { buf in read(ctx, Int32(start), Int32(count), buf.baseAddress) }
@@ -108,7 +121,9 @@ public final class LibmodbusLink: ModbusLink {
     }
 
     /// Maps libmodbus's errno to a typed error, and leaves the link ready for the next transaction.
-    private func failure(_ err: Int32, unit: Int, table: RegisterTable, start: Int, count: Int, rc: Int32) -> ModbusError {
+    private func failure(_ err: Int32, unit: Int, table: RegisterTable, start: Int, count: Int, rc: Int32)
+        -> ModbusError
+    {
         let request = "\(table.rawValue) \(start)..\(start + count - 1)"
         let base = Int32(MODBUS_ENOBASE)
         let kind: ModbusError.Kind
@@ -117,7 +132,7 @@ public final class LibmodbusLink: ModbusLink {
         } else if err > base && err <= base + 11 {
             kind = .exception(UInt8(err - base))
         } else if err > base + 11 {
-            kind = .framing(String(cString: modbus_strerror(err)))   // bad CRC, bad data, wrong unit, too much data
+            kind = .framing(String(cString: modbus_strerror(err)))  // bad CRC, bad data, wrong unit, too much data
         } else if err == ETIMEDOUT {
             kind = .timeout
         } else {

@@ -16,14 +16,18 @@ public final class MemoryModbusLink: ModbusLink {
 
     public func readRegisters(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [UInt16] {
         reads += 1
-        if let f = failure { throw ModbusError(f, bus: "memory", unit: unit, request: "\(table.rawValue) \(start)..\(start + count - 1)") }
+        if let f = failure {
+            throw ModbusError(f, bus: "memory", unit: unit, request: "\(table.rawValue) \(start)..\(start + count - 1)")
+        }
         let map = registers[table] ?? [:]
         return (start..<(start + count)).map { map[$0] ?? 0 }
     }
 
     public func readBits(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [Bool] {
         reads += 1
-        if let f = failure { throw ModbusError(f, bus: "memory", unit: unit, request: "\(table.rawValue) \(start)..\(start + count - 1)") }
+        if let f = failure {
+            throw ModbusError(f, bus: "memory", unit: unit, request: "\(table.rawValue) \(start)..\(start + count - 1)")
+        }
         let map = bits[table] ?? [:]
         return (start..<(start + count)).map { map[$0] ?? false }
     }

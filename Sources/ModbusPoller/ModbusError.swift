@@ -21,8 +21,12 @@ public struct ModbusError: Error, Sendable, CustomStringConvertible {
     /// What was being waited for, e.g. "500 ms".
     public var timeout: String?
 
-    public init(_ kind: Kind, bus: String, device: String? = nil, unit: Int? = nil, request: String? = nil, timeout: String? = nil) {
-        self.kind = kind; self.bus = bus; self.device = device; self.unit = unit; self.request = request; self.timeout = timeout
+    public init(
+        _ kind: Kind, bus: String, device: String? = nil, unit: Int? = nil, request: String? = nil,
+        timeout: String? = nil
+    ) {
+        self.kind = kind; self.bus = bus; self.device = device; self.unit = unit; self.request = request;
+        self.timeout = timeout
     }
 
     /// The reading quality this failure gives the tags it was reading.
@@ -44,7 +48,8 @@ public struct ModbusError: Error, Sendable, CustomStringConvertible {
         let what = request.map { " \($0)" } ?? ""
         switch kind {
         case .timeout:
-            return "\(who): no response to\(what.isEmpty ? " request" : " read" + what)\(timeout.map { " within \($0)" } ?? "")"
+            return
+                "\(who): no response to\(what.isEmpty ? " request" : " read" + what)\(timeout.map { " within \($0)" } ?? "")"
         case .exception(let c):
             return "\(who): exception \(String(format: "%02X", c)) (\(Self.exceptionName(c))) to read\(what)"
         case .framing(let why):

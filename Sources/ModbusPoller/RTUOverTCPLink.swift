@@ -16,7 +16,9 @@ public final class RTUOverTCPLink: ModbusLink {
     public func connect() throws(ModbusError) {
         guard fd < 0 else { return }
         let ep = bus.endpoint!
-        do { fd = try Socket.connect(host: ep.host, port: ep.port, timeoutMillis: Int(ep.connectTimeout.milliseconds)) } catch {
+        do {
+            fd = try Socket.connect(host: ep.host, port: ep.port, timeoutMillis: Int(ep.connectTimeout.milliseconds))
+        } catch {
             throw ModbusError(.link("cannot connect to \(target): \(error.reason)"), bus: bus.name)
         }
     }
@@ -57,13 +59,15 @@ public final class RTUOverTCPLink: ModbusLink {
             if need <= 0 { break }
             let chunk: [UInt8]
             do {
-                chunk = try Socket.read(fd, max: need, timeoutMillis: response.isEmpty ? firstByteDeadline : byteTimeout)
+                chunk = try Socket.read(
+                    fd, max: need, timeoutMillis: response.isEmpty ? firstByteDeadline : byteTimeout)
             } catch {
                 close()
                 throw fail(.link("read from \(target) failed: \(error.reason)"))
             }
             if chunk.isEmpty {
-                throw response.isEmpty ? fail(.timeout) : fail(.framing("response stopped after \(response.count) bytes"))
+                throw response.isEmpty
+                    ? fail(.timeout) : fail(.framing("response stopped after \(response.count) bytes"))
             }
             response += chunk
             if response.count >= 3, RTUFraming.expectedLength(response)! > 256 { break }
@@ -104,13 +108,16 @@ enum Socket {
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, String(port), &hints, &res)
-        guard rc == 0, let first = res else { throw Failure(reason: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))") }
+        guard rc == 0, let first = res else {
+            throw Failure(reason: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+        }
         defer { freeaddrinfo(res) }
         var lastError = "no address"
         var ai: UnsafeMutablePointer<addrinfo>? = first
         while let a = ai {
             ai = a.pointee.ai_next
-            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
+            let fd = socket(
+                a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
             if fd < 0 { lastError = describe(errno); continue }
             let flags = fcntl(fd, F_GETFL)
             _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)

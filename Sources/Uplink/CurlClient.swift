@@ -10,7 +10,9 @@ public struct HTTPRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: [UInt8]
-    public init(url: String, headers: [(String, String)], body: [UInt8]) { self.url = url; self.headers = headers; self.body = body }
+    public init(url: String, headers: [(String, String)], body: [UInt8]) {
+        self.url = url; self.headers = headers; self.body = body
+    }
 }
 
 /// The server's answer, and what the exchange cost on the wire.
@@ -40,22 +42,27 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     static func classify(_ code: CURLcode, _ detail: String, url: String) -> TransportError {
         let host = URL(string: url)?.host ?? url
         let d = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-        let (kind, text): (Kind, String) = switch code {
-        case CURLE_COULDNT_RESOLVE_HOST: (.dns, "cannot resolve \(host) (DNS): \(d)")
-        case CURLE_COULDNT_RESOLVE_PROXY: (.dns, "cannot resolve the proxy: \(d)")
-        case CURLE_COULDNT_CONNECT: (.connect, "no connection to \(host): \(d)")
-        case CURLE_PEER_FAILED_VERIFICATION: (.tlsVerify, "TLS verification of \(host) failed: \(d)")
-        case CURLE_SSL_PINNEDPUBKEYNOTMATCH: (.pinMismatch, "\(host) presented a public key that does not match the configured pin")
-        case CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE:
-            (.tls, "TLS handshake with \(host) failed: \(d)")
-        case CURLE_OPERATION_TIMEDOUT: (.timeout, "\(host) did not answer in time: \(d)")
-        case CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_PARTIAL_FILE:
-            // The error buffer keeps libcurl's first message of the transfer, which can be a side note
-            // ("getpeername() failed"); the code's own text says what failed.
-            (.dropped, "connection to \(host) dropped before the answer (\(String(cString: curl_easy_strerror(code)))): \(d)")
-        case CURLE_FAILED_INIT, CURLE_OUT_OF_MEMORY, CURLE_BAD_FUNCTION_ARGUMENT: (.local, "libcurl: \(d)")
-        default: (.other, "\(host): \(d)")
-        }
+        let (kind, text): (Kind, String) =
+            switch code {
+            case CURLE_COULDNT_RESOLVE_HOST: (.dns, "cannot resolve \(host) (DNS): \(d)")
+            case CURLE_COULDNT_RESOLVE_PROXY: (.dns, "cannot resolve the proxy: \(d)")
+            case CURLE_COULDNT_CONNECT: (.connect, "no connection to \(host): \(d)")
+            case CURLE_PEER_FAILED_VERIFICATION: (.tlsVerify, "TLS verification of \(host) failed: \(d)")
+            case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+                (.pinMismatch, "\(host) presented a public key that does not match the configured pin")
+            case CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE:
+                (.tls, "TLS handshake with \(host) failed: \(d)")
+            case CURLE_OPERATION_TIMEDOUT: (.timeout, "\(host) did not answer in time: \(d)")
+            case CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_PARTIAL_FILE:
+                // The error buffer keeps libcurl's first message of the transfer, which can be a side note
+                // ("getpeername() failed"); the code's own text says what failed.
+                (
+                    .dropped,
+                    "connection to \(host) dropped before the answer (\(String(cString: curl_easy_strerror(code)))): \(d)"
+                )
+            case CURLE_FAILED_INIT, CURLE_OUT_OF_MEMORY, CURLE_BAD_FUNCTION_ARGUMENT: (.local, "libcurl: \(d)")
+            default: (.other, "\(host): \(d)")
+            }
         return TransportError(kind: kind, curlCode: Int32(code.rawValue), message: text)
     }
 }
@@ -69,7 +76,7 @@ public final class CurlClient: @unchecked Sendable {
     public let requestTimeout: TimeSpan
     public let proxy: String?
     private let worker = BlockingWorker(name: "uplink-curl")
-    private var handle: UnsafeMutableRawPointer?   // CURL*, touched only on the worker thread
+    private var handle: UnsafeMutableRawPointer?  // CURL*, touched only on the worker thread
 
     public init(tls: TLSSettings, connectTimeout: TimeSpan, requestTimeout: TimeSpan, proxy: String?) {
         self.tls = tls; self.connectTimeout = connectTimeout; self.requestTimeout = requestTimeout; self.proxy = proxy
@@ -93,7 +100,9 @@ public final class CurlClient: @unchecked Sendable {
     public func sendBlocking(_ request: HTTPRequest) -> Result<HTTPResponse, TransportError> {
         let box = ResultBox()
         let done = DispatchSemaphore(value: 0)
-        worker.run { [self] in box.value = perform(request); done.signal() }
+        worker.run { [self] in
+            box.value = perform(request); done.signal()
+        }
         done.wait()
         return box.value!
     }
@@ -111,13 +120,13 @@ public final class CurlClient: @unchecked Sendable {
         guard let h = handle else {
             return .failure(TransportError(kind: .local, curlCode: -1, message: "libcurl: cannot create a handle"))
         }
-        curl_easy_reset(h)   // keeps the connection cache
+        curl_easy_reset(h)  // keeps the connection cache
         let sink = Sink()
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
         for (k, v) in request.headers { headerList = curl_slist_append(headerList, "\(k): \(v)") }
-        headerList = curl_slist_append(headerList, "Expect:")   // no 100-continue round trip
+        headerList = curl_slist_append(headerList, "Expect:")  // no 100-continue round trip
         var body = request.body
         let started = DispatchTime.now().uptimeNanoseconds
         var refused: (option: String, code: CURLcode)?
@@ -132,25 +141,39 @@ public final class CurlClient: @unchecked Sendable {
                 set("CURLOPT_URL", edge_curl_setopt_str(h, CURLOPT_URL, request.url))
                 set("CURLOPT_POST", edge_curl_setopt_long(h, CURLOPT_POST, 1))
                 set("CURLOPT_POSTFIELDS", edge_curl_setopt_ptr(h, CURLOPT_POSTFIELDS, bodyPtr.baseAddress))
-                set("CURLOPT_POSTFIELDSIZE_LARGE", edge_curl_setopt_off(h, CURLOPT_POSTFIELDSIZE_LARGE, Int64(bodyPtr.count)))
-                set("CURLOPT_HTTPHEADER", edge_curl_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList)))
-                set("CURLOPT_ERRORBUFFER", edge_curl_setopt_ptr(h, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errPtr.baseAddress)))
+                set(
+                    "CURLOPT_POSTFIELDSIZE_LARGE",
+                    edge_curl_setopt_off(h, CURLOPT_POSTFIELDSIZE_LARGE, Int64(bodyPtr.count)))
+                set(
+                    "CURLOPT_HTTPHEADER",
+                    edge_curl_setopt_ptr(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList)))
+                set(
+                    "CURLOPT_ERRORBUFFER",
+                    edge_curl_setopt_ptr(h, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errPtr.baseAddress)))
                 set("CURLOPT_WRITEFUNCTION", edge_curl_setopt_writefunction(h, curlWrite))
                 set("CURLOPT_WRITEDATA", edge_curl_setopt_ptr(h, CURLOPT_WRITEDATA, unmanaged))
                 set("CURLOPT_HEADERFUNCTION", edge_curl_setopt_headerfunction(h, curlHeader))
                 set("CURLOPT_HEADERDATA", edge_curl_setopt_ptr(h, CURLOPT_HEADERDATA, unmanaged))
                 set("CURLOPT_NOSIGNAL", edge_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1))
                 set("CURLOPT_HTTP_VERSION", edge_curl_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
-                set("CURLOPT_CONNECTTIMEOUT_MS", edge_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout.milliseconds)))
-                set("CURLOPT_TIMEOUT_MS", edge_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(requestTimeout.milliseconds)))
+                set(
+                    "CURLOPT_CONNECTTIMEOUT_MS",
+                    edge_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout.milliseconds)))
+                set(
+                    "CURLOPT_TIMEOUT_MS", edge_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(requestTimeout.milliseconds))
+                )
                 // TLS: 1.2 or newer, verification always on.
                 set("CURLOPT_SSLVERSION", edge_curl_setopt_long(h, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2)))
                 set("CURLOPT_SSL_VERIFYPEER", edge_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 1))
                 set("CURLOPT_SSL_VERIFYHOST", edge_curl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 2))
                 set("CURLOPT_PROTOCOLS_STR", edge_curl_setopt_str(h, CURLOPT_PROTOCOLS_STR, "https"))
                 if let ca = tls.caFile { set("CURLOPT_CAINFO", edge_curl_setopt_str(h, CURLOPT_CAINFO, ca)) }
-                if let pin = tls.pinnedPublicKey { set("CURLOPT_PINNEDPUBLICKEY", edge_curl_setopt_str(h, CURLOPT_PINNEDPUBLICKEY, pin)) }
-                if let cert = tls.clientCertificate { set("CURLOPT_SSLCERT", edge_curl_setopt_str(h, CURLOPT_SSLCERT, cert)) }
+                if let pin = tls.pinnedPublicKey {
+                    set("CURLOPT_PINNEDPUBLICKEY", edge_curl_setopt_str(h, CURLOPT_PINNEDPUBLICKEY, pin))
+                }
+                if let cert = tls.clientCertificate {
+                    set("CURLOPT_SSLCERT", edge_curl_setopt_str(h, CURLOPT_SSLCERT, cert))
+                }
                 if let key = tls.clientKey { set("CURLOPT_SSLKEY", edge_curl_setopt_str(h, CURLOPT_SSLKEY, key)) }
                 if let proxy { set("CURLOPT_PROXY", edge_curl_setopt_str(h, CURLOPT_PROXY, proxy)) }
                 if refused != nil { return CURLE_OK }
@@ -159,8 +182,12 @@ public final class CurlClient: @unchecked Sendable {
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         if let refused {
-            return .failure(TransportError(kind: .local, curlCode: Int32(refused.code.rawValue),
-                                           message: "libcurl refused \(refused.option): \(String(cString: curl_easy_strerror(refused.code))); nothing was sent"))
+            return .failure(
+                TransportError(
+                    kind: .local, curlCode: Int32(refused.code.rawValue),
+                    message:
+                        "libcurl refused \(refused.option): \(String(cString: curl_easy_strerror(refused.code))); nothing was sent"
+                ))
         }
         guard code == CURLE_OK else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -174,33 +201,43 @@ public final class CurlClient: @unchecked Sendable {
         _ = edge_curl_getinfo_long(h, CURLINFO_HTTP_VERSION, &version)
         _ = edge_curl_getinfo_off(h, CURLINFO_SIZE_UPLOAD_T, &upload)
         _ = edge_curl_getinfo_off(h, CURLINFO_SIZE_DOWNLOAD_T, &download)
-        return .success(HTTPResponse(status: status, headers: sink.headers, body: sink.body,
-                                     bytesSent: Int64(requestSize) + upload, bytesReceived: Int64(headerSize) + download,
-                                     seconds: seconds, httpVersion: version))
+        return .success(
+            HTTPResponse(
+                status: status, headers: sink.headers, body: sink.body,
+                bytesSent: Int64(requestSize) + upload, bytesReceived: Int64(headerSize) + download,
+                seconds: seconds, httpVersion: version))
     }
 }
 
-private func curlWrite(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?) -> Int {
+private func curlWrite(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?)
+    -> Int
+{
     guard let ptr, let user else { return 0 }
     let sink = Unmanaged<CurlClient.Sink>.fromOpaque(user).takeUnretainedValue()
     let n = size * count
     if sink.body.count < 1 << 20 {
-        ptr.withMemoryRebound(to: UInt8.self, capacity: n) { sink.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
+        ptr.withMemoryRebound(to: UInt8.self, capacity: n) {
+            sink.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: n))
+        }
     }
     return n
 }
 
-private func curlHeader(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?) -> Int {
+private func curlHeader(
+    _ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?
+) -> Int {
     guard let ptr, let user else { return 0 }
     let sink = Unmanaged<CurlClient.Sink>.fromOpaque(user).takeUnretainedValue()
     let n = size * count
-    let line = ptr.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
+    let line = ptr.withMemoryRebound(to: UInt8.self, capacity: n) {
+        String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self)
+    }
     if let colon = line.firstIndex(of: ":") {
         let name = line[..<colon].lowercased()
         let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
         sink.headers[name] = value
     } else if line.hasPrefix("HTTP/") {
-        sink.headers.removeAll()   // a new response (after a redirect or 100) starts over
+        sink.headers.removeAll()  // a new response (after a redirect or 100) starts over
     }
     return n
 }

@@ -7,19 +7,29 @@ public enum TokenLoader {
         public var description: String
     }
 
-    public static func load(_ source: TokenSource, environment: [String: String] = ProcessInfo.processInfo.environment) throws(Failure) -> String {
+    public static func load(_ source: TokenSource, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(Failure) -> String
+    {
         let path: String
         switch source {
         case .file(let p):
             path = p
             var st = stat()
-            guard stat(p, &st) == 0 else { throw Failure(description: "token file \(p): \(String(cString: strerror(errno)))") }
+            guard stat(p, &st) == 0 else {
+                throw Failure(description: "token file \(p): \(String(cString: strerror(errno)))")
+            }
             if st.st_mode & 0o077 != 0 {
-                throw Failure(description: "token file \(p) is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))); run: chmod 600 \(p)")
+                throw Failure(
+                    description:
+                        "token file \(p) is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))); run: chmod 600 \(p)"
+                )
             }
         case .credential(let name):
             guard let dir = environment["CREDENTIALS_DIRECTORY"] else {
-                throw Failure(description: "token credential '\(name)': $CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential=\(name):/etc/edged/token)")
+                throw Failure(
+                    description:
+                        "token credential '\(name)': $CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential=\(name):/etc/edged/token)"
+                )
             }
             path = "\(dir)/\(name)"
         }

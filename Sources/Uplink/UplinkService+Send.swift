@@ -32,26 +32,35 @@ extension UplinkService {
     /// Sends a batch of one lane and does what the lane's machine says with the answer; true when the server
     /// stored it (in the readings lane the deletion may still be committing: `session.pendingAck`).
     @discardableResult
-    func send(_ prepared: Prepared, lane: WritableKeyPath<Session, Lane>, session: inout Session, store: BufferStore) async -> Bool {
+    func send(_ prepared: Prepared, lane: WritableKeyPath<Session, Lane>, session: inout Session, store: BufferStore)
+        async -> Bool
+    {
         let config = session.config
         let token: String
         do { token = try TokenLoader.load(config.uplink.token) } catch {
-            update { $0.state = "no token"; $0.lastError = error.description }
+            update {
+                $0.state = "no token"; $0.lastError = error.description
+            }
             logger.error("uplink: \(error)")
             session.books.scheduler.noToken(nowMillis: PollClock.monotonicMillis())
             return false
         }
-        update { $0.state = "sending"; $0.lastAttemptMillis = PollClock.wallMillis() }
+        update {
+            $0.state = "sending"; $0.lastAttemptMillis = PollClock.wallMillis()
+        }
         let request = session.client.request(for: prepared.batch, gzippedBody: prepared.body, token: token)
         let batch = prepared.batch
         let outcome: UplinkOutcome
         do throws(TransportError) {
             let response = try await session.client.http.send(request)
-            update { $0.bytesSent += response.bytesSent; $0.bytesReceived += response.bytesReceived }
+            update {
+                $0.bytesSent += response.bytesSent; $0.bytesReceived += response.bytesReceived
+            }
             session.books.usage.add(response.bytesSent + response.bytesReceived, atWallMillis: PollClock.wallMillis())
             session.books.usageDirty = true
-            outcome = UplinkOutcome.classify(status: response.status, retryAfter: response.headers["retry-after"],
-                                             body: String(decoding: response.body.prefix(400), as: UTF8.self), nowWallMillis: PollClock.wallMillis())
+            outcome = UplinkOutcome.classify(
+                status: response.status, retryAfter: response.headers["retry-after"],
+                body: String(decoding: response.body.prefix(400), as: UTF8.self), nowWallMillis: PollClock.wallMillis())
         } catch {
             switch error.kind {
             case .tlsVerify, .pinMismatch: outcome = .untrusted(reason: error.description)
@@ -62,10 +71,15 @@ extension UplinkService {
         let actions = session[keyPath: lane].machine.handle(outcome, records: batch.count)
         let machine = session[keyPath: lane].machine
         // When the endpoint may be tried again, for both lanes.
-        if let ms = session.books.scheduler.sent(outcome, token: token, nowMillis: PollClock.monotonicMillis(), random: random) {
+        if let ms = session.books.scheduler.sent(
+            outcome, token: token, nowMillis: PollClock.monotonicMillis(), random: random)
+        {
             let hold = session.books.scheduler.hold?.rawValue ?? "backing off"
-            update { $0.state = hold; $0.nextAttemptMillis = PollClock.wallMillis() + ms }
-            logger.warning("uplink (\(name)): \(machine.lastError ?? "failed"); next attempt in \(TimeSpan(milliseconds: ms))")
+            update {
+                $0.state = hold; $0.nextAttemptMillis = PollClock.wallMillis() + ms
+            }
+            logger.warning(
+                "uplink (\(name)): \(machine.lastError ?? "failed"); next attempt in \(TimeSpan(milliseconds: ms))")
         }
         var acknowledged = false
         for action in actions {
@@ -75,20 +89,28 @@ extension UplinkService {
                 // batch is in flight (the read-ahead already leaves these records out); the loop waits for it
                 // before it reads the buffer from its head again.
                 acknowledged = true
-                update { $0.state = "online"; $0.lastSuccessMillis = PollClock.wallMillis(); $0.lastError = nil; $0.nextAttemptMillis = nil }
+                update {
+                    $0.state = "online"; $0.lastSuccessMillis = PollClock.wallMillis(); $0.lastError = nil;
+                    $0.nextAttemptMillis = nil
+                }
                 let previous = session.pendingAck
                 let ack = Task { [store, logger] in
                     await previous?.value
                     do {
                         try await store.acknowledge(batch)
-                        self.update { $0.batchesSent += 1; $0.recordsAcknowledged += batch.count }
+                        self.update {
+                            $0.batchesSent += 1; $0.recordsAcknowledged += batch.count
+                        }
                     } catch {
-                        logger.error("uplink: acknowledging \(batch.count) records failed: \(error) (they will be sent again; the server deduplicates)")
+                        logger.error(
+                            "uplink: acknowledging \(batch.count) records failed: \(error) (they will be sent again; the server deduplicates)"
+                        )
                     }
                 }
                 if lane == \Session.readings { session.pendingAck = ack } else { await ack.value }
             case .resendSmaller:
-                logger.warning("uplink: 413 for \(batch.count) records (\(name)); sending \(machine.batchRecords) at a time")
+                logger.warning(
+                    "uplink: 413 for \(batch.count) records (\(name)); sending \(machine.batchRecords) at a time")
             case .deadLetter(let reason):
                 do {
                     try await store.deadLetter(batch, reason: reason)
@@ -96,7 +118,8 @@ extension UplinkService {
                 } catch {
                     logger.error("uplink: moving a rejected batch aside failed: \(error)")
                 }
-                logger.error("uplink: batch of \(batch.count) records rejected (\(reason)); kept in the dead-letter lane")
+                logger.error(
+                    "uplink: batch of \(batch.count) records rejected (\(reason)); kept in the dead-letter lane")
             case .raiseAlarm(let alarm, let message):
                 session.books.reasons[alarm.rawValue] = message
                 logger.error("uplink alarm \(alarm.rawValue): \(message)", metadata: ["alarm": "\(alarm.rawValue)"])

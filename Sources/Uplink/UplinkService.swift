@@ -63,9 +63,11 @@ public final class UplinkService: Service, @unchecked Sendable {
         public var alarm: @Sendable (UplinkAlarmChange) async -> Void
         /// The uplink alarms that stand from before a restart (their clears are still owed).
         public var standing: @Sendable () async -> Set<String>
-        public init(config: @escaping @Sendable () async -> EdgeConfig, store: BufferStore,
-                    alarm: @escaping @Sendable (UplinkAlarmChange) async -> Void = { _ in },
-                    standing: @escaping @Sendable () async -> Set<String> = { [] }) {
+        public init(
+            config: @escaping @Sendable () async -> EdgeConfig, store: BufferStore,
+            alarm: @escaping @Sendable (UplinkAlarmChange) async -> Void = { _ in },
+            standing: @escaping @Sendable () async -> Set<String> = { [] }
+        ) {
             self.config = config; self.store = store; self.alarm = alarm; self.standing = standing
         }
     }
@@ -86,8 +88,10 @@ public final class UplinkService: Service, @unchecked Sendable {
     /// Waits are drawn from here (tests inject a fixed one).
     let random: @Sendable (ClosedRange<Int64>) -> Int64
 
-    public init(source: Source, wake: AsyncStream<Void>, logger: Logger,
-                random: @escaping @Sendable (ClosedRange<Int64>) -> Int64 = { Int64.random(in: $0) }) {
+    public init(
+        source: Source, wake: AsyncStream<Void>, logger: Logger,
+        random: @escaping @Sendable (ClosedRange<Int64>) -> Int64 = { Int64.random(in: $0) }
+    ) {
         self.source = source
         self.wakeStream = wake
         self.logger = logger
@@ -156,7 +160,9 @@ public final class UplinkService: Service, @unchecked Sendable {
         init(_ config: EdgeConfig, books: Books) {
             self.books = books
             self.config = config
-            client = SyncClient(uplink: config.uplink, encoder: BatchEncoder(sender: UplinkService.sender(config), formats: BatchEncoder.formats(for: config)))
+            client = SyncClient(
+                uplink: config.uplink,
+                encoder: BatchEncoder(sender: UplinkService.sender(config), formats: BatchEncoder.formats(for: config)))
             alarms = Lane("alarm lane", maxRecords: config.uplink.batch.maxRecords)
             readings = Lane("readings", maxRecords: config.uplink.batch.maxRecords)
         }
@@ -173,7 +179,9 @@ public final class UplinkService: Service, @unchecked Sendable {
             }
             return next
         }
-        var activeAlarms: [String] { alarms.machine.activeAlarms.union(readings.machine.activeAlarms).map(\.rawValue).sorted() }
+        var activeAlarms: [String] {
+            alarms.machine.activeAlarms.union(readings.machine.activeAlarms).map(\.rawValue).sorted()
+        }
     }
 
     /// What the loop keeps across configuration changes: the month's data usage and the alarms it has
@@ -207,15 +215,18 @@ public final class UplinkService: Service, @unchecked Sendable {
 
     private func loop(_ gateway: Source) async {
         let store = gateway.store
-        let books = Books(usage: await Self.loadUsage(store, logger: logger),
-                          published: await gateway.standing().filter { $0.hasPrefix("uplink-") })
+        let books = Books(
+            usage: await Self.loadUsage(store, logger: logger),
+            published: await gateway.standing().filter { $0.hasPrefix("uplink-") })
         var session = Session(await gateway.config(), books: books)
         var mode = DataBudgetMode.normal
         // While a full batch of readings is in flight, the next one is read and encoded (a backlog drains at the
         // pace of the server, not of the server plus the buffer plus the encoder). Used only if that batch is
         // acknowledged: its read-ahead assumed the batch's records gone.
         var ahead: Task<Round?, Never>?
-        update { $0.endpoint = session.config.uplink.endpoint; $0.state = "idle" }
+        update {
+            $0.endpoint = session.config.uplink.endpoint; $0.state = "idle"
+        }
         while running {
             // Pick up a reloaded configuration.
             let current = await gateway.config()
@@ -224,7 +235,9 @@ public final class UplinkService: Service, @unchecked Sendable {
                 session = session.reloaded(current, nowMillis: PollClock.monotonicMillis())
                 ahead?.cancel(); ahead = nil
                 let alarms = session.activeAlarms
-                update { $0.endpoint = current.uplink.endpoint; $0.alarms = alarms }
+                update {
+                    $0.endpoint = current.uplink.endpoint; $0.alarms = alarms
+                }
             }
             let limits = session.config.uplink.batch
             update { $0.batchRecordsLimit = session.readings.machine.batchRecords }
@@ -237,9 +250,15 @@ public final class UplinkService: Service, @unchecked Sendable {
             }
             await saveUsage(&session, store: store, force: false)
             // An operator acknowledged the dead letters: the rejected-batch alarm clears.
-            if lock.withLock({ () -> Bool in defer { rejectedAcknowledged = false }; return rejectedAcknowledged }) {
-                for action in session.alarms.machine.acknowledgeRejected() + session.readings.machine.acknowledgeRejected() {
-                    if case .clearAlarm(let a) = action { logger.notice("uplink alarm \(a.rawValue) acknowledged by an operator") }
+            if lock.withLock({ () -> Bool in
+                defer { rejectedAcknowledged = false }; return rejectedAcknowledged
+            }) {
+                for action in session.alarms.machine.acknowledgeRejected()
+                    + session.readings.machine.acknowledgeRejected()
+                {
+                    if case .clearAlarm(let a) = action {
+                        logger.notice("uplink alarm \(a.rawValue) acknowledged by an operator")
+                    }
                 }
                 await reconcileAlarms(&session, gateway, mode: mode)
                 let alarms = session.activeAlarms
@@ -247,7 +266,8 @@ public final class UplinkService: Service, @unchecked Sendable {
             }
             // A refused token that has since been replaced (a field tech fixed it): retry now.
             if session.books.scheduler.tokenRefused, let token = try? TokenLoader.load(session.config.uplink.token),
-               session.books.scheduler.tokenSeen(token, nowMillis: PollClock.monotonicMillis()) {
+                session.books.scheduler.tokenSeen(token, nowMillis: PollClock.monotonicMillis())
+            {
                 logger.notice("uplink: the token changed; retrying now")
             }
             // An alarm event came in: read the buffer afresh rather than use what was read ahead without it.
@@ -257,10 +277,11 @@ public final class UplinkService: Service, @unchecked Sendable {
             // A read-ahead that found nothing is no proof the buffer is empty: read its head.
             if let r = round, r.alarms.isEmpty && r.readings.isEmpty { round = nil }
             if round == nil {
-                await session.pendingAck?.value   // read from the head only once deletions are committed
+                await session.pendingAck?.value  // read from the head only once deletions are committed
                 do {
                     // While saving, read deeper: most of what is read is dropped, not sent.
-                    let depth = mode == .saving ? max(1000, session.readings.machine.batchRecords) : session.readings.offer
+                    let depth =
+                        mode == .saving ? max(1000, session.readings.machine.batchRecords) : session.readings.offer
                     round = try await Self.read(store, maxRecords: depth, after: nil)
                 } catch {
                     if !running { break }
@@ -301,12 +322,18 @@ public final class UplinkService: Service, @unchecked Sendable {
             if !round.readings.isEmpty {
                 readingsDue = now
                 let maxAge = mode == .saving ? max(limits.maxAge.milliseconds, 3_600_000) : limits.maxAge.milliseconds
-                if round.readings.count < batchRecords, let oldest = round.readings.compactMap({ $0.reading?.wallMillis }).min() {
+                if round.readings.count < batchRecords,
+                    let oldest = round.readings.compactMap({ $0.reading?.wallMillis }).min()
+                {
                     let age = PollClock.wallMillis() - oldest
-                    if age < maxAge, !bodyNearlyFull(round.readings, epoch: round.epoch, session: session) { readingsDue = now + maxAge - age }
+                    if age < maxAge, !bodyNearlyFull(round.readings, epoch: round.epoch, session: session) {
+                        readingsDue = now + maxAge - age
+                    }
                 }
             }
-            switch session.books.scheduler.next(nowMillis: now, alarmsWaiting: !round.alarms.isEmpty, readingsDueMillis: readingsDue) {
+            switch session.books.scheduler.next(
+                nowMillis: now, alarmsWaiting: !round.alarms.isEmpty, readingsDueMillis: readingsDue)
+            {
             case .idle:
                 update { $0.state = "idle" }
                 await wake.wait(timeout: .seconds(max(1, limits.maxAge.seconds)))
@@ -320,16 +347,21 @@ public final class UplinkService: Service, @unchecked Sendable {
                 await wake.wait(timeout: .milliseconds(max(0, t - now)))
             case .send(.alarms):
                 let records = Array(round.alarms.prefix(session.alarms.machine.batchRecords))
-                let prepared = Self.prepare(records, epoch: round.epoch, encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
+                let prepared = Self.prepare(
+                    records, epoch: round.epoch, encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
                 await send(prepared, lane: \.alarms, session: &session, store: store)
                 await reconcileAlarms(&session, gateway, mode: mode)
             case .send(.readings):
-                let prepared = round.prepared ?? Self.prepare(Array(round.readings.prefix(batchRecords)), epoch: round.epoch,
-                                                              encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
+                let prepared =
+                    round.prepared
+                    ?? Self.prepare(
+                        Array(round.readings.prefix(batchRecords)), epoch: round.epoch,
+                        encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
                 session.readings.noteFit(prepared)
                 let rest = Array(round.readings.dropFirst(prepared.batch.count))
                 if round.readings.count >= batchRecords || !rest.isEmpty {
-                    ahead = readAhead(after: prepared, rest: rest, batchRecords: batchRecords, session: session, store: store)
+                    ahead = readAhead(
+                        after: prepared, rest: rest, batchRecords: batchRecords, session: session, store: store)
                 }
                 if await !send(prepared, lane: \.readings, session: &session, store: store) {
                     ahead?.cancel(); ahead = nil
@@ -345,10 +377,13 @@ public final class UplinkService: Service, @unchecked Sendable {
 
     /// While a backlog drains: reads and encodes the next batch while `prepared` is in flight. Its result is
     /// used only if that batch is acknowledged (it assumes the batch's records gone).
-    private func readAhead(after prepared: Prepared, rest: [BufferedRecord], batchRecords: Int, session: Session,
-                           store: BufferStore) -> Task<Round?, Never> {
+    private func readAhead(
+        after prepared: Prepared, rest: [BufferedRecord], batchRecords: Int, session: Session,
+        store: BufferStore
+    ) -> Task<Round?, Never> {
         let last = prepared.batch.readingSeqs?.upperBound ?? 0
-        let encoder = session.client.encoder, maxBytes = Int(session.config.uplink.batch.maxBytes.bytes), epoch = prepared.batch.epoch
+        let encoder = session.client.encoder, maxBytes = Int(session.config.uplink.batch.maxBytes.bytes),
+            epoch = prepared.batch.epoch
         let deleting = session.pendingAck
         return Task {
             var next: Round
@@ -365,7 +400,8 @@ public final class UplinkService: Service, @unchecked Sendable {
                 next = fresh
             }
             if next.alarms.isEmpty && next.readings.count >= batchRecords {
-                next.prepared = Self.prepare(Array(next.readings.prefix(batchRecords)), epoch: epoch, encoder: encoder, maxBytes: maxBytes)
+                next.prepared = Self.prepare(
+                    Array(next.readings.prefix(batchRecords)), epoch: epoch, encoder: encoder, maxBytes: maxBytes)
             }
             return next
         }
@@ -386,10 +422,13 @@ public final class UplinkService: Service, @unchecked Sendable {
 
     /// Saves the month's usage in the buffer file when it changed, at most every 30 s unless `force`.
     private func saveUsage(_ session: inout Session, store: BufferStore, force: Bool) async {
-        guard session.books.usageDirty, force || ContinuousClock.now - session.books.usageSavedAt >= .seconds(30) else { return }
+        guard session.books.usageDirty, force || ContinuousClock.now - session.books.usageSavedAt >= .seconds(30) else {
+            return
+        }
         guard let data = try? JSONEncoder().encode(session.books.usage) else { return }
         do {
-            _ = try await store.append(alarms: [], state: StateEntry(key: Self.usageKey, value: String(decoding: data, as: UTF8.self)))
+            _ = try await store.append(
+                alarms: [], state: StateEntry(key: Self.usageKey, value: String(decoding: data, as: UTF8.self)))
             session.books.usageDirty = false
             session.books.usageSavedAt = .now
         } catch {
@@ -407,7 +446,8 @@ public final class UplinkService: Service, @unchecked Sendable {
             $0.monthlyBudget = cap; $0.dataBudgetMode = mode.rawValue
         }
         if mode == .saving {
-            session.books.reasons[Self.dataBudgetAlarm] = "\(usage.bytes) of the \(cap ?? 0)-byte monthly data budget used in \(usage.month); "
+            session.books.reasons[Self.dataBudgetAlarm] =
+                "\(usage.bytes) of the \(cap ?? 0)-byte monthly data budget used in \(usage.month); "
                 + "sending alarms and hourly snapshots only, other readings are dropped with data-budget gap records"
         }
         return mode
@@ -423,20 +463,27 @@ public final class UplinkService: Service, @unchecked Sendable {
         let published = session.books.published
         guard desired != published else { return }
         for name in desired.subtracting(published).sorted() {
-            await gateway.alarm(UplinkAlarmChange(name: name, raised: true, priority: Self.priority(name),
-                                                  reason: session.books.reasons[name] ?? name))
+            await gateway.alarm(
+                UplinkAlarmChange(
+                    name: name, raised: true, priority: Self.priority(name),
+                    reason: session.books.reasons[name] ?? name))
         }
         for name in published.subtracting(desired).sorted() {
-            let reason = name == Self.dataBudgetAlarm ? "the data budget allows everything again (a new month, or a larger budget)"
-                                                      : "uploads go through again"
-            await gateway.alarm(UplinkAlarmChange(name: name, raised: false, priority: Self.priority(name), reason: reason))
+            let reason =
+                name == Self.dataBudgetAlarm
+                ? "the data budget allows everything again (a new month, or a larger budget)"
+                : "uploads go through again"
+            await gateway.alarm(
+                UplinkAlarmChange(name: name, raised: false, priority: Self.priority(name), reason: reason))
         }
         session.books.published = desired
     }
 
     static func priority(_ alarm: String) -> AlarmPriority {
         switch alarm {
-        case UplinkAlarm.unauthorized.rawValue, UplinkAlarm.untrustedServer.rawValue, UplinkAlarm.wrongEndpoint.rawValue: .high
+        case UplinkAlarm.unauthorized.rawValue, UplinkAlarm.untrustedServer.rawValue,
+            UplinkAlarm.wrongEndpoint.rawValue:
+            .high
         case UplinkAlarm.rejectedBatch.rawValue: .medium
         default: .low
         }
@@ -448,7 +495,9 @@ public final class UplinkService: Service, @unchecked Sendable {
     /// The byte bound is applied to the encoded body (`prepare`): the buffer's per-record estimate is several
     /// times what a reading costs in series form, so it is not used as the bound.
     static func read(_ store: BufferStore, maxRecords: Int, after: Int64?) async throws(BufferError) -> Round? {
-        guard let batch = try await store.nextBatch(maxRecords: maxRecords, maxBytes: Int(Int32.max)) else { return nil }
+        guard let batch = try await store.nextBatch(maxRecords: maxRecords, maxBytes: Int(Int32.max)) else {
+            return nil
+        }
         var round = Round(epoch: batch.epoch, alarms: [], readings: [], prepared: nil)
         round.readings.reserveCapacity(batch.count)
         let after = after ?? .min
@@ -463,10 +512,13 @@ public final class UplinkService: Service, @unchecked Sendable {
         let limit = Int(session.config.uplink.batch.maxBytes.bytes)
         // The estimate over-counts, so only an estimate past the limit needs the exact size.
         guard records.reduce(0, { $0 + $1.estimatedWireBytes }) >= limit * 9 / 10 else { return false }
-        return session.client.encoder.encode(BufferBatch(epoch: epoch, records: records), sentAt: 0, clockSynchronized: false).count >= limit * 9 / 10
+        return session.client.encoder.encode(
+            BufferBatch(epoch: epoch, records: records), sentAt: 0, clockSynchronized: false
+        ).count >= limit * 9 / 10
     }
 
     public static func sender(_ c: EdgeConfig) -> BatchSender {
-        BatchSender(gateway: c.gateway.id, tenant: c.gateway.tenant, site: c.gateway.site, software: EdgeCoreVersion.string)
+        BatchSender(
+            gateway: c.gateway.id, tenant: c.gateway.tenant, site: c.gateway.site, software: EdgeCoreVersion.string)
     }
 }

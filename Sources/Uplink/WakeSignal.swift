@@ -35,7 +35,9 @@ public final class WakeSignal: @unchecked Sendable {
 
     /// Returns when signalled (or already signalled since the last wait), after `timeout`, or on cancellation.
     public func wait(timeout: Duration) async {
-        let id: UInt64 = lock.withLock { waits += 1; return waits }
+        let id: UInt64 = lock.withLock {
+            waits += 1; return waits
+        }
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
             if !Task.isCancelled { self?.expire(id) }

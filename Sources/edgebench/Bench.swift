@@ -7,7 +7,9 @@ struct EdgeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgebench",
         abstract: "edged benchmarks, each beside its reference.",
-        subcommands: [All.self, PollingBench.self, PlannerBench.self, BufferBench.self, DaemonBench.self, UplinkBench.self],
+        subcommands: [
+            All.self, PollingBench.self, PlannerBench.self, BufferBench.self, DaemonBench.self, UplinkBench.self
+        ],
         defaultSubcommand: All.self
     )
 
@@ -27,11 +29,15 @@ struct EdgeBench: ParsableCommand {
 /// Output helpers: one line per figure, `name  value unit   reference: value unit   ratio`.
 enum Report {
     static func section(_ title: String) { print("\n## \(title)") }
-    static func figure(_ name: String, _ value: Double, _ unit: String, reference: (String, Double)? = nil, higherIsBetter: Bool = true) {
+    static func figure(
+        _ name: String, _ value: Double, _ unit: String, reference: (String, Double)? = nil, higherIsBetter: Bool = true
+    ) {
         var line = name.padding(toLength: 54, withPad: " ", startingAt: 0) + format(value) + " " + unit
         if let (refName, ref) = reference, ref > 0 {
             let ratio = higherIsBetter ? value / ref : ref / value
-            line = line.padding(toLength: 78, withPad: " ", startingAt: 0) + "| \(refName): \(format(ref)) \(unit) | ×\(String(format: "%.2f", ratio))"
+            line =
+                line.padding(toLength: 78, withPad: " ", startingAt: 0)
+                + "| \(refName): \(format(ref)) \(unit) | ×\(String(format: "%.2f", ratio))"
         }
         print(line)
     }

@@ -11,7 +11,8 @@ import GRDBSQLite
 /// - resident memory of a process that opens the buffer and serves batches, with a large queue against an
 ///   empty one (each measured in a fresh child process).
 struct BufferBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "buffer", abstract: "SQLite buffer: ingest, bytes per reading, memory.")
+    static let configuration = CommandConfiguration(
+        commandName: "buffer", abstract: "SQLite buffer: ingest, bytes per reading, memory.")
 
     @Option(help: "Readings per ingest round.")
     var readings = 200_000
@@ -39,7 +40,8 @@ struct BufferBench: ParsableCommand {
         var oursCPU = Double.infinity, rawCPU = Double.infinity
         for round in 0..<rounds {
             let o = try ingest(rows, path: work + "/ours-\(round).db")
-            let r = try RawSQLite.insertLoop(rows, path: work + "/raw-\(round).db", rowsPerCommit: GroupCommitPolicy.default.maxRecords)
+            let r = try RawSQLite.insertLoop(
+                rows, path: work + "/raw-\(round).db", rowsPerCommit: GroupCommitPolicy.default.maxRecords)
             if o.rate > ours.rate { ours = o }
             if r.rate > raw.rate { raw = r }
             oursCPU = min(oursCPU, o.cpuPer10k); rawCPU = min(rawCPU, r.cpuPer10k)
@@ -47,9 +49,15 @@ struct BufferBench: ParsableCommand {
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: work + p + suffix) }
             }
         }
-        Report.figure("ingest, group commit, synchronous=FULL", ours.rate, "readings/s", reference: ("raw C insert loop, same durability", raw.rate))
-        Report.figure("CPU per 10,000 readings ingested", oursCPU * 1000, "ms", reference: ("raw C insert loop", rawCPU * 1000), higherIsBetter: false)
-        Report.figure("bytes on disk per stored reading", ours.bytesPerReading, "B", reference: ("names as text", raw.naiveBytesPerReading), higherIsBetter: false)
+        Report.figure(
+            "ingest, group commit, synchronous=FULL", ours.rate, "readings/s",
+            reference: ("raw C insert loop, same durability", raw.rate))
+        Report.figure(
+            "CPU per 10,000 readings ingested", oursCPU * 1000, "ms", reference: ("raw C insert loop", rawCPU * 1000),
+            higherIsBetter: false)
+        Report.figure(
+            "bytes on disk per stored reading", ours.bytesPerReading, "B",
+            reference: ("names as text", raw.naiveBytesPerReading), higherIsBetter: false)
 
         // Memory: a fresh process opens the buffer and serves batches, with an empty and a large queue.
         let empty = work + "/empty.db"
@@ -57,7 +65,9 @@ struct BufferBench: ParsableCommand {
         e.close()
         let big = work + "/big.db"
         let fill = try Report.time { try self.fill(path: big, records: queue) }
-        print("  (filled \(queue) records through append in \(String(format: "%.1f", fill)) s; file \(Self.bytes(big) >> 20) MiB)")
+        print(
+            "  (filled \(queue) records through append in \(String(format: "%.1f", fill)) s; file \(Self.bytes(big) >> 20) MiB)"
+        )
         // Dequeue + acknowledge from the big backlog, beside the same from a small one: an index in the exact
         // ORDER BY makes the cost per batch independent of the backlog.
         let small = work + "/small.db"
@@ -67,14 +77,17 @@ struct BufferBench: ParsableCommand {
             drainBig = max(drainBig, try drain(path: big, batches: 6))
             drainSmall = max(drainSmall, try drain(path: small, batches: 6))
         }
-        Report.figure("dequeue+ack, \(Self.count(queue)) queued, batches of 5000", drainBig, "records/s",
-                      reference: ("100k queued", drainSmall))
+        Report.figure(
+            "dequeue+ack, \(Self.count(queue)) queued, batches of 5000", drainBig, "records/s",
+            reference: ("100k queued", drainSmall))
         let rssEmpty = try probeChild(empty)
         let rssBig = try probeChild(big)
-        Report.figure("resident memory, \(Self.count(queue)) records queued", Double(rssBig.rss) / 1024, "MiB",
-                      reference: ("empty queue", Double(rssEmpty.rss) / 1024), higherIsBetter: false)
-        Report.figure("peak resident memory, \(Self.count(queue)) queued", Double(rssBig.hwm) / 1024, "MiB",
-                      reference: ("empty queue", Double(rssEmpty.hwm) / 1024), higherIsBetter: false)
+        Report.figure(
+            "resident memory, \(Self.count(queue)) records queued", Double(rssBig.rss) / 1024, "MiB",
+            reference: ("empty queue", Double(rssEmpty.rss) / 1024), higherIsBetter: false)
+        Report.figure(
+            "peak resident memory, \(Self.count(queue)) queued", Double(rssBig.hwm) / 1024, "MiB",
+            reference: ("empty queue", Double(rssEmpty.hwm) / 1024), higherIsBetter: false)
     }
 
     // MARK: - Ingest
@@ -84,8 +97,11 @@ struct BufferBench: ParsableCommand {
         let t0: Int64 = 1_750_000_000_000
         return (0..<n).map { i in
             let bad = i % 200 == 0
-            return Reading(device: "well-\(i % 40)", tag: "tag-\((i / 40) % 25)", value: bad ? nil : .number(Double(i % 5000) * 0.1 + 100),
-                           quality: bad ? .bad(.timeout) : .good, wallMillis: t0 + Int64(i / 1000) * 1000, monotonicNanos: UInt64(i))
+            return Reading(
+                device: "well-\(i % 40)", tag: "tag-\((i / 40) % 25)",
+                value: bad ? nil : .number(Double(i % 5000) * 0.1 + 100),
+                quality: bad ? .bad(.timeout) : .good, wallMillis: t0 + Int64(i / 1000) * 1000,
+                monotonicNanos: UInt64(i))
         }
     }
 
@@ -99,25 +115,28 @@ struct BufferBench: ParsableCommand {
         let producers = 16, chunk = 250
         let slices = stride(from: 0, to: rows.count, by: chunk).map { Array(rows[$0..<min(rows.count, $0 + chunk)]) }
         var seconds = 0.0
-        let cpu = try Report.cpu { seconds = try Report.time {
-            try blocking {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for p in 0..<producers {
-                        group.addTask {
-                            for k in stride(from: p, to: slices.count, by: producers) {
-                                _ = try await store.append(readings: slices[k], units: Self.units)
+        let cpu = try Report.cpu {
+            seconds = try Report.time {
+                try blocking {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for p in 0..<producers {
+                            group.addTask {
+                                for k in stride(from: p, to: slices.count, by: producers) {
+                                    _ = try await store.append(readings: slices[k], units: Self.units)
+                                }
                             }
                         }
+                        try await group.waitForAll()
                     }
-                    try await group.waitForAll()
                 }
             }
-        } }
+        }
         let stored = try store.stats().readingRecords
         store.close()
         precondition(stored == rows.count, "stored \(stored) of \(rows.count)")
-        return IngestResult(rate: Double(rows.count) / seconds, bytesPerReading: Double(Self.bytes(path)) / Double(rows.count),
-                            cpuPer10k: cpu / Double(rows.count) * 10_000)
+        return IngestResult(
+            rate: Double(rows.count) / seconds, bytesPerReading: Double(Self.bytes(path)) / Double(rows.count),
+            cpuPer10k: cpu / Double(rows.count) * 10_000)
     }
 
     func fill(path: String, records: Int) throws {
@@ -132,7 +151,8 @@ struct BufferBench: ParsableCommand {
                     for p in 0..<16 {
                         group.addTask {
                             for start in stride(from: p * 250, to: rows.count, by: 16 * 250) {
-                                _ = try await store.append(readings: Array(rows[start..<min(rows.count, start + 250)]), units: Self.units)
+                                _ = try await store.append(
+                                    readings: Array(rows[start..<min(rows.count, start + 250)]), units: Self.units)
                             }
                         }
                     }
@@ -178,7 +198,9 @@ struct BufferBench: ParsableCommand {
         _ = try store.stats()
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         func kib(_ key: String) -> Int {
-            status.split(separator: "\n").first { $0.hasPrefix(key) }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? -1
+            status.split(separator: "\n").first { $0.hasPrefix(key) }.flatMap {
+                Int($0.split(separator: " ").dropFirst().first ?? "")
+            } ?? -1
         }
         print("rss \(kib("VmRSS:")) hwm \(kib("VmHWM:"))")
         store.close()
@@ -231,45 +253,61 @@ enum RawSQLite {
             return id
         }
         let db = try open(path)
-        try exec(db, """
+        try exec(
+            db,
+            """
             CREATE TABLE record(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL, series INTEGER,
                                 wall INTEGER NOT NULL, value REAL, quality INTEGER NOT NULL, body TEXT);
             """)
         var seconds = 0.0
-        let cpu = try Report.cpu { seconds = try Report.time {
-            let stmt = try prepare(db, "INSERT INTO record(kind, series, wall, value, quality, body) VALUES (0, ?, ?, ?, ?, NULL)")
-            defer { sqlite3_finalize(stmt) }
-            var i = 0
-            while i < rows.count {
-                try exec(db, "BEGIN")
-                for k in i..<min(rows.count, i + rowsPerCommit) {
-                    let r = rows[k]
-                    sqlite3_bind_int64(stmt, 1, series[k])
-                    sqlite3_bind_int64(stmt, 2, r.wallMillis)
-                    if let v = r.value?.number { sqlite3_bind_double(stmt, 3, v) } else { sqlite3_bind_null(stmt, 3) }
-                    sqlite3_bind_int64(stmt, 4, r.quality.isGood ? 0 : 1)
-                    guard sqlite3_step(stmt) == SQLITE_DONE else { throw failure(db) }
-                    sqlite3_reset(stmt)
+        let cpu = try Report.cpu {
+            seconds = try Report.time {
+                let stmt = try prepare(
+                    db, "INSERT INTO record(kind, series, wall, value, quality, body) VALUES (0, ?, ?, ?, ?, NULL)")
+                defer { sqlite3_finalize(stmt) }
+                var i = 0
+                while i < rows.count {
+                    try exec(db, "BEGIN")
+                    for k in i..<min(rows.count, i + rowsPerCommit) {
+                        let r = rows[k]
+                        sqlite3_bind_int64(stmt, 1, series[k])
+                        sqlite3_bind_int64(stmt, 2, r.wallMillis)
+                        if let v = r.value?.number {
+                            sqlite3_bind_double(stmt, 3, v)
+                        } else {
+                            sqlite3_bind_null(stmt, 3)
+                        }
+                        sqlite3_bind_int64(stmt, 4, r.quality.isGood ? 0 : 1)
+                        guard sqlite3_step(stmt) == SQLITE_DONE else { throw failure(db) }
+                        sqlite3_reset(stmt)
+                    }
+                    try exec(db, "COMMIT")
+                    i += rowsPerCommit
                 }
-                try exec(db, "COMMIT")
-                i += rowsPerCommit
             }
-        } }
+        }
         sqlite3_close(db)
 
         let naivePath = path + ".naive"
         let naive = try open(naivePath)
-        try exec(naive, """
+        try exec(
+            naive,
+            """
             CREATE TABLE reading(seq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, tag TEXT NOT NULL, units TEXT,
                                  wall INTEGER NOT NULL, value REAL, quality TEXT NOT NULL);
             """)
-        let stmt = try prepare(naive, "INSERT INTO reading(device, tag, units, wall, value, quality) VALUES (?, ?, ?, ?, ?, ?)")
+        let stmt = try prepare(
+            naive, "INSERT INTO reading(device, tag, units, wall, value, quality) VALUES (?, ?, ?, ?, ?, ?)")
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
         try exec(naive, "BEGIN")
         for r in rows {
             sqlite3_bind_text(stmt, 1, r.device, -1, transient)
             sqlite3_bind_text(stmt, 2, r.tag, -1, transient)
-            if let u = BufferBench.units(r.device, r.tag) { sqlite3_bind_text(stmt, 3, u, -1, transient) } else { sqlite3_bind_null(stmt, 3) }
+            if let u = BufferBench.units(r.device, r.tag) {
+                sqlite3_bind_text(stmt, 3, u, -1, transient)
+            } else {
+                sqlite3_bind_null(stmt, 3)
+            }
             sqlite3_bind_int64(stmt, 4, r.wallMillis)
             if let v = r.value?.number { sqlite3_bind_double(stmt, 5, v) } else { sqlite3_bind_null(stmt, 5) }
             sqlite3_bind_text(stmt, 6, r.quality.description, -1, transient)
@@ -280,17 +318,25 @@ enum RawSQLite {
         sqlite3_finalize(stmt)
         try exec(naive, "PRAGMA wal_checkpoint(TRUNCATE)")
         sqlite3_close(naive)
-        return Result(rate: Double(rows.count) / seconds, naiveBytesPerReading: Double(BufferBench.bytes(naivePath)) / Double(rows.count),
-                      cpuPer10k: cpu / Double(rows.count) * 10_000)
+        return Result(
+            rate: Double(rows.count) / seconds,
+            naiveBytesPerReading: Double(BufferBench.bytes(naivePath)) / Double(rows.count),
+            cpuPer10k: cpu / Double(rows.count) * 10_000)
     }
 
     static func open(_ path: String) throws -> OpaquePointer {
         var db: OpaquePointer?
         // NOMUTEX, as GRDB opens its connections: no per-call connection mutex.
-        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let db else {
+        guard
+            sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+                == SQLITE_OK, let db
+        else {
             throw ValidationError("cannot open \(path)")
         }
-        try exec(db, "PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL")
+        try exec(
+            db,
+            "PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL"
+        )
         return db
     }
 

@@ -7,12 +7,19 @@ import Foundation
 /// The daemon as a process: time to READY with a large backlog, resident memory and CPU while polling
 /// the example pad ×10 from edgesim, each beside a reference measured in the same run.
 struct DaemonBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "daemon", abstract: "edged start-up, memory and CPU as a process.")
+    static let configuration = CommandConfiguration(
+        commandName: "daemon", abstract: "edged start-up, memory and CPU as a process.")
     @Option(help: "Records in the backlog for the start-up figure.") var backlog: Int = 1_000_000
     @Option(help: "Seconds of polling for the memory and CPU figures.") var seconds: Int = 60
-    @Option(help: "Also print edged's memory (RssAnon, USS, VmRSS, heap, SQLite) every this many seconds (0: only the summary).")
+    @Option(
+        help:
+            "Also print edged's memory (RssAnon, USS, VmRSS, heap, SQLite) every this many seconds (0: only the summary)."
+    )
     var trace: Int = 0
-    @Option(help: "Directory with edged as packaged (scripts/build-packaged.sh): its memory, where it goes, and the floor under it.")
+    @Option(
+        help:
+            "Directory with edged as packaged (scripts/build-packaged.sh): its memory, where it goes, and the floor under it."
+    )
     var packaged: String?
 
     func run() throws {
@@ -30,8 +37,9 @@ struct DaemonBench: ParsableCommand {
         let full = try padConfig(dir: dir, name: "full", port: port, copies: 1)
         try fillBuffer(path: "\(dir)/full.db", records: backlog)
         let fullReady = try timeToReady(bin: bin, config: full, dir: dir)
-        Report.figure("start to READY, \(backlog) records queued", fullReady * 1000, "ms",
-                      reference: ("empty buffer", emptyReady * 1000), higherIsBetter: false)
+        Report.figure(
+            "start to READY, \(backlog) records queued", fullReady * 1000, "ms",
+            reference: ("empty buffer", emptyReady * 1000), higherIsBetter: false)
 
         // The example pad ×10 (90 devices, 1040 tags) polled over loopback TCP for `seconds`.
         let big = try padConfig(dir: dir, name: "pad10", port: port, copies: 10)
@@ -47,27 +55,39 @@ struct DaemonBench: ParsableCommand {
         // other process shares — here edgesim and edgebench map the same Swift runtime, so on a box where
         // edged is the only Swift process its footprint lies between USS and VmRSS. RssAnon is the heap,
         // stacks and SQLite's caches: the part that could grow.
-        Report.figure("resident memory (VmRSS), example pad ×10 (peak)", Double(run.peakRSS) / 1048576, "MiB",
-                      reference: ("edged with no devices", Double(idleRun.peakRSS) / 1048576), higherIsBetter: false)
-        Report.figure("private memory (USS), example pad ×10 (peak)", Double(run.peakPrivate) / 1048576, "MiB",
-                      reference: ("edged with no devices", Double(idleRun.peakPrivate) / 1048576), higherIsBetter: false)
-        Report.figure("own memory (RssAnon), example pad ×10 (peak)", Double(run.peakAnon) / 1048576, "MiB",
-                      reference: ("edged with no devices", Double(idleRun.peakAnon) / 1048576), higherIsBetter: false)
-        Report.figure("own memory growth, last half of \(seconds) s", Double(run.lateGrowth) / 1024, "KiB",
-                      reference: ("first half", Double(run.earlyGrowth) / 1024), higherIsBetter: false)
+        Report.figure(
+            "resident memory (VmRSS), example pad ×10 (peak)", Double(run.peakRSS) / 1048576, "MiB",
+            reference: ("edged with no devices", Double(idleRun.peakRSS) / 1048576), higherIsBetter: false)
+        Report.figure(
+            "private memory (USS), example pad ×10 (peak)", Double(run.peakPrivate) / 1048576, "MiB",
+            reference: ("edged with no devices", Double(idleRun.peakPrivate) / 1048576), higherIsBetter: false)
+        Report.figure(
+            "own memory (RssAnon), example pad ×10 (peak)", Double(run.peakAnon) / 1048576, "MiB",
+            reference: ("edged with no devices", Double(idleRun.peakAnon) / 1048576), higherIsBetter: false)
+        Report.figure(
+            "own memory growth, last half of \(seconds) s", Double(run.lateGrowth) / 1024, "KiB",
+            reference: ("first half", Double(run.earlyGrowth) / 1024), higherIsBetter: false)
         if run.heapInUse.count == 3 {
             let h = run.heapInUse, q = run.sqliteInUse
-            Report.figure("live heap growth, last half", Double(h[2] - h[1]) / 1024, "KiB",
-                          reference: ("first half", Double(h[1] - h[0]) / 1024), higherIsBetter: false)
-            Report.figure("  of which outside SQLite's caches", Double((h[2] - q[2]) - (h[1] - q[1])) / 1024, "KiB",
-                          reference: ("first half", Double((h[1] - q[1]) - (h[0] - q[0])) / 1024), higherIsBetter: false)
+            Report.figure(
+                "live heap growth, last half", Double(h[2] - h[1]) / 1024, "KiB",
+                reference: ("first half", Double(h[1] - h[0]) / 1024), higherIsBetter: false)
+            Report.figure(
+                "  of which outside SQLite's caches", Double((h[2] - q[2]) - (h[1] - q[1])) / 1024, "KiB",
+                reference: ("first half", Double((h[1] - q[1]) - (h[0] - q[0])) / 1024), higherIsBetter: false)
         }
-        Report.figure("SQLite's share of it at the end (peak)", Double(run.sqlite.peak) / 1048576, "MiB",
-                      reference: ("edged with no devices", Double(idleRun.sqlite.peak) / 1048576), higherIsBetter: false)
+        Report.figure(
+            "SQLite's share of it at the end (peak)", Double(run.sqlite.peak) / 1048576, "MiB",
+            reference: ("edged with no devices", Double(idleRun.sqlite.peak) / 1048576), higherIsBetter: false)
         let tagsPerSecond = run.tagsPerSecond
-        Report.figure("CPU per 10,000 tags/s (\(Int(tagsPerSecond)) tags/s)", run.cpuFraction / tagsPerSecond * 10_000 * 100, "% of a core",
-                      reference: ("edgesim serving them", run.simCPUFraction(sim) / tagsPerSecond * 10_000 * 100), higherIsBetter: false)
-        if let packaged { try packagedMemory(dir: packaged, bin: bin, big: big, idle: idle, work: dir, port: port, sim: sim) }
+        Report.figure(
+            "CPU per 10,000 tags/s (\(Int(tagsPerSecond)) tags/s)", run.cpuFraction / tagsPerSecond * 10_000 * 100,
+            "% of a core",
+            reference: ("edgesim serving them", run.simCPUFraction(sim) / tagsPerSecond * 10_000 * 100),
+            higherIsBetter: false)
+        if let packaged {
+            try packagedMemory(dir: packaged, bin: bin, big: big, idle: idle, work: dir, port: port, sim: sim)
+        }
     }
 
     /// edged as the .deb installs it (standard library and Foundation static, packed relocations): its resident
@@ -78,22 +98,29 @@ struct DaemonBench: ParsableCommand {
         let edged = URL(fileURLWithPath: dir).appendingPathComponent("edged").resolvingSymlinksInPath().path
         let idleRun = try sample(edged: edged, bin: bin, config: idle, dir: work, seconds: 5, sim: sim, split: true)
         let settle = 20
-        let run = try sample(edged: edged, bin: bin, config: big, dir: work, seconds: seconds, sim: sim, split: true, settle: settle)
+        let run = try sample(
+            edged: edged, bin: bin, config: big, dir: work, seconds: seconds, sim: sim, split: true, settle: settle)
         let floor = try floorMemory(bin: bin, work: work, port: port)
         let mib = 1048576.0
-        Report.figure("as packaged: VmRSS, example pad ×10 (peak)", Double(run.peakRSS) / mib, "MiB",
-                      reference: ("edged with no devices", Double(idleRun.peakRSS) / mib), higherIsBetter: false)
-        Report.figure("  pages of edged's binary", Double(run.split.binary) / mib, "MiB",
-                      reference: ("edged with no devices", Double(idleRun.split.binary) / mib), higherIsBetter: false)
-        Report.figure("  pages of the system libraries", Double(run.split.libraries) / mib, "MiB",
-                      reference: ("C program on the same libraries", Double(floor.split.libraries) / mib), higherIsBetter: false)
-        Report.figure("  own memory (anonymous: heap, stacks, data)", Double(run.split.own) / mib, "MiB",
-                      reference: ("C program on the same libraries", Double(floor.split.own) / mib), higherIsBetter: false)
-        Report.figure("C program on the same libraries: VmRSS (peak)", Double(floor.peakRSS) / mib, "MiB",
-                      reference: ("edged as packaged, pad ×10", Double(run.peakRSS) / mib), higherIsBetter: false)
+        Report.figure(
+            "as packaged: VmRSS, example pad ×10 (peak)", Double(run.peakRSS) / mib, "MiB",
+            reference: ("edged with no devices", Double(idleRun.peakRSS) / mib), higherIsBetter: false)
+        Report.figure(
+            "  pages of edged's binary", Double(run.split.binary) / mib, "MiB",
+            reference: ("edged with no devices", Double(idleRun.split.binary) / mib), higherIsBetter: false)
+        Report.figure(
+            "  pages of the system libraries", Double(run.split.libraries) / mib, "MiB",
+            reference: ("C program on the same libraries", Double(floor.split.libraries) / mib), higherIsBetter: false)
+        Report.figure(
+            "  own memory (anonymous: heap, stacks, data)", Double(run.split.own) / mib, "MiB",
+            reference: ("C program on the same libraries", Double(floor.split.own) / mib), higherIsBetter: false)
+        Report.figure(
+            "C program on the same libraries: VmRSS (peak)", Double(floor.peakRSS) / mib, "MiB",
+            reference: ("edged as packaged, pad ×10", Double(run.peakRSS) / mib), higherIsBetter: false)
         if let again = run.afterPageOut {
-            Report.figure("as packaged: VmRSS \(settle) s after its pages were dropped", Double(again) / mib, "MiB",
-                          reference: ("before, at the end of the run", Double(run.endRSS) / mib), higherIsBetter: false)
+            Report.figure(
+                "as packaged: VmRSS \(settle) s after its pages were dropped", Double(again) / mib, "MiB",
+                reference: ("before, at the end of the run", Double(run.endRSS) / mib), higherIsBetter: false)
         } else {
             print("  (working set not measured: process_madvise needs CAP_SYS_NICE)")
         }
@@ -101,14 +128,16 @@ struct DaemonBench: ParsableCommand {
 
     /// The floor: edgebench-floor (C, same libraries) polled by nothing but itself, sampled like edged.
     func floorMemory(bin: URL, work: String, port: Int) throws -> (peakRSS: Int64, split: Split) {
-        let pid = try spawn(bin.appendingPathComponent("edgebench-floor").path, [work, String(port)], log: "\(work)/floor.log")
+        let pid = try spawn(
+            bin.appendingPathComponent("edgebench-floor").path, [work, String(port)], log: "\(work)/floor.log")
         defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
         var peak: Int64 = 0
-        for _ in 0..<12 {   // one upload attempt every 10 rounds of 1 s
+        for _ in 0..<12 {  // one upload attempt every 10 rounds of 1 s
             Thread.sleep(forTimeInterval: 1)
             peak = max(peak, Self.memory(pid, "VmRSS:"))
         }
-        let split = Self.split(pid, binary: bin.appendingPathComponent("edgebench-floor").resolvingSymlinksInPath().path)
+        let split = Self.split(
+            pid, binary: bin.appendingPathComponent("edgebench-floor").resolvingSymlinksInPath().path)
         return (peak, split)
     }
 
@@ -122,11 +151,14 @@ struct DaemonBench: ParsableCommand {
     static func split(_ pid: pid_t, binary: String) -> Split {
         // /proc files report size 0: read to the end rather than trusting the size.
         guard let handle = FileHandle(forReadingAtPath: "/proc/\(pid)/smaps"),
-              let data = try? handle.readToEnd() else { return Split() }
+            let data = try? handle.readToEnd()
+        else { return Split() }
         let smaps = String(decoding: data, as: UTF8.self)
         var split = Split()
         var name = "", rss: Int64 = 0
-        func kib(_ line: Substring) -> Int64 { (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024 }
+        func kib(_ line: Substring) -> Int64 {
+            (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+        }
         for line in smaps.split(separator: "\n") {
             if line.hasPrefix("Rss:") {
                 rss = kib(line)
@@ -152,21 +184,24 @@ struct DaemonBench: ParsableCommand {
         var unit = 1
         for c in 0..<copies {
             for d in pad.devices where d.enabled {
-                devices.append("  - {name: \(d.name)-\(c), bus: lan, unit: \(unit), template: \(d.template), poll: \(d.poll)}")
+                devices.append(
+                    "  - {name: \(d.name)-\(c), bus: lan, unit: \(unit), template: \(d.template), poll: \(d.poll)}")
                 unit += 1
             }
         }
-        let includes = pad.templates.compactMap(\.sourceFile).map { "  - include: templates/\(($0 as NSString).lastPathComponent)" }
+        let includes = pad.templates.compactMap(\.sourceFile).map {
+            "  - include: templates/\(($0 as NSString).lastPathComponent)"
+        }
         let text = """
-        gateway: {id: bench-gw, site: Bench, tenant: bench}
-        uplink: {endpoint: "https://127.0.0.1:9/api/v1/edge/batches", token: {credential: edged-token}}
-        storage: {path: \(dir)/\(name).db, maxBytes: 2GiB}
-        buses:
-          - {name: lan, type: tcp, host: 127.0.0.1, port: \(port), responseTimeout: 1s}
-        templates:
-        \(includes.joined(separator: "\n"))
-        devices:\(devices.isEmpty ? " []" : "\n" + devices.joined(separator: "\n"))
-        """
+            gateway: {id: bench-gw, site: Bench, tenant: bench}
+            uplink: {endpoint: "https://127.0.0.1:9/api/v1/edge/batches", token: {credential: edged-token}}
+            storage: {path: \(dir)/\(name).db, maxBytes: 2GiB}
+            buses:
+              - {name: lan, type: tcp, host: 127.0.0.1, port: \(port), responseTimeout: 1s}
+            templates:
+            \(includes.joined(separator: "\n"))
+            devices:\(devices.isEmpty ? " []" : "\n" + devices.joined(separator: "\n"))
+            """
         let path = "\(dir)/\(name).yaml"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -183,8 +218,10 @@ struct DaemonBench: ParsableCommand {
             while done < records {
                 let n = min(5000, records - done)
                 let batch = (0..<n).map { i in
-                    Reading(device: tags[(done + i) % tags.count].name, tag: "tubing_pressure", value: .number(300 + Double((done + i) % 50)),
-                            quality: .good, wallMillis: start + Int64(done + i) * 100, monotonicNanos: 0)
+                    Reading(
+                        device: tags[(done + i) % tags.count].name, tag: "tubing_pressure",
+                        value: .number(300 + Double((done + i) % 50)),
+                        quality: .good, wallMillis: start + Int64(done + i) * 100, monotonicNanos: 0)
                 }
                 _ = try? await store.append(readings: batch, units: { _, _ in "psi" })
                 done += n
@@ -207,7 +244,9 @@ struct DaemonBench: ParsableCommand {
         environment.merge(env) { _, b in b }
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
-        guard posix_spawn(&pid, exe, &actions, nil, argv, envp) == 0 else { throw ValidationError("cannot start \(exe)") }
+        guard posix_spawn(&pid, exe, &actions, nil, argv, envp) == 0 else {
+            throw ValidationError("cannot start \(exe)")
+        }
         return pid
     }
 
@@ -219,10 +258,16 @@ struct DaemonBench: ParsableCommand {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in sockPath.utf8.enumerated() { p[i] = b } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let pid = try spawn(bin.appendingPathComponent("edged").path, ["--config", config, "--control-socket", "\(dir)/ctl-\(pid_t.random(in: 1...99999)).sock"],
-                            log: "\(dir)/edged.log", env: ["NOTIFY_SOCKET": sockPath])
+        let pid = try spawn(
+            bin.appendingPathComponent("edged").path,
+            ["--config", config, "--control-socket", "\(dir)/ctl-\(pid_t.random(in: 1...99999)).sock"],
+            log: "\(dir)/edged.log", env: ["NOTIFY_SOCKET": sockPath])
         defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
         var buf = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -264,12 +309,14 @@ struct DaemonBench: ParsableCommand {
 
     /// Runs `edged` (edgectl from `bin` reads its heap) for `seconds`; with `split`, where its pages are at the
     /// end; with `settle` > 0, then has the kernel take back its pages and reads VmRSS after `settle` seconds.
-    func sample(edged: String, bin: URL, config: String, dir: String, seconds: Int, sim: pid_t,
-                split: Bool = false, settle: Int = 0) throws -> Sample {
+    func sample(
+        edged: String, bin: URL, config: String, dir: String, seconds: Int, sim: pid_t,
+        split: Bool = false, settle: Int = 0
+    ) throws -> Sample {
         let ctl = "\(dir)/ctl-sample.sock"
         let pid = try spawn(edged, ["--config", config, "--control-socket", ctl], log: "\(dir)/edged-sample.log")
         defer { kill(pid, SIGTERM); var s: Int32 = 0; waitpid(pid, &s, 0) }
-        Thread.sleep(forTimeInterval: 3)   // warm up: connections, first polls
+        Thread.sleep(forTimeInterval: 3)  // warm up: connections, first polls
         var s = Sample()
         let pad = try ConfigLoader(files: BenchFiles()).load(path: config).get().config
         s.tagsPerSecond = pad.devices.reduce(0.0) { $0 + Double(pad.effectiveTags(of: $1).count) / $1.poll.seconds }
@@ -286,8 +333,10 @@ struct DaemonBench: ParsableCommand {
             if i + 1 == max(2, seconds) / 2 { s.sampleHeap(bin: bin, socket: ctl) }
             if trace > 0, (i + 1) % trace == 0 {
                 let heap = Self.heap(bin: bin, socket: ctl)
-                print("  \(i + 1) s: RssAnon \(anon.last! / 1024) KiB, private \(priv.last! / 1024) KiB, VmRSS \(rss.last! / 1024) KiB, "
-                      + "heap \(heap.inUse / 1024) KiB in use / \(heap.held / 1024) KiB held, SQLite \(heap.sqlite / 1024) KiB")
+                print(
+                    "  \(i + 1) s: RssAnon \(anon.last! / 1024) KiB, private \(priv.last! / 1024) KiB, VmRSS \(rss.last! / 1024) KiB, "
+                        + "heap \(heap.inUse / 1024) KiB in use / \(heap.held / 1024) KiB held, SQLite \(heap.sqlite / 1024) KiB"
+                )
             }
         }
         s.sampleHeap(bin: bin, socket: ctl)
@@ -347,19 +396,24 @@ struct DaemonBench: ParsableCommand {
     /// SQLite's own allocations in edged (`sqliteMemoryBytes`, `sqliteMemoryPeakBytes` of `edgectl buffer`).
     static func sqliteMemory(bin: URL, socket: String) -> (used: Int64, peak: Int64) {
         let obj = edgectlJSON(bin: bin, ["buffer", "--json", "--socket", socket])
-        return ((obj["sqliteMemoryBytes"] as? NSNumber)?.int64Value ?? 0, (obj["sqliteMemoryPeakBytes"] as? NSNumber)?.int64Value ?? 0)
+        return (
+            (obj["sqliteMemoryBytes"] as? NSNumber)?.int64Value ?? 0,
+            (obj["sqliteMemoryPeakBytes"] as? NSNumber)?.int64Value ?? 0
+        )
     }
 
     /// A `/proc/<pid>/status` memory line (`VmRSS:`, `RssAnon:`) in bytes.
     static func memory(_ pid: pid_t, _ key: String) -> Int64 {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return 0 }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) })
+        else { return 0 }
         return (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }
 
     static func cpuSeconds(_ pid: pid_t) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // After the comm field: state is fields[0]; utime and stime are fields 11 and 12.
         guard fields.count > 12, let u = Double(fields[11]), let k = Double(fields[12]) else { return 0 }
@@ -368,7 +422,9 @@ struct DaemonBench: ParsableCommand {
 
     struct BenchFiles: ConfigFileAccess {
         func readText(_ path: String) throws(ConfigFileError) -> String {
-            guard let d = FileManager.default.contents(atPath: path) else { throw ConfigFileError(path: path, reason: "not found") }
+            guard let d = FileManager.default.contents(atPath: path) else {
+                throw ConfigFileError(path: path, reason: "not found")
+            }
             return String(decoding: d, as: UTF8.self)
         }
         func permissions(_ path: String) -> UInt32? { FileManager.default.fileExists(atPath: path) ? 0o600 : nil }

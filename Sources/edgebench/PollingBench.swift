@@ -8,7 +8,8 @@ import ModbusPoller
 /// Polling throughput over loopback TCP against the simulator, beside a raw C libmodbus loop reading the
 /// same registers from the same server in the same run; and CPU per 10,000 tag reads.
 struct PollingBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "polling", abstract: "Polling throughput and CPU per tag read.")
+    static let configuration = CommandConfiguration(
+        commandName: "polling", abstract: "Polling throughput and CPU per tag read.")
     @Option(help: "Transactions per measurement.") var iterations: Int = 20_000
 
     func run() throws {
@@ -19,12 +20,16 @@ struct PollingBench: ParsableCommand {
         let server = SimServer(transport: .tcp(host: "127.0.0.1", port: 0), devices: [sim])
         try server.start()
         defer { server.stop() }
-        let bus = BusConfig(name: "lan", kind: .tcp, device: nil, serial: nil, rs485: nil,
-                            endpoint: TCPEndpoint(host: "127.0.0.1", port: server.port, connectTimeout: .seconds(2)),
-                            interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: .seconds(1), byteTimeout: nil, retries: 0)
-        var device = DevicePoller(config: DeviceConfig(name: "tanks", bus: "lan", unit: 30, template: template.name, poll: .seconds(1),
-                                                       enabled: true, offlineAfter: 3, maxBackoff: .minutes(1), limitOverrides: nil, tagOverrides: [:]),
-                                  tags: template.tags, limits: template.limits, timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 0)))
+        let bus = BusConfig(
+            name: "lan", kind: .tcp, device: nil, serial: nil, rs485: nil,
+            endpoint: TCPEndpoint(host: "127.0.0.1", port: server.port, connectTimeout: .seconds(2)),
+            interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: .seconds(1), byteTimeout: nil, retries: 0)
+        var device = DevicePoller(
+            config: DeviceConfig(
+                name: "tanks", bus: "lan", unit: 30, template: template.name, poll: .seconds(1),
+                enabled: true, offlineAfter: 3, maxBackoff: .minutes(1), limitOverrides: nil, tagOverrides: [:]),
+            tags: template.tags, limits: template.limits,
+            timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 0)))
         let request = device.plan.requests[0]
         precondition(device.plan.requests.count == 1, "the tank map is one request")
         let link = try ModbusLinks.make(for: bus)
@@ -43,7 +48,11 @@ struct PollingBench: ParsableCommand {
             var ok: Int64 = 0
             var cpu = 0.0
             let rawSeconds = Report.time {
-                cpu = Report.cpu { ok = raw_modbus_tcp_loop("127.0.0.1", Int32(server.port), 30, Int32(request.start), Int32(request.count), Int64(perRound)) }
+                cpu = Report.cpu {
+                    ok = raw_modbus_tcp_loop(
+                        "127.0.0.1", Int32(server.port), 30, Int32(request.start), Int32(request.count), Int64(perRound)
+                    )
+                }
             }
             precondition(ok == Int64(perRound), "raw loop failed: \(ok) of \(perRound)")
             rawBest = max(rawBest, Double(ok) / rawSeconds)
@@ -58,18 +67,22 @@ struct PollingBench: ParsableCommand {
             oursCPU = min(oursCPU, cpu / Double(perRound))
         }
         let tagsPerPoll = Double(template.tags.count)
-        Report.figure("edged polls/s (\(request.count) registers, \(Int(tagsPerPoll)) tags decoded)", oursBest, "polls/s",
-                      reference: ("raw C libmodbus loop", rawBest))
+        Report.figure(
+            "edged polls/s (\(request.count) registers, \(Int(tagsPerPoll)) tags decoded)", oursBest, "polls/s",
+            reference: ("raw C libmodbus loop", rawBest))
         // The poller alone: the same device read from registers in memory (no I/O, no simulator).
         let memory = MemoryModbusLink()
         var memDevice = device
         let memPolls = iterations * 5
         var memTags = 0
-        let memCPU = Report.cpu { for _ in 0..<memPolls { memTags += memDevice.poll(over: memory, bus: bus).readings.count } }
+        let memCPU = Report.cpu {
+            for _ in 0..<memPolls { memTags += memDevice.poll(over: memory, bus: bus).readings.count }
+        }
         Report.figure("poller alone: CPU per 10,000 tag reads", memCPU / Double(memTags) * 10_000 * 1000, "ms")
         // The simulator shares the process; CPU figures are for the whole process in both cases.
-        Report.figure("CPU per 10,000 tag reads (with simulator)", oursCPU / tagsPerPoll * 10_000 * 1000, "ms",
-                      reference: ("raw loop, same registers", rawCPU / tagsPerPoll * 10_000 * 1000), higherIsBetter: false)
+        Report.figure(
+            "CPU per 10,000 tag reads (with simulator)", oursCPU / tagsPerPoll * 10_000 * 1000, "ms",
+            reference: ("raw loop, same registers", rawCPU / tagsPerPoll * 10_000 * 1000), higherIsBetter: false)
     }
 }
 
@@ -78,7 +91,9 @@ enum BenchPad {
     static func load() throws -> EdgeConfig {
         struct Files: ConfigFileAccess {
             func readText(_ path: String) throws(ConfigFileError) -> String {
-                guard let d = FileManager.default.contents(atPath: path) else { throw ConfigFileError(path: path, reason: "not found (run from the repository root)") }
+                guard let d = FileManager.default.contents(atPath: path) else {
+                    throw ConfigFileError(path: path, reason: "not found (run from the repository root)")
+                }
                 return String(decoding: d, as: UTF8.self)
             }
             func permissions(_ path: String) -> UInt32? { FileManager.default.fileExists(atPath: path) ? 0o600 : nil }

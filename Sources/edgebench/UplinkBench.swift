@@ -14,42 +14,62 @@ import Foundation
 /// edged runs as a process because edgebench does not link the Uplink module; the figure is the daemon's
 /// own: its upload loop, its buffer, its libcurl.
 struct UplinkBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "uplink", abstract: "Backlog drain over TLS: edged vs curl, to the reference receiver.")
+    static let configuration = CommandConfiguration(
+        commandName: "uplink", abstract: "Backlog drain over TLS: edged vs curl, to the reference receiver.")
 
     @Option(help: "Readings in the backlog.") var readings = 1_000_000
-    @Option(help: "Readings per pre-built batch for curl (edged's batch.maxRecords of the example config).") var batch = 5000
+    @Option(help: "Readings per pre-built batch for curl (edged's batch.maxRecords of the example config).") var batch =
+        5000
     @Option(help: "Where the work files go.") var dir = NSTemporaryDirectory()
     @Option(help: "Rounds of each (the best counts).") var rounds = 2
     @Flag(help: "Keep the work files (logs, databases) afterwards.") var keep = false
 
     func run() throws {
-        Report.section("uplink: drain a \(BufferBench.count(readings))-reading example-pad backlog over TLS on loopback")
+        Report.section(
+            "uplink: drain a \(BufferBench.count(readings))-reading example-pad backlog over TLS on loopback")
         let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let edged = bin.appendingPathComponent("edged").path
         guard FileManager.default.isExecutableFile(atPath: edged) else {
             throw ValidationError("no edged beside edgebench (\(edged)): swift build -c release --product edged")
         }
-        guard FileManager.default.fileExists(atPath: "tools/receiver/receiver.py") else { throw ValidationError("run from the repository root") }
+        guard FileManager.default.fileExists(atPath: "tools/receiver/receiver.py") else {
+            throw ValidationError("run from the repository root")
+        }
         let work = URL(fileURLWithPath: dir).appendingPathComponent("edgebench-uplink-\(getpid())").path
         try FileManager.default.createDirectory(atPath: work + "/batches", withIntermediateDirectories: true)
-        defer { if keep { print("  (work files kept in \(work))") } else { try? FileManager.default.removeItem(atPath: work) } }
+        defer {
+            if keep {
+                print("  (work files kept in \(work))")
+            } else {
+                try? FileManager.default.removeItem(atPath: work)
+            }
+        }
 
         // PKI, token, the backlog in a buffer file.
         let ca = try BenchProcess.output("/bin/sh", ["tools/receiver/make_test_ca.sh", work + "/pki", "pecos-17-gw1"])
-        guard let pin = ca.split(separator: "\n").last.map(String.init), pin.hasPrefix("sha256//") else { throw ValidationError("make_test_ca.sh: \(ca)") }
+        guard let pin = ca.split(separator: "\n").last.map(String.init), pin.hasPrefix("sha256//") else {
+            throw ValidationError("make_test_ca.sh: \(ca)")
+        }
         let token = "bench-" + UUID().uuidString.lowercased()
-        guard FileManager.default.createFile(atPath: work + "/token", contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: work + "/token", contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw ValidationError("cannot write \(work)/token")
         }
         try "pecos-17-gw1:\(token)\n".write(toFile: work + "/tokens.txt", atomically: true, encoding: .utf8)
         let pad = try BenchPad.load()
         let backlog = ExamplePadBacklog.readings(pad, count: readings)
         let (records, epoch, fillSeconds) = try fill(work + "/buffer.db", backlog, pad)
-        print("  (backlog: \(readings) readings of \(pad.devices.count) devices over \(String(format: "%.1f", ExamplePadBacklog.hours(backlog))) h, stored through append in \(String(format: "%.1f", fillSeconds)) s)")
+        print(
+            "  (backlog: \(readings) readings of \(pad.devices.count) devices over \(String(format: "%.1f", ExamplePadBacklog.hours(backlog))) h, stored through append in \(String(format: "%.1f", fillSeconds)) s)"
+        )
 
         // The reference's input: the same batches, encoded and gzip'd once, before any timing.
-        let encoder = BatchEncoder(sender: BatchSender(gateway: pad.gateway.id, tenant: pad.gateway.tenant, site: pad.gateway.site,
-                                                       software: EdgeCoreVersion.string), formats: BatchEncoder.formats(for: pad))
+        let encoder = BatchEncoder(
+            sender: BatchSender(
+                gateway: pad.gateway.id, tenant: pad.gateway.tenant, site: pad.gateway.site,
+                software: EdgeCoreVersion.string), formats: BatchEncoder.formats(for: pad))
         var files: [(path: String, key: String)] = []
         let sentAt = Int64(Date().timeIntervalSince1970 * 1000)
         for (i, start) in stride(from: 0, to: records.count, by: batch).enumerated() {
@@ -59,12 +79,17 @@ struct UplinkBench: ParsableCommand {
             files.append((path + ".gz", encoder.idempotencyKey(b)))
         }
         // Python's zlib is the system zlib edged links: level 6, gzip wrapper, byte for byte what edged sends.
-        _ = try BenchProcess.output("/usr/bin/python3", ["-c", """
-            import glob, sys, zlib
-            for p in glob.glob(sys.argv[1] + '/*.json'):
-                c = zlib.compressobj(6, zlib.DEFLATED, 31); d = open(p, 'rb').read()
-                open(p + '.gz', 'wb').write(c.compress(d) + c.flush())
-            """, work + "/batches"])
+        _ = try BenchProcess.output(
+            "/usr/bin/python3",
+            [
+                "-c",
+                """
+                import glob, sys, zlib
+                for p in glob.glob(sys.argv[1] + '/*.json'):
+                    c = zlib.compressobj(6, zlib.DEFLATED, 31); d = open(p, 'rb').read()
+                    open(p + '.gz', 'wb').write(c.compress(d) + c.flush())
+                """, work + "/batches"
+            ])
         let gzBytes = files.reduce(0) { $0 + BufferBench.bytes($1.path) }
 
         // Rounds, alternating: edged drains a fresh copy of the buffer, then curl posts the pre-built batches on
@@ -78,28 +103,45 @@ struct UplinkBench: ParsableCommand {
             try fm.copyItem(atPath: work + "/pristine.db", toPath: work + "/buffer.db")
             let rx = try BenchReceiver(work: work, name: "edged-\(round)")
             let config = try edgedConfig(work: work, endpoint: rx.endpoint, pin: pin)
-            ours.append(try rx.measure(expect: readings, epoch: epoch) {
-                try BenchProcess(edged, ["--config", config, "--control-socket", work + "/control.sock", "--log-level", "warning"],
-                                 log: work + "/edged-\(round).log")
-            })
+            ours.append(
+                try rx.measure(expect: readings, epoch: epoch) {
+                    try BenchProcess(
+                        edged,
+                        ["--config", config, "--control-socket", work + "/control.sock", "--log-level", "warning"],
+                        log: work + "/edged-\(round).log")
+                })
             rx.stop()
 
             let rxCurl = try BenchReceiver(work: work, name: "curl-\(round)")
-            try curlConfig(files, endpoint: rxCurl.endpoint, work: work, pin: pin, token: token).write(toFile: work + "/curl.conf", atomically: true, encoding: .utf8)
-            reference.append(try rxCurl.measure(expect: readings, epoch: epoch) {
-                try BenchProcess("/usr/bin/curl", ["-K", work + "/curl.conf"], log: work + "/curl-\(round).log")
-            })
+            try curlConfig(files, endpoint: rxCurl.endpoint, work: work, pin: pin, token: token).write(
+                toFile: work + "/curl.conf", atomically: true, encoding: .utf8)
+            reference.append(
+                try rxCurl.measure(expect: readings, epoch: epoch) {
+                    try BenchProcess("/usr/bin/curl", ["-K", work + "/curl.conf"], log: work + "/curl-\(round).log")
+                })
             rxCurl.stop()
-            if !keep { for name in ["edged-\(round)", "curl-\(round)"] { for suffix in ["", "-wal", "-shm"] { try? fm.removeItem(atPath: "\(work)/receiver-\(name).db\(suffix)") } } }
+            if !keep {
+                for name in ["edged-\(round)", "curl-\(round)"] {
+                    for suffix in ["", "-wal", "-shm"] {
+                        try? fm.removeItem(atPath: "\(work)/receiver-\(name).db\(suffix)")
+                    }
+                }
+            }
         }
 
         let n = Double(readings)
         let best = ours.min { $0.seconds < $1.seconds }!, ref = reference.min { $0.seconds < $1.seconds }!
-        func rates(_ runs: [BenchReceiver.Run]) -> String { runs.map { String(format: "%.0f", n / $0.seconds) }.joined(separator: ", ") }
-        Report.figure("readings/s, edged draining its buffer", n / best.seconds, "readings/s", reference: ("curl, same batches", n / ref.seconds))
-        Report.figure("bytes on the wire per reading (target <= 4)", Double(best.wireBytes) / n, "B",
-                      reference: ("curl, same batches", Double(ref.wireBytes) / n), higherIsBetter: false)
-        print("""
+        func rates(_ runs: [BenchReceiver.Run]) -> String {
+            runs.map { String(format: "%.0f", n / $0.seconds) }.joined(separator: ", ")
+        }
+        Report.figure(
+            "readings/s, edged draining its buffer", n / best.seconds, "readings/s",
+            reference: ("curl, same batches", n / ref.seconds))
+        Report.figure(
+            "bytes on the wire per reading (target <= 4)", Double(best.wireBytes) / n, "B",
+            reference: ("curl, same batches", Double(ref.wireBytes) / n), higherIsBetter: false)
+        print(
+            """
               rounds (readings/s): edged \(rates(ours)); curl \(rates(reference))
               edged: \(best.batches) batches, \(String(format: "%.2f", Double(best.bodyBytes) / n)) B body + \
             \(String(format: "%.3f", Double(best.wireBytes - best.bodyBytes) / n)) B request line and headers per reading; \
@@ -117,7 +159,9 @@ struct UplinkBench: ParsableCommand {
     }
 
     /// curl's config file: one POST per pre-built batch, with edged's headers, `next` between them.
-    func curlConfig(_ files: [(path: String, key: String)], endpoint: String, work: String, pin: String, token: String) -> String {
+    func curlConfig(_ files: [(path: String, key: String)], endpoint: String, work: String, pin: String, token: String)
+        -> String
+    {
         files.map { path, key in
             """
             url = "\(endpoint)"
@@ -160,7 +204,8 @@ struct UplinkBench: ParsableCommand {
         let all = seqs.ranges.flatMap { Array($0) }
         precondition(all.count == backlog.count && all == all.sorted(), "seqs in append order")
         let records = zip(all, backlog).map { seq, r in
-            BufferedRecord(seq: seq, lane: .reading, payload: .reading(StoredReading(r, units: unitsOf(r.device, r.tag))))
+            BufferedRecord(
+                seq: seq, lane: .reading, payload: .reading(StoredReading(r, units: unitsOf(r.device, r.tag))))
         }
         return (records, store.epoch, seconds)
     }
@@ -172,10 +217,17 @@ struct UplinkBench: ParsableCommand {
         func replace(_ pattern: String, _ with: String) throws {
             let re = try NSRegularExpression(pattern: pattern, options: [.anchorsMatchLines])
             let range = NSRange(text.startIndex..., in: text)
-            guard re.firstMatch(in: text, range: range) != nil else { throw ValidationError("config/edged.example.yaml changed: no \(pattern)") }
-            text = re.stringByReplacingMatches(in: text, range: range, withTemplate: NSRegularExpression.escapedTemplate(for: with).replacingOccurrences(of: "\\$1", with: "$1"))
+            guard re.firstMatch(in: text, range: range) != nil else {
+                throw ValidationError("config/edged.example.yaml changed: no \(pattern)")
+            }
+            text = re.stringByReplacingMatches(
+                in: text, range: range,
+                withTemplate: NSRegularExpression.escapedTemplate(for: with).replacingOccurrences(
+                    of: "\\$1", with: "$1"))
         }
-        try replace(#"^  endpoint: .*$"#, "  endpoint: \(endpoint)\n  tls: {caFile: \(work)/pki/ca.pem, pinnedPublicKey: \"\(pin)\"}")
+        try replace(
+            #"^  endpoint: .*$"#,
+            "  endpoint: \(endpoint)\n  tls: {caFile: \(work)/pki/ca.pem, pinnedPublicKey: \"\(pin)\"}")
         try replace(#"^  token:\n    credential: .*$"#, "  token: {file: \(work)/token}")
         try replace(#"^  monthlyBudget: .*\n"#, "")
         try replace(#"^  path: /var/lib/edged/buffer.db$"#, "  path: \(work)/buffer.db")
@@ -194,28 +246,34 @@ struct UplinkBench: ParsableCommand {
 enum ExamplePadBacklog {
     static func readings(_ pad: EdgeConfig, count: Int) -> [Reading] {
         var rng = SplitMix(state: 17)
-        struct Series { var device: String; var tag: String; var value: TagValue; var step: Double; var format: NumberFormat }
+        struct Series {
+            var device: String; var tag: String; var value: TagValue; var step: Double; var format: NumberFormat
+        }
         var devices: [(poll: Int64, offset: Int64, series: [Series])] = []
         for d in pad.devices {
             let series = pad.effectiveTags(of: d).map { t -> Series in
                 let format = NumberFormat.of(t)
                 let h = Double(t.name.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) } & 0xFFFF) / 65536
-                if t.type == .string { return Series(device: d.name, tag: t.name, value: .text("v2.1"), step: 0, format: format) }
+                if t.type == .string {
+                    return Series(device: d.name, tag: t.name, value: .text("v2.1"), step: 0, format: format)
+                }
                 if t.states != nil || t.type == .bool || t.type == .bit {
-                    return Series(device: d.name, tag: t.name, value: .number(t.states == nil ? 0 : 1), step: 0, format: format)
+                    return Series(
+                        device: d.name, tag: t.name, value: .number(t.states == nil ? 0 : 1), step: 0, format: format)
                 }
                 let mid = t.span.map { ($0.engLow + $0.engHigh) / 2 } ?? (20 + h * 2000).rounded()
-                let step: Double = switch format {
-                case .decimals(let n): pow(10, -Double(n)) * Double(1 + Int(h * 3))
-                case .float32, .shortest: mid * 0.0005
-                }
+                let step: Double =
+                    switch format {
+                    case .decimals(let n): pow(10, -Double(n)) * Double(1 + Int(h * 3))
+                    case .float32, .shortest: mid * 0.0005
+                    }
                 return Series(device: d.name, tag: t.name, value: .number(mid), step: step, format: format)
             }
             devices.append((d.poll.milliseconds, Int64(rng.next() % UInt64(d.poll.milliseconds)), series))
         }
         let perSecond = devices.reduce(0.0) { $0 + Double($1.series.count) * 1000 / Double($1.poll) }
         let span = Int64(Double(count) / perSecond * 1000 * 1.02) + 60_000
-        let t0 = Int64(Date().timeIntervalSince1970 * 1000) - span - 3_600_000   // all of it at least an hour old
+        let t0 = Int64(Date().timeIntervalSince1970 * 1000) - span - 3_600_000  // all of it at least an hour old
         var events: [Reading] = []
         events.reserveCapacity(count + count / 20)
         for var d in devices {
@@ -227,7 +285,10 @@ enum ExamplePadBacklog {
                         d.series[i].value = .number(v)
                     }
                     let s = d.series[i]
-                    events.append(Reading(device: s.device, tag: s.tag, value: quantized(s.value, s.format), quality: .good, wallMillis: t, monotonicNanos: 0))
+                    events.append(
+                        Reading(
+                            device: s.device, tag: s.tag, value: quantized(s.value, s.format), quality: .good,
+                            wallMillis: t, monotonicNanos: 0))
                 }
             }
         }
@@ -245,7 +306,9 @@ enum ExamplePadBacklog {
         }
     }
 
-    static func hours(_ r: [Reading]) -> Double { Double((r.last?.wallMillis ?? 0) - (r.first?.wallMillis ?? 0)) / 3_600_000 }
+    static func hours(_ r: [Reading]) -> Double {
+        Double((r.last?.wallMillis ?? 0) - (r.first?.wallMillis ?? 0)) / 3_600_000
+    }
 
     struct SplitMix {
         var state: UInt64
@@ -275,7 +338,9 @@ final class BenchProcess {
         let argv = ([exe] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var p: pid_t = 0
-        guard posix_spawn(&p, exe, &actions, nil, argv, environ) == 0 else { throw ValidationError("cannot start \(exe)") }
+        guard posix_spawn(&p, exe, &actions, nil, argv, environ) == 0 else {
+            throw ValidationError("cannot start \(exe)")
+        }
         pid = p
     }
 
@@ -299,12 +364,15 @@ final class BenchProcess {
 
     private func finish(_ u: rusage) {
         exited = true
-        cpuSeconds = Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+        cpuSeconds =
+            Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 
     /// CPU seconds so far of a running process (`/proc/<pid>/stat` utime + stime).
     static func cpu(_ pid: pid_t) -> Double {
-        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = s.lastIndex(of: ")") else { return 0 }
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = s.lastIndex(of: ")")
+        else { return 0 }
         let f = s[s.index(after: close)...].split(separator: " ")
         guard f.count > 13, let u = Double(f[11]), let k = Double(f[12]) else { return 0 }
         return (u + k) / Double(sysconf(Int32(_SC_CLK_TCK)))
@@ -334,21 +402,30 @@ final class BenchReceiver {
     init(work: String, name: String) throws {
         let log = "\(work)/receiver-\(name).log"
         logPath = log
-        process = try BenchProcess("/usr/bin/python3", [
-            "tools/receiver/receiver.py", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--cert", work + "/pki/server.pem",
-            "--key", work + "/pki/server.key", "--tokens", work + "/tokens.txt", "--store", "\(work)/receiver-\(name).db",
-        ], log: log)
+        process = try BenchProcess(
+            "/usr/bin/python3",
+            [
+                "tools/receiver/receiver.py", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--cert",
+                work + "/pki/server.pem",
+                "--key", work + "/pki/server.key", "--tokens", work + "/tokens.txt", "--store",
+                "\(work)/receiver-\(name).db"
+            ], log: log)
         let deadline = Date().addingTimeInterval(20)
         var found: (Int, Int)?
         while found == nil && Date() < deadline && process.running {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first(where: { $0.contains("listening on https://") }) {
-                func port(_ marker: String) -> Int? { line.range(of: marker).flatMap { Int(line[$0.upperBound...].prefix { $0.isNumber }) } }
+                func port(_ marker: String) -> Int? {
+                    line.range(of: marker).flatMap { Int(line[$0.upperBound...].prefix { $0.isNumber }) }
+                }
                 if let p = port("https://127.0.0.1:"), let a = port("admin http://127.0.0.1:") { found = (p, a) }
             }
             if found == nil { usleep(20_000) }
         }
-        guard let (p, a) = found else { throw ValidationError("receiver did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")") }
+        guard let (p, a) = found else {
+            throw ValidationError(
+                "receiver did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
         port = p; adminPort = a
     }
 
@@ -387,9 +464,11 @@ final class BenchReceiver {
                 }
                 continue
             }
-            if !client.running && stored < expect {   // curl's answers come after the receiver's commits and log lines
+            if !client.running && stored < expect {  // curl's answers come after the receiver's commits and log lines
                 usleep(200_000)
-                if let data = try log?.readToEnd(), !data.isEmpty { pending += String(decoding: data, as: UTF8.self); continue }
+                if let data = try log?.readToEnd(), !data.isEmpty {
+                    pending += String(decoding: data, as: UTF8.self); continue
+                }
                 throw ValidationError("the client ended with \(stored) of \(expect) readings stored; see \(logPath)")
             }
             guard elapsed() < 900 else { throw ValidationError("\(stored) of \(expect) readings stored after 900 s") }
@@ -401,13 +480,18 @@ final class BenchReceiver {
         let stats = try admin("/stats")
         let seqs = try admin("/seqs?gateway=pecos-17-gw1&epoch=\(epoch)")
         let ranges = seqs["ranges"] as? [[NSNumber]] ?? []
-        guard ranges.count == 1, ranges[0].map(\.intValue) == [1, expect], (stats["duplicates"] as? NSNumber)?.intValue == 0 else {
-            throw ValidationError("receiver holds \(seqs["count"] ?? "?") seqs in \(ranges.count) ranges, \(stats["duplicates"] ?? "?") duplicates")
+        guard ranges.count == 1, ranges[0].map(\.intValue) == [1, expect],
+            (stats["duplicates"] as? NSNumber)?.intValue == 0
+        else {
+            throw ValidationError(
+                "receiver holds \(seqs["count"] ?? "?") seqs in \(ranges.count) ranges, \(stats["duplicates"] ?? "?") duplicates"
+            )
         }
         let body = (stats["bodyBytes"] as? NSNumber)?.intValue ?? 0
-        return Run(seconds: seconds, firstBatch: first ?? seconds, batches: (stats["batches"] as? NSNumber)?.intValue ?? 0,
-                   bodyBytes: body, wireBytes: body + ((stats["headerBytes"] as? NSNumber)?.intValue ?? 0),
-                   clientCPU: client.cpuSeconds, receiverCPU: receiverCPU)
+        return Run(
+            seconds: seconds, firstBatch: first ?? seconds, batches: (stats["batches"] as? NSNumber)?.intValue ?? 0,
+            bodyBytes: body, wireBytes: body + ((stats["headerBytes"] as? NSNumber)?.intValue ?? 0),
+            clientCPU: client.cpuSeconds, receiverCPU: receiverCPU)
     }
 
     /// GET on the admin endpoint (plain HTTP/1.0 on loopback).
@@ -418,7 +502,11 @@ final class BenchReceiver {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = UInt16(adminPort).bigEndian
-        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 } }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
         guard ok else { throw ValidationError("admin port \(adminPort): connect failed") }
         let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -427,7 +515,8 @@ final class BenchReceiver {
         while case let n = recv(fd, &buf, buf.count, 0), n > 0 { response += buf[..<n] }
         let text = String(decoding: response, as: UTF8.self)
         guard let split = text.range(of: "\r\n\r\n"),
-              let obj = try? JSONSerialization.jsonObject(with: Data(text[split.upperBound...].utf8)) as? [String: Any] else {
+            let obj = try? JSONSerialization.jsonObject(with: Data(text[split.upperBound...].utf8)) as? [String: Any]
+        else {
             throw ValidationError("admin \(path): \(text.prefix(200))")
         }
         return obj

@@ -56,8 +56,9 @@ struct Writer: Sendable {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             let readings = (0..<batch).map { i -> Reading in
                 value += 0.5
-                return Reading(device: "well-\(p)", tag: "tag-\(i % 16)", value: .number(value), quality: .good,
-                               wallMillis: now, monotonicNanos: UInt64(round))
+                return Reading(
+                    device: "well-\(p)", tag: "tag-\(i % 16)", value: .number(value), quality: .good,
+                    wallMillis: now, monotonicNanos: UInt64(round))
             }
             let store = self.store
             let append = { @Sendable () async throws(BufferError) -> ClosedRange<Int64>? in
@@ -69,12 +70,16 @@ struct Writer: Sendable {
             case .failure(let e): FileHandle.standardError.write(Data("append: \(e)\n".utf8))
             }
             if alarmEvery > 0 && round % alarmEvery == 0 {
-                let event = AlarmEventRecord(alarm: "hi-\(p)", occurrence: "occ-\(p)-\(round)", kind: "limit", device: "well-\(p)", tag: "tag-0", level: "h", transition: .raised,
-                                             priority: "high", value: value, limit: 100, reason: "round \(round)", wallMillis: now)
+                let event = AlarmEventRecord(
+                    alarm: "hi-\(p)", occurrence: "occ-\(p)-\(round)", kind: "limit", device: "well-\(p)", tag: "tag-0",
+                    level: "h", transition: .raised,
+                    priority: "high", value: value, limit: 100, reason: "round \(round)", wallMillis: now)
                 // With the producer's state in the same transaction: the kill test checks that the state saved
                 // always names the producer's last alarm event in the file (both or neither survive a kill).
                 let state = StateEntry(key: "writer-\(p)", value: event.occurrence)
-                let raise = { @Sendable () async throws(BufferError) -> Int64 in try await store.append(alarms: [event], state: state)[0] }
+                let raise = { @Sendable () async throws(BufferError) -> Int64 in
+                    try await store.append(alarms: [event], state: state)[0]
+                }
                 switch blocking(raise) {
                 case .success(let seq): log.append("a \(seq)")
                 case .failure(let e): FileHandle.standardError.write(Data("alarm: \(e)\n".utf8))
@@ -86,7 +91,10 @@ struct Writer: Sendable {
 
 var args = Array(CommandLine.arguments.dropFirst())
 guard args.count >= 2 else {
-    FileHandle.standardError.write(Data("usage: edgebuf-writer <buffer.db> <seq-log> [--max-bytes N] [--producers N] [--batch N] [--alarm-every N] [--linger-ms N]\n".utf8))
+    FileHandle.standardError.write(
+        Data(
+            "usage: edgebuf-writer <buffer.db> <seq-log> [--max-bytes N] [--producers N] [--batch N] [--alarm-every N] [--linger-ms N]\n"
+                .utf8))
     exit(2)
 }
 let dbPath = args.removeFirst(), logPath = args.removeFirst()
@@ -106,7 +114,8 @@ while args.count >= 2 {
 do {
     let (store, notes) = try BufferStore.open(
         path: dbPath, maxBytes: ByteCount(bytes: maxBytes),
-        options: BufferOptions(groupCommit: GroupCommitPolicy(maxRecords: 1000, maxDelay: TimeSpan(milliseconds: lingerMillis))))
+        options: BufferOptions(
+            groupCommit: GroupCommitPolicy(maxRecords: 1000, maxDelay: TimeSpan(milliseconds: lingerMillis))))
     for n in notes { FileHandle.standardOutput.write(Data("note: \(n)\n".utf8)) }
     FileHandle.standardOutput.write(Data("epoch \(store.epoch)\n".utf8))
     let writer = Writer(store: store, log: SeqLog(path: logPath), batch: batch, alarmEvery: alarmEvery)

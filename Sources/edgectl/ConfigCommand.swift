@@ -19,7 +19,9 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             let loaded = try loadConfigOrExit(path)
             let w = loaded.warnings.count
-            print("\(path): OK — \(ConfigSummary.line(loaded.config))\(w > 0 ? ", \(w) warning\(w == 1 ? "" : "s")" : "")")
+            print(
+                "\(path): OK — \(ConfigSummary.line(loaded.config))\(w > 0 ? ", \(w) warning\(w == 1 ? "" : "s")" : "")"
+            )
         }
     }
 
@@ -66,7 +68,11 @@ extension ConfigCommand {
         do {
             let reply = try ControlClient.call(socket, ControlRequest(command: "reload"))
             let obj = (try? JSONSerialization.jsonObject(with: reply)) as? [String: Any]
-            if obj?["ok"] as? Bool == true { print("edged reloaded it") } else { Console.error("edged: \(obj?["error"] ?? "reload refused")") }
+            if obj?["ok"] as? Bool == true {
+                print("edged reloaded it")
+            } else {
+                Console.error("edged: \(obj?["error"] ?? "reload refused")")
+            }
         } catch {
             print("edged is not reachable (\(error)); it will read the file when it starts or reloads")
         }
@@ -74,18 +80,23 @@ extension ConfigCommand {
 
     struct Set: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change one value, e.g. `config set devices.rpc-1.poll 15s`: validated before it is written, then edged reloads.")
+            abstract:
+                "Change one value, e.g. `config set devices.rpc-1.poll 15s`: validated before it is written, then edged reloads."
+        )
         @Argument(help: "Key path: uplink.batch.maxAge, devices.rpc-1.poll, buses[0].baud.") var key: String
         @Argument(help: "New value.") var value: String
         @Option(help: "Configuration file.") var config: String = ConfigLoader.defaultPath
-        @Option(help: "edged's control socket.") var socket: String = ProcessInfo.processInfo.environment["EDGED_CONTROL_SOCKET"] ?? "/run/edged/control.sock"
+        @Option(help: "edged's control socket.") var socket: String =
+            ProcessInfo.processInfo.environment["EDGED_CONTROL_SOCKET"] ?? "/run/edged/control.sock"
         @Flag(help: "Do not ask edged to reload.") var noReload = false
 
         func run() throws {
             let text: String
             do { text = try DiskConfigFiles().readText(config) } catch { Console.error("\(error)"); throw ExitCode(1) }
             let changed: String
-            do { changed = try ConfigEditor.set(key, to: value, in: text) } catch { Console.error("\(config): \(error)"); throw ExitCode(1) }
+            do { changed = try ConfigEditor.set(key, to: value, in: text) } catch {
+                Console.error("\(config): \(error)"); throw ExitCode(1)
+            }
             guard ConfigCommand.accepts(changed, path: config) else {
                 Console.error("not saved: edged would refuse \(key) = \(value); \(config) is unchanged")
                 throw ExitCode(1)
@@ -98,12 +109,15 @@ extension ConfigCommand {
         static let configuration = CommandConfiguration(
             abstract: "Edit the configuration in $EDITOR; it is saved only once edged would accept it.")
         @Option(help: "Configuration file.") var config: String = ConfigLoader.defaultPath
-        @Option(help: "edged's control socket.") var socket: String = ProcessInfo.processInfo.environment["EDGED_CONTROL_SOCKET"] ?? "/run/edged/control.sock"
+        @Option(help: "edged's control socket.") var socket: String =
+            ProcessInfo.processInfo.environment["EDGED_CONTROL_SOCKET"] ?? "/run/edged/control.sock"
         @Flag(help: "Do not ask edged to reload.") var noReload = false
 
         func run() throws {
             let original: String
-            do { original = try DiskConfigFiles().readText(config) } catch { Console.error("\(error)"); throw ExitCode(1) }
+            do { original = try DiskConfigFiles().readText(config) } catch {
+                Console.error("\(error)"); throw ExitCode(1)
+            }
             let env = ProcessInfo.processInfo.environment
             let editor = env["VISUAL"] ?? env["EDITOR"] ?? "vi"
             // The draft sits beside the file so relative template paths resolve the same way.
@@ -119,10 +133,14 @@ extension ConfigCommand {
                     try ConfigCommand.save(edited, path: config, socket: socket, reload: !noReload)
                     return
                 }
-                guard isatty(0) != 0 else { Console.error("not saved: edged would refuse this configuration"); throw ExitCode(1) }
+                guard isatty(0) != 0 else {
+                    Console.error("not saved: edged would refuse this configuration"); throw ExitCode(1)
+                }
                 print("edged would refuse this configuration. Edit again? [Y/n] ", terminator: "")
                 fflush(nil)
-                if let answer = readLine(), answer.lowercased().hasPrefix("n") { Console.error("not saved"); throw ExitCode(1) }
+                if let answer = readLine(), answer.lowercased().hasPrefix("n") {
+                    Console.error("not saved"); throw ExitCode(1)
+                }
             }
         }
     }

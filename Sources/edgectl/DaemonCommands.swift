@@ -45,52 +45,67 @@ enum Fmt {
         return ms < 10_000 ? "" : " (as read from the buffer file \(TimeSpan.seconds(ms / 1000)) ago)"
     }
     static func bytes(_ b: Int64) -> String {
-        return b >= 1 << 20 ? String(format: "%.1f MiB", Double(b) / 1048576) : b >= 1024 ? String(format: "%.1f KiB", Double(b) / 1024) : "\(b) B"
+        return b >= 1 << 20
+            ? String(format: "%.1f MiB", Double(b) / 1048576)
+            : b >= 1024 ? String(format: "%.1f KiB", Double(b) / 1024) : "\(b) B"
     }
 }
 
 struct StatusCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Devices online, backlog, last upload, active alarms.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Devices online, backlog, last upload, active alarms.")
     @OptionGroup var socket: SocketOption
     func run() throws {
         let r = try socket.call(.status, as: StatusReply.self)
         if socket.json { return }
         print("gateway   \(r.gateway) — \(r.site) (edged \(r.version))")
         print("devices   \(r.devicesOnline)/\(r.devicesTotal) online")
-        print("backlog   \(r.backlog["alarm"] ?? 0) alarm events, \(r.backlog["reading"] ?? 0) readings, \(r.backlog["deadLetter"] ?? 0) dead letters; oldest reading \(Fmt.ago(r.oldestReadingMillis))\(Fmt.asOf(r.bufferFiguresAgeMillis))")
+        print(
+            "backlog   \(r.backlog["alarm"] ?? 0) alarm events, \(r.backlog["reading"] ?? 0) readings, \(r.backlog["deadLetter"] ?? 0) dead letters; oldest reading \(Fmt.ago(r.oldestReadingMillis))\(Fmt.asOf(r.bufferFiguresAgeMillis))"
+        )
         print("uplink    \(r.uplinkState), last upload \(Fmt.ago(r.lastUploadMillis))")
         print("alarms    \(r.activeAlarms) active, \(r.unacknowledgedAlarms) unacknowledged")
         print("clock     \(r.clockSynchronized ? "synchronized" : "NOT synchronized (readings are flagged)")")
         // A commit takes milliseconds; a second or more means a slow or hung disk.
         let stalled = r.writer.stalledMillis, limit = r.writer.stuckAfterMillis
         if stalled >= 1000 {
-            let verdict = stalled >= limit ? "STUCK: watchdog pings stopped, systemd restarts edged" : "the watchdog stops at \(limit / 1000) s"
-            print("writer    in one commit for \(stalled / 1000) s, \(r.writer.readingsWaiting) readings waiting (\(verdict)); is the disk hung?")
+            let verdict =
+                stalled >= limit
+                ? "STUCK: watchdog pings stopped, systemd restarts edged" : "the watchdog stops at \(limit / 1000) s"
+            print(
+                "writer    in one commit for \(stalled / 1000) s, \(r.writer.readingsWaiting) readings waiting (\(verdict)); is the disk hung?"
+            )
         }
         let m = r.memory
-        print("memory    heap \(Fmt.bytes(m.heapInUseBytes)) in use (\(Fmt.bytes(m.heapHeldBytes)) held in \(m.heapArenas) arenas), SQLite \(Fmt.bytes(m.sqliteBytes))")
+        print(
+            "memory    heap \(Fmt.bytes(m.heapInUseBytes)) in use (\(Fmt.bytes(m.heapHeldBytes)) held in \(m.heapArenas) arenas), SQLite \(Fmt.bytes(m.sqliteBytes))"
+        )
     }
 }
 
 struct DevicesCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "devices", abstract: "Comm state, counters and latency per device.")
+    static let configuration = CommandConfiguration(
+        commandName: "devices", abstract: "Comm state, counters and latency per device.")
     @OptionGroup var socket: SocketOption
     func run() throws {
         let list = try socket.call(.devices, as: DevicesReply.self)
         if socket.json { return }
-        print("DEVICE".padding(toLength: 18, withPad: " ", startingAt: 0) + "BUS".padding(toLength: 14, withPad: " ", startingAt: 0)
-              + "UNIT  STATE     REQUESTS  TIMEOUTS  EXCEPT  FRAMING  LATENCY")
+        print(
+            "DEVICE".padding(toLength: 18, withPad: " ", startingAt: 0)
+                + "BUS".padding(toLength: 14, withPad: " ", startingAt: 0)
+                + "UNIT  STATE     REQUESTS  TIMEOUTS  EXCEPT  FRAMING  LATENCY")
         for d in list {
             let c = d.counters
             let latency = c.responses > 0 ? String(format: "%.1f ms", Double(c.meanLatencyMicros) / 1000) : "—"
-            print(d.name.padding(toLength: 18, withPad: " ", startingAt: 0)
-                  + d.bus.padding(toLength: 14, withPad: " ", startingAt: 0)
-                  + "\(d.unit)".padding(toLength: 6, withPad: " ", startingAt: 0)
-                  + (d.online ? "online" : "OFFLINE").padding(toLength: 10, withPad: " ", startingAt: 0)
-                  + "\(c.requests)".padding(toLength: 10, withPad: " ", startingAt: 0)
-                  + "\(c.timeouts)".padding(toLength: 10, withPad: " ", startingAt: 0)
-                  + "\(c.exceptions)".padding(toLength: 8, withPad: " ", startingAt: 0)
-                  + "\(c.framingErrors)".padding(toLength: 9, withPad: " ", startingAt: 0) + latency)
+            print(
+                d.name.padding(toLength: 18, withPad: " ", startingAt: 0)
+                    + d.bus.padding(toLength: 14, withPad: " ", startingAt: 0)
+                    + "\(d.unit)".padding(toLength: 6, withPad: " ", startingAt: 0)
+                    + (d.online ? "online" : "OFFLINE").padding(toLength: 10, withPad: " ", startingAt: 0)
+                    + "\(c.requests)".padding(toLength: 10, withPad: " ", startingAt: 0)
+                    + "\(c.timeouts)".padding(toLength: 10, withPad: " ", startingAt: 0)
+                    + "\(c.exceptions)".padding(toLength: 8, withPad: " ", startingAt: 0)
+                    + "\(c.framingErrors)".padding(toLength: 9, withPad: " ", startingAt: 0) + latency)
             if let e = d.lastError { print("    last error: \(e)") }
             for a in d.planAdjustments { print("    plan: \(a)") }
         }
@@ -98,8 +113,9 @@ struct DevicesCommand: ParsableCommand {
 }
 
 struct AlarmsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "alarms", abstract: "Active and shelved alarms; acknowledge, shelve, unshelve.",
-                                                    subcommands: [List.self, Ack.self, Shelve.self, Unshelve.self], defaultSubcommand: List.self)
+    static let configuration = CommandConfiguration(
+        commandName: "alarms", abstract: "Active and shelved alarms; acknowledge, shelve, unshelve.",
+        subcommands: [List.self, Ack.self, Shelve.self, Unshelve.self], defaultSubcommand: List.self)
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Active and shelved alarms.")
         @OptionGroup var socket: SocketOption
@@ -108,7 +124,9 @@ struct AlarmsCommand: ParsableCommand {
             if socket.json { return }
             if list.isEmpty { print("no active alarms"); return }
             for a in list {
-                print("\(a.id)  \(a.priority.rawValue)  \(a.state.rawValue)  \(a.acknowledged ? "acked" : "UNACKED")  \(a.reason)")
+                print(
+                    "\(a.id)  \(a.priority.rawValue)  \(a.state.rawValue)  \(a.acknowledged ? "acked" : "UNACKED")  \(a.reason)"
+                )
             }
         }
     }
@@ -116,7 +134,9 @@ struct AlarmsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ack", abstract: "Acknowledge an alarm.")
         @Argument var id: String
         @OptionGroup var socket: SocketOption
-        func run() throws { _ = try socket.call(.ack, ["id": id], as: DoneReply.self); if !socket.json { print("acknowledged \(id)") } }
+        func run() throws {
+            _ = try socket.call(.ack, ["id": id], as: DoneReply.self); if !socket.json { print("acknowledged \(id)") }
+        }
     }
     struct Shelve: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "shelve", abstract: "Shelve an alarm for a while.")
@@ -132,34 +152,49 @@ struct AlarmsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "unshelve", abstract: "End a shelving.")
         @Argument var id: String
         @OptionGroup var socket: SocketOption
-        func run() throws { _ = try socket.call(.unshelve, ["id": id], as: DoneReply.self); if !socket.json { print("unshelved \(id)") } }
+        func run() throws {
+            _ = try socket.call(.unshelve, ["id": id], as: DoneReply.self); if !socket.json { print("unshelved \(id)") }
+        }
     }
 }
 
 struct BufferCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "buffer", abstract: "Records, bytes vs budget, evictions, dead letters.")
+    static let configuration = CommandConfiguration(
+        commandName: "buffer", abstract: "Records, bytes vs budget, evictions, dead letters.")
     @OptionGroup var socket: SocketOption
     func run() throws {
         let b = try socket.call(.buffer, as: BufferReply.self)
         if socket.json { return }
         if b.fileNotAnswering {
-            print("WAITING ON THE DISK: the buffer file did not answer within a few seconds (is the disk hung? see `edgectl status`)")
-            print("             counts below are from memory; oldest reading and sizes\(Fmt.asOf(b.diskFiguresAgeMillis))")
+            print(
+                "WAITING ON THE DISK: the buffer file did not answer within a few seconds (is the disk hung? see `edgectl status`)"
+            )
+            print(
+                "             counts below are from memory; oldest reading and sizes\(Fmt.asOf(b.diskFiguresAgeMillis))"
+            )
         }
         print("epoch        \(b.epoch)")
         print("queued       \(b.alarmRecords) alarm events, \(b.readingRecords) readings (\(b.gapRecords) gap records)")
-        print("on disk      \(Fmt.bytes(b.bytesOnDisk)) of \(Fmt.bytes(b.budgetBytes)) budget (peak \(Fmt.bytes(b.peakBytesOnDisk)))")
-        print("evicted      \(b.evictedRecords) readings in \(b.evictions) evictions; \(b.notStoredRecords) not stored (disk)")
+        print(
+            "on disk      \(Fmt.bytes(b.bytesOnDisk)) of \(Fmt.bytes(b.budgetBytes)) budget (peak \(Fmt.bytes(b.peakBytesOnDisk)))"
+        )
+        print(
+            "evicted      \(b.evictedRecords) readings in \(b.evictions) evictions; \(b.notStoredRecords) not stored (disk)"
+        )
         print("dead letters \(b.deadLetterRecords) records in \(b.deadLetterBatches) batches")
-        print("readings     \(b.readingsPolled) polled, \(b.readingsSeen) seen, \(b.readingsSuppressed) held back by report by exception, "
-              + "\(b.readingsStored) stored, \(b.readingsNotStored + b.readingsDropped) not stored (in gap records)")
+        print(
+            "readings     \(b.readingsPolled) polled, \(b.readingsSeen) seen, \(b.readingsSuppressed) held back by report by exception, "
+                + "\(b.readingsStored) stored, \(b.readingsNotStored + b.readingsDropped) not stored (in gap records)")
         print("oldest       \(Fmt.ago(b.oldestReadingMillis))")
-        print("memory       \(Fmt.bytes(b.sqliteMemoryBytes)) held by SQLite (peak \(Fmt.bytes(b.sqliteMemoryPeakBytes)))")
+        print(
+            "memory       \(Fmt.bytes(b.sqliteMemoryBytes)) held by SQLite (peak \(Fmt.bytes(b.sqliteMemoryPeakBytes)))"
+        )
     }
 }
 
 struct ReloadCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "reload", abstract: "Make edged read its configuration again (a broken one is refused).")
+    static let configuration = CommandConfiguration(
+        commandName: "reload", abstract: "Make edged read its configuration again (a broken one is refused).")
     @OptionGroup var socket: SocketOption
     func run() throws { _ = try socket.call(.reload, as: DoneReply.self); if !socket.json { print("reloaded") } }
 }
@@ -179,9 +214,11 @@ struct TailCommand: ParsableCommand {
             for v in list {
                 // `formatted` is the value at the tag's resolution (NumberFormat.display); older daemons send only `value`.
                 let value = v.formatted ?? v.value?.description ?? "—"
-                print("\(v.device).\(v.tag)".padding(toLength: 40, withPad: " ", startingAt: 0)
-                      + value.padding(toLength: max(16, value.count + 1), withPad: " ", startingAt: 0)
-                      + (v.units ?? "").padding(toLength: 8, withPad: " ", startingAt: 0) + "\(v.quality)  \(Fmt.ago(v.millis))")
+                print(
+                    "\(v.device).\(v.tag)".padding(toLength: 40, withPad: " ", startingAt: 0)
+                        + value.padding(toLength: max(16, value.count + 1), withPad: " ", startingAt: 0)
+                        + (v.units ?? "").padding(toLength: 8, withPad: " ", startingAt: 0)
+                        + "\(v.quality)  \(Fmt.ago(v.millis))")
             }
             fflush(nil)
             if !once { Thread.sleep(forTimeInterval: interval.seconds) }

@@ -10,8 +10,12 @@ struct EdgeCtl: ParsableCommand {
         commandName: "edgectl",
         abstract: "Configure and inspect the edged gateway daemon.",
         version: EdgeCoreVersion.string,
-        subcommands: [StatusCommand.self, DevicesCommand.self, AlarmsCommand.self, TailCommand.self, BufferCommand.self, UplinkCommand.self,
-                      ReloadCommand.self, ConfigCommand.self, PlanCommand.self, ProbeCommand.self, ScanCommand.self, PollCommand.self]
+        subcommands: [
+            StatusCommand.self, DevicesCommand.self, AlarmsCommand.self, TailCommand.self, BufferCommand.self,
+            UplinkCommand.self,
+            ReloadCommand.self, ConfigCommand.self, PlanCommand.self, ProbeCommand.self, ScanCommand.self,
+            PollCommand.self
+        ]
     )
 }
 

@@ -17,28 +17,40 @@ struct LinkOptions: ParsableArguments {
         let t = TimeSpan(parsing: timeout) ?? defaultTimeout ?? .seconds(1)
         if let tcp {
             let parts = tcp.split(separator: ":").map(String.init)
-            guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--tcp takes HOST:PORT, got '\(tcp)'") }
-            return BusConfig(name: tcp, kind: .tcp, device: nil, serial: nil, rs485: nil,
-                             endpoint: TCPEndpoint(host: parts[0], port: port, connectTimeout: .seconds(3)),
-                             interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: t, byteTimeout: nil, retries: 0)
+            guard parts.count == 2, let port = Int(parts[1]) else {
+                throw ValidationError("--tcp takes HOST:PORT, got '\(tcp)'")
+            }
+            return BusConfig(
+                name: tcp, kind: .tcp, device: nil, serial: nil, rs485: nil,
+                endpoint: TCPEndpoint(host: parts[0], port: port, connectTimeout: .seconds(3)),
+                interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: t, byteTimeout: nil, retries: 0)
         }
         guard let serial else { throw ValidationError("give --tcp HOST:PORT or --serial PATH") }
-        let p: SerialLine.Parity = switch parity.uppercased() { case "E": .even; case "O": .odd; default: .none }
-        return BusConfig(name: serial, kind: .rtu, device: serial, serial: SerialLine(baud: baud, parity: p, dataBits: data, stopBits: stop),
-                         rs485: nil, endpoint: nil, interFrameDelay: TimeSpan(milliseconds: 20), responseTimeout: t,
-                         byteTimeout: TimeSpan(milliseconds: 100), retries: 0)
+        let p: SerialLine.Parity =
+            switch parity.uppercased() {
+            case "E": .even;
+            case "O": .odd;
+            default: .none
+            }
+        return BusConfig(
+            name: serial, kind: .rtu, device: serial,
+            serial: SerialLine(baud: baud, parity: p, dataBits: data, stopBits: stop),
+            rs485: nil, endpoint: nil, interFrameDelay: TimeSpan(milliseconds: 20), responseTimeout: t,
+            byteTimeout: TimeSpan(milliseconds: 100), retries: 0)
     }
 }
 
 /// `edgectl probe`: read a device directly and show raw and decoded values.
 struct ProbeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "probe", abstract: "Read registers from a device directly (no daemon needed).")
+    static let configuration = CommandConfiguration(
+        commandName: "probe", abstract: "Read registers from a device directly (no daemon needed).")
     @OptionGroup var link: LinkOptions
     @Option(help: "Unit id.") var unit: Int
     @Option(help: "holding, input, coil or discrete.") var table: String = "holding"
     @Option(help: "Wire address (0-based).") var address: Int
     @Option(help: "Registers or bits to read.") var count: Int = 1
-    @Option(help: "Decode as this type (uint16, int16, uint32, int32, uint64, int64, float32, float64, string).") var type: String?
+    @Option(help: "Decode as this type (uint16, int16, uint32, int32, uint64, int64, float32, float64, string).")
+    var type: String?
     @Option(help: "Word order for 32/64-bit types: ABCD, CDAB, BADC, DCBA.") var order: String = "ABCD"
     @Option(help: "Repeat every DURATION until interrupted, e.g. 1s.") var `repeat`: String?
     @Flag(help: "JSON output.") var json = false
@@ -49,13 +61,21 @@ struct ProbeCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let t = RegisterTable(rawValue: table) else { throw ValidationError("--table: one of holding, input, coil, discrete") }
-        guard (1...(t.isBitTable ? 2000 : 125)).contains(count) else { throw ValidationError("--count: 1...\(t.isBitTable ? 2000 : 125) for \(t.rawValue)") }
+        guard let t = RegisterTable(rawValue: table) else {
+            throw ValidationError("--table: one of holding, input, coil, discrete")
+        }
+        guard (1...(t.isBitTable ? 2000 : 125)).contains(count) else {
+            throw ValidationError("--count: 1...\(t.isBitTable ? 2000 : 125) for \(t.rawValue)")
+        }
         let vt = try type.map { s -> ValueType in
-            guard let v = ValueType(rawValue: s), v != .bool, v != .bit else { throw ValidationError("--type: not a register type: \(s)") }
+            guard let v = ValueType(rawValue: s), v != .bool, v != .bit else {
+                throw ValidationError("--type: not a register type: \(s)")
+            }
             return v
         }
-        guard let wo = WordOrder(rawValue: order.uppercased()) else { throw ValidationError("--order: ABCD, CDAB, BADC or DCBA") }
+        guard let wo = WordOrder(rawValue: order.uppercased()) else {
+            throw ValidationError("--order: ABCD, CDAB, BADC or DCBA")
+        }
         let bus = try link.bus()
         if let why = UnitID.refusal(unit, on: bus.kind) { throw ValidationError("--unit: \(why)") }
         let modbus = try ModbusLinks.make(for: bus)
@@ -86,9 +106,11 @@ struct ProbeCommand: ParsableCommand {
         var out: [String] = []
         var i = 0
         while i + width <= regs.count {
-            let tag = TagDefinition(name: "v", table: .holding, address: start + i, type: type, bit: nil, length: type == .string ? width : nil,
-                                    order: type.isMultiRegister ? order : nil, scale: 1, offset: 0, span: nil, units: nil,
-                                    deadband: nil, integrity: nil, states: nil)
+            let tag = TagDefinition(
+                name: "v", table: .holding, address: start + i, type: type, bit: nil,
+                length: type == .string ? width : nil,
+                order: type.isMultiRegister ? order : nil, scale: 1, offset: 0, span: nil, units: nil,
+                deadband: nil, integrity: nil, states: nil)
             let (v, q) = RegisterDecoder.decode(tag, registers: regs, start: start)
             out.append(v.map(\.description) ?? q.description)
             i += width
@@ -119,7 +141,8 @@ struct ProbeCommand: ParsableCommand {
 
 /// `edgectl scan`: which unit ids answer on a line.
 struct ScanCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "scan", abstract: "List the unit ids that answer on a serial line or TCP gateway.")
+    static let configuration = CommandConfiguration(
+        commandName: "scan", abstract: "List the unit ids that answer on a serial line or TCP gateway.")
     @OptionGroup var link: LinkOptions
     @Option(help: "Unit ids to try, e.g. 1-247 or 1,2,10.") var units: String = "1-247"
     @Flag(help: "JSON output.") var json = false
@@ -128,12 +151,18 @@ struct ScanCommand: ParsableCommand {
         var ids: [Int] = []
         for part in units.split(separator: ",") {
             let r = part.split(separator: "-").compactMap { Int($0) }
-            if r.count == 2, r[0] <= r[1] { ids += Array(r[0]...r[1]) } else if r.count == 1 { ids.append(r[0]) } else {
+            if r.count == 2, r[0] <= r[1] {
+                ids += Array(r[0]...r[1])
+            } else if r.count == 1 {
+                ids.append(r[0])
+            } else {
                 throw ValidationError("--units: ranges like 1-247 or lists like 1,2,10")
             }
         }
         var bus = try link.bus()
-        if let bad = ids.first(where: { !UnitID.isAddressable($0, on: bus.kind) }), let why = UnitID.refusal(bad, on: bus.kind) {
+        if let bad = ids.first(where: { !UnitID.isAddressable($0, on: bus.kind) }),
+            let why = UnitID.refusal(bad, on: bus.kind)
+        {
             throw ValidationError("--units: \(why)")
         }
         if link.timeout == "1s" { bus.responseTimeout = TimeSpan(milliseconds: 200) }
@@ -152,7 +181,11 @@ struct ScanCommand: ParsableCommand {
                 default: continue
                 }
             }
-            if !json { if let last = found.last, last["unit"] == "\(u)" { print("unit \(u): answers (\(last["answer"]!))"); fflush(nil) } }
+            if !json {
+                if let last = found.last, last["unit"] == "\(u)" {
+                    print("unit \(u): answers (\(last["answer"]!))"); fflush(nil)
+                }
+            }
         }
         if json { print(ProbeCommand.json(found)) } else { print("\(found.count) of \(ids.count) unit ids answered") }
     }
@@ -160,7 +193,8 @@ struct ScanCommand: ParsableCommand {
 
 /// `edgectl poll`: poll one configured device once through its template.
 struct PollCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "poll", abstract: "Poll a configured device once and print every tag.")
+    static let configuration = CommandConfiguration(
+        commandName: "poll", abstract: "Poll a configured device once and print every tag.")
     @Option(help: "Device name.") var device: String
     @Option(help: "Configuration file.") var config: String = ConfigLoader.defaultPath
     @Flag(help: "JSON output.") var json = false
@@ -168,12 +202,15 @@ struct PollCommand: ParsableCommand {
     func run() throws {
         let c = try loadConfigOrExit(config, quietWarnings: true).config
         guard let d = c.device(named: device) else {
-            Console.error("no device '\(device)' in \(config); devices: \(c.devices.map(\.name).joined(separator: ", "))")
+            Console.error(
+                "no device '\(device)' in \(config); devices: \(c.devices.map(\.name).joined(separator: ", "))")
             throw ExitCode(1)
         }
         let bus = c.bus(named: d.bus)!
         let limits = c.effectiveLimits(of: d)
-        var poller = DevicePoller(config: d, tags: c.effectiveTags(of: d), limits: limits, timing: BusTiming.of(bus, turnaround: limits.turnaround))
+        var poller = DevicePoller(
+            config: d, tags: c.effectiveTags(of: d), limits: limits,
+            timing: BusTiming.of(bus, turnaround: limits.turnaround))
         let outcome = poller.poll(over: try ModbusLinks.make(for: bus), bus: bus)
         if json {
             print(ProbeCommand.json(outcome.readings))
@@ -181,8 +218,11 @@ struct PollCommand: ParsableCommand {
             let units = Dictionary(poller.tags.map { ($0.name, $0.units ?? "") }, uniquingKeysWith: { a, _ in a })
             for r in outcome.readings {
                 let value = r.value.map(\.description) ?? "—"
-                print(r.tag.padding(toLength: 28, withPad: " ", startingAt: 0) + value.padding(toLength: 14, withPad: " ", startingAt: 0)
-                      + (units[r.tag] ?? "").padding(toLength: 8, withPad: " ", startingAt: 0) + r.quality.description)
+                print(
+                    r.tag.padding(toLength: 28, withPad: " ", startingAt: 0)
+                        + value.padding(toLength: 14, withPad: " ", startingAt: 0)
+                        + (units[r.tag] ?? "").padding(toLength: 8, withPad: " ", startingAt: 0) + r.quality.description
+                )
             }
             for e in outcome.errors { Console.error(e.description) }
             for a in poller.plan.adjustments { Console.error("plan: \(a)") }

@@ -24,7 +24,8 @@ struct PlanCommand: ParsableCommand {
         var devices = c.devices
         if let name = device {
             guard let d = c.device(named: name) else {
-                Console.error("no device '\(name)' in \(config); devices: \(c.devices.map(\.name).joined(separator: ", "))")
+                Console.error(
+                    "no device '\(name)' in \(config); devices: \(c.devices.map(\.name).joined(separator: ", "))")
                 throw ExitCode(1)
             }
             devices = [d]
@@ -37,9 +38,11 @@ struct PlanCommand: ParsableCommand {
             let timing = BusTiming.of(bus, turnaround: limits.turnaround)
             let plan = ReadPlanner.plan(tags: tags, limits: limits, timing: timing)
             let naive = tags.reduce(0.0) { $0 + timing.cost(table: $1.table, count: $1.width) }
-            out.append(DevicePlan(device: d.name, bus: bus.name, poll: d.poll, plan: plan,
-                                  tagsPerRequest: plan.requests.map { $0.tagIndexes.map { tags[$0].name } },
-                                  oneRequestPerTagSeconds: naive))
+            out.append(
+                DevicePlan(
+                    device: d.name, bus: bus.name, poll: d.poll, plan: plan,
+                    tagsPerRequest: plan.requests.map { $0.tagIndexes.map { tags[$0].name } },
+                    oneRequestPerTagSeconds: naive))
         }
         if json {
             let enc = JSONEncoder()
@@ -50,8 +53,10 @@ struct PlanCommand: ParsableCommand {
         for p in out {
             let bus = c.bus(named: p.bus)!
             let speed = bus.serial.map { " at \($0.baud) baud" } ?? ""
-            print("\(p.device) on \(p.bus)\(bus.kind == .tcp ? "" : speed): \(p.plan.requests.count) requests, "
-                  + "\(ms(p.plan.busSeconds)) per cycle (one request per tag: \(ms(p.oneRequestPerTagSeconds))), poll every \(p.poll)")
+            print(
+                "\(p.device) on \(p.bus)\(bus.kind == .tcp ? "" : speed): \(p.plan.requests.count) requests, "
+                    + "\(ms(p.plan.busSeconds)) per cycle (one request per tag: \(ms(p.oneRequestPerTagSeconds))), poll every \(p.poll)"
+            )
             for (r, names) in zip(p.plan.requests, p.tagsPerRequest) {
                 print("  \(r)  \(names.joined(separator: ", "))")
             }

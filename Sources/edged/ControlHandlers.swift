@@ -11,15 +11,19 @@ import Uplink
 /// Runs on the connection's thread and waits for the gateway; changes (ack, shelve, reload, …) are logged
 /// with the peer's uid.
 enum ControlHandlers {
-    static func handle(_ req: ControlRequest, peer: ControlPeer, gateway: Gateway, uplink: UplinkService, reloader: ReloadService,
-                       logger: Logger) -> Data {
+    static func handle(
+        _ req: ControlRequest, peer: ControlPeer, gateway: Gateway, uplink: UplinkService, reloader: ReloadService,
+        logger: Logger
+    ) -> Data {
         guard let command = ControlCommand(rawValue: req.command) else {
             return ControlEnvelope.error(.unknownCommand, "unknown command '\(req.command)' (\(ControlCommand.names))")
         }
         let box = ReplyBox()
         let done = DispatchSemaphore(value: 0)
         Task {
-            box.data = await respond(command, args: req.args ?? [:], peer: peer, gateway: gateway, uplink: uplink, reloader: reloader, logger: logger)
+            box.data = await respond(
+                command, args: req.args ?? [:], peer: peer, gateway: gateway, uplink: uplink, reloader: reloader,
+                logger: logger)
             done.signal()
         }
         done.wait()
@@ -32,8 +36,10 @@ enum ControlHandlers {
     /// How long `buffer` waits for the file before it answers from memory (edgectl waits 10 s).
     static let bufferReadTimeout = Duration.seconds(4)
 
-    static func respond(_ command: ControlCommand, args: [String: String], peer: ControlPeer, gateway: Gateway, uplink: UplinkService,
-                        reloader: ReloadService, logger: Logger) async -> Data {
+    static func respond(
+        _ command: ControlCommand, args: [String: String], peer: ControlPeer, gateway: Gateway, uplink: UplinkService,
+        reloader: ReloadService, logger: Logger
+    ) async -> Data {
         let who = "edgectl:uid \(peer.uid)"
         switch command {
         case .status:
@@ -46,7 +52,8 @@ enum ControlHandlers {
             return ControlEnvelope.ok(await gateway.alarmHealth() as AlarmHealthReply)
         case .ack, .shelve, .unshelve:
             guard let id = args["id"] else {
-                return ControlEnvelope.error(.badArguments, "\(command.rawValue) needs args.id (an alarm id from `edgectl alarms`)")
+                return ControlEnvelope.error(
+                    .badArguments, "\(command.rawValue) needs args.id (an alarm id from `edgectl alarms`)")
             }
             do {
                 switch command {
@@ -61,12 +68,16 @@ enum ControlHandlers {
             } catch {
                 return ControlEnvelope.error(.notFound, "\(error)")
             }
-            logger.notice("alarm \(id) \(command.rawValue) by \(peer)", metadata: ["alarm": "\(id)", "uid": "\(peer.uid)"])
+            logger.notice(
+                "alarm \(id) \(command.rawValue) by \(peer)", metadata: ["alarm": "\(id)", "uid": "\(peer.uid)"])
             return ControlEnvelope.ok(DoneReply(done: "\(command.rawValue) \(id)"))
         case .reload:
             logger.notice("reload requested by \(peer)", metadata: ["uid": "\(peer.uid)"])
             if let errors = await reloader.reload(by: who) {
-                return ControlEnvelope.error(.refused, "configuration refused; the running one stays:\n" + errors.map(\.description).joined(separator: "\n"))
+                return ControlEnvelope.error(
+                    .refused,
+                    "configuration refused; the running one stays:\n"
+                        + errors.map(\.description).joined(separator: "\n"))
             }
             return ControlEnvelope.ok(DoneReply(done: "reloaded"))
         case .buffer:
@@ -76,7 +87,8 @@ enum ControlHandlers {
         case .uplinkAckRejected:
             let standing = uplink.acknowledgeRejected()
             logger.notice("dead letters acknowledged by \(peer)", metadata: ["uid": "\(peer.uid)"])
-            return ControlEnvelope.ok(DoneReply(done: standing ? "uplink-rejected-batch acknowledged" : "no rejected-batch alarm stands"))
+            return ControlEnvelope.ok(
+                DoneReply(done: standing ? "uplink-rejected-batch acknowledged" : "no rejected-batch alarm stands"))
         case .tail:
             let c = await gateway.config
             let latest = await gateway.latest
@@ -84,8 +96,10 @@ enum ControlHandlers {
             for d in c.devices where args["device"] == nil || args["device"] == d.name {
                 for t in c.effectiveTags(of: d) {
                     guard let r = latest["\(d.name).\(t.name)"] else { continue }
-                    out.append(TailValue(device: d.name, tag: t.name, value: r.value, units: t.units, quality: r.quality.description,
-                                         millis: r.wallMillis, formatted: r.value.map { NumberFormat.of(t).display($0) }))
+                    out.append(
+                        TailValue(
+                            device: d.name, tag: t.name, value: r.value, units: t.units, quality: r.quality.description,
+                            millis: r.wallMillis, formatted: r.value.map { NumberFormat.of(t).display($0) }))
                 }
             }
             return ControlEnvelope.ok(out)
@@ -104,15 +118,21 @@ enum ControlHandlers {
         return StatusReply(
             gateway: c.gateway.id, site: c.gateway.site, version: EdgeCoreVersion.string,
             devicesOnline: devices.filter(\.online).count, devicesTotal: devices.count,
-            backlog: ["alarm": stats.alarmRecords, "reading": stats.readingRecords, "deadLetter": stats.deadLetterRecords],
+            backlog: [
+                "alarm": stats.alarmRecords, "reading": stats.readingRecords, "deadLetter": stats.deadLetterRecords
+            ],
             oldestReadingMillis: stats.oldestReadingMillis, bufferFiguresAgeMillis: remembered.diskFiguresAgeMillis,
             lastUploadMillis: uplink.lastSuccessMillis, uplinkState: uplink.state, activeAlarms: alarms.count,
-            unacknowledgedAlarms: alarms.filter { !$0.acknowledged }.count, clockSynchronized: ClockStatus.isSynchronized(),
+            unacknowledgedAlarms: alarms.filter { !$0.acknowledged }.count,
+            clockSynchronized: ClockStatus.isSynchronized(),
             startedMillis: gateway.startedWallMillis,
-            writer: WriterFigures(stalledMillis: gateway.store.writerStalledMillis, readingsWaiting: gateway.store.readingsWaitingForCommit,
-                                  stuckAfterMillis: gateway.writerStuckAfterMillis.withLock { $0 }),
-            memory: MemoryFigures(heapInUseBytes: heap.inUseBytes, heapHeldBytes: heap.heldBytes, heapArenas: heap.arenas,
-                                  sqliteBytes: BufferStore.sqliteMemory.used))
+            writer: WriterFigures(
+                stalledMillis: gateway.store.writerStalledMillis,
+                readingsWaiting: gateway.store.readingsWaitingForCommit,
+                stuckAfterMillis: gateway.writerStuckAfterMillis.withLock { $0 }),
+            memory: MemoryFigures(
+                heapInUseBytes: heap.inUseBytes, heapHeldBytes: heap.heldBytes, heapArenas: heap.arenas,
+                sqliteBytes: BufferStore.sqliteMemory.used))
     }
 
     /// Reads the file; on a hung disk it answers from memory after `bufferReadTimeout`, saying so.
@@ -134,15 +154,19 @@ enum ControlHandlers {
         let ingest = await gateway.stats
         let intake = gateway.intake.withLock { $0 }
         let sqlite = BufferStore.sqliteMemory
-        return ControlEnvelope.ok(BufferReply(
-            epoch: s.epoch, alarmRecords: s.alarmRecords, readingRecords: s.readingRecords, gapRecords: s.gapRecords,
-            deadLetterRecords: s.deadLetterRecords, bytesOnDisk: s.bytesOnDisk, budgetBytes: s.budgetBytes,
-            peakBytesOnDisk: s.peakBytesOnDisk, evictions: s.evictions, evictedRecords: s.evictedRecords,
-            notStoredRecords: s.notStoredRecords, deadLetterBatches: s.deadLetterBatches,
-            oldestReadingMillis: s.oldestReadingMillis, lastSeq: s.lastSeq,
-            readingsPolled: intake.readingsPolled, readingsDropped: intake.readingsDropped, readingsSeen: ingest.readingsSeen,
-            readingsSuppressed: ingest.readingsSuppressed, readingsStored: ingest.readingsStored,
-            readingsNotStored: ingest.readingsNotStored, fileNotAnswering: fileNotAnswering, diskFiguresAgeMillis: age,
-            sqliteMemoryBytes: sqlite.used, sqliteMemoryPeakBytes: sqlite.peak))
+        return ControlEnvelope.ok(
+            BufferReply(
+                epoch: s.epoch, alarmRecords: s.alarmRecords, readingRecords: s.readingRecords,
+                gapRecords: s.gapRecords,
+                deadLetterRecords: s.deadLetterRecords, bytesOnDisk: s.bytesOnDisk, budgetBytes: s.budgetBytes,
+                peakBytesOnDisk: s.peakBytesOnDisk, evictions: s.evictions, evictedRecords: s.evictedRecords,
+                notStoredRecords: s.notStoredRecords, deadLetterBatches: s.deadLetterBatches,
+                oldestReadingMillis: s.oldestReadingMillis, lastSeq: s.lastSeq,
+                readingsPolled: intake.readingsPolled, readingsDropped: intake.readingsDropped,
+                readingsSeen: ingest.readingsSeen,
+                readingsSuppressed: ingest.readingsSuppressed, readingsStored: ingest.readingsStored,
+                readingsNotStored: ingest.readingsNotStored, fileNotAnswering: fileNotAnswering,
+                diskFiguresAgeMillis: age,
+                sqliteMemoryBytes: sqlite.used, sqliteMemoryPeakBytes: sqlite.peak))
     }
 }

@@ -49,10 +49,12 @@ struct EdgedCommand: AsyncParsableCommand {
         let c = loaded.config
         let storage = BlockingWorker(name: "edged-storage")
         let opened = await storage.perform { () -> Result<(BufferStore, [String], Gateway.AlarmState?), BufferError> in
-            try? FileManager.default.createDirectory(atPath: (c.storage.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try? FileManager.default.createDirectory(
+                atPath: (c.storage.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             do throws(BufferError) {
-                let (store, notes) = try BufferStore.open(path: c.storage.path, maxBytes: c.storage.maxBytes, logger: logger,
-                                                          options: BufferOptions(retention: c.storage.retention))
+                let (store, notes) = try BufferStore.open(
+                    path: c.storage.path, maxBytes: c.storage.maxBytes, logger: logger,
+                    options: BufferOptions(retention: c.storage.retention))
                 return .success((store, notes, Gateway.readAlarmState(store, logger: logger)))
             } catch {
                 return .failure(error)
@@ -74,13 +76,16 @@ struct EdgedCommand: AsyncParsableCommand {
             source: UplinkService.Source(
                 config: { await gateway.config }, store: store,
                 alarm: { change in
-                    await gateway.raiseSystem(change.name, change.raised ? .raised : .cleared, priority: change.priority, reason: change.reason)
+                    await gateway.raiseSystem(
+                        change.name, change.raised ? .raised : .cleared, priority: change.priority,
+                        reason: change.reason)
                 },
                 standing: { await gateway.standingSystemAlarms }),
             wake: gateway.uplinkWakeStream, logger: logger)
         let reloader = ReloadService(gateway: gateway, configPath: config, logger: logger)
         let control = ControlServer(path: controlSocket) { request, peer in
-            ControlHandlers.handle(request, peer: peer, gateway: gateway, uplink: uplink, reloader: reloader, logger: logger)
+            ControlHandlers.handle(
+                request, peer: peer, gateway: gateway, uplink: uplink, reloader: reloader, logger: logger)
         }
 
         // Started in this order, shut down in the reverse: the control socket and reloads first, the uplink
@@ -94,7 +99,7 @@ struct EdgedCommand: AsyncParsableCommand {
                 .init(service: uplink),
                 .init(service: NotifyService(gateway: gateway)),
                 .init(service: reloader),
-                .init(service: ControlService(server: control, logger: logger)),
+                .init(service: ControlService(server: control, logger: logger))
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)

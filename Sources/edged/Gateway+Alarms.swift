@@ -15,9 +15,10 @@ extension Gateway {
         if transition == .raised && standing != nil || transition == .cleared && standing == nil { return }
         let occurrence = standing ?? UUID().uuidString.lowercased()
         systemOccurrences[name] = transition == .cleared ? nil : occurrence
-        let record = AlarmEventRecord(alarm: name, occurrence: occurrence, kind: "system", device: config.gateway.id, tag: nil,
-                                      transition: transition, priority: priority.rawValue, value: nil, limit: nil, reason: reason,
-                                      wallMillis: PollClock.wallMillis(), by: "edged", clockSynchronized: ClockStatus.isSynchronized())
+        let record = AlarmEventRecord(
+            alarm: name, occurrence: occurrence, kind: "system", device: config.gateway.id, tag: nil,
+            transition: transition, priority: priority.rawValue, value: nil, limit: nil, reason: reason,
+            wallMillis: PollClock.wallMillis(), by: "edged", clockSynchronized: ClockStatus.isSynchronized())
         logger.warning("system alarm \(name) \(transition.rawValue): \(reason)", metadata: ["alarm": "\(name)"])
         do {
             _ = try await store.append(alarms: [record], state: alarmState())
@@ -55,13 +56,18 @@ extension Gateway {
                 occurrence = occurrences[e.id] ?? UUID().uuidString.lowercased()
                 if e.transition == .cleared { occurrences[e.id] = nil }
             }
-            records.append(AlarmEventRecord(
-                alarm: e.alarm, occurrence: occurrence, kind: e.kind.rawValue, device: e.device, tag: e.tag, level: e.level?.rawValue,
-                transition: e.transition,
-                priority: e.priority.rawValue, value: e.value, limit: e.limit, reason: e.reason, wallMillis: e.wallMillis,
-                by: e.by ?? "edged", until: e.transition == .shelved ? e.shelvedUntil : nil, clockSynchronized: synchronized))
-            logger.notice("alarm \(e.alarm) \(e.transition.rawValue): \(e.reason)",
-                          metadata: ["alarm": "\(e.alarm)", "device": "\(e.device)", "priority": "\(e.priority.rawValue)"])
+            records.append(
+                AlarmEventRecord(
+                    alarm: e.alarm, occurrence: occurrence, kind: e.kind.rawValue, device: e.device, tag: e.tag,
+                    level: e.level?.rawValue,
+                    transition: e.transition,
+                    priority: e.priority.rawValue, value: e.value, limit: e.limit, reason: e.reason,
+                    wallMillis: e.wallMillis,
+                    by: e.by ?? "edged", until: e.transition == .shelved ? e.shelvedUntil : nil,
+                    clockSynchronized: synchronized))
+            logger.notice(
+                "alarm \(e.alarm) \(e.transition.rawValue): \(e.reason)",
+                metadata: ["alarm": "\(e.alarm)", "device": "\(e.device)", "priority": "\(e.priority.rawValue)"])
         }
         let n = records.count
         store.enqueue(alarms: records, state: alarmState()) { [weak self, uplinkWake] result in
@@ -96,7 +102,6 @@ extension Gateway {
         }
     }
 
-
     // MARK: operator commands
 
     func acknowledge(_ id: String, by: String) async throws(AlarmCommandError) {
@@ -114,6 +119,5 @@ extension Gateway {
 
     var activeAlarms: [AlarmStatus] { engine.active }
     func alarmHealth() -> AlarmHealth { engine.health(now: PollClock.wallMillis()) }
-
 
 }

@@ -60,10 +60,10 @@ extension Gateway {
         stats.lastStoreError = "\(e)"
         logger.error("buffer: \(e)")
         if systemOccurrences["buffer-not-stored"] == nil {
-            await raiseSystem("buffer-not-stored", .raised, priority: .high,
-                              reason: "readings could not be stored (\(e)); they are counted in a gap record")
+            await raiseSystem(
+                "buffer-not-stored", .raised, priority: .high,
+                reason: "readings could not be stored (\(e)); they are counted in a gap record")
         }
     }
-
 
 }

@@ -11,7 +11,9 @@ extension Gateway {
         let snapshot = engine.snapshot
         let (old, new) = (config.storage, newLoaded.config.storage)
         if old.path != new.path || old.maxBytes != new.maxBytes || old.retention != new.retention {
-            logger.warning("storage.path, maxBytes and retention take effect when edged restarts; the buffer keeps running as it was opened (\(old.path), \(old.maxBytes), retention \(old.retention))")
+            logger.warning(
+                "storage.path, maxBytes and retention take effect when edged restarts; the buffer keeps running as it was opened (\(old.path), \(old.maxBytes), retention \(old.retention))"
+            )
         }
         writerStuckAfterMillis.withLock { $0 = new.stuckAfter.milliseconds }
         loaded = newLoaded
@@ -25,7 +27,6 @@ extension Gateway {
         uplinkWake.yield()
     }
 
-
     // MARK: status
 
     /// systemd's STATUS= line, from memory (the buffer's counts live there; no read of the file).
@@ -33,6 +34,7 @@ extension Gateway {
         let devices = polling.status()
         let online = devices.filter(\.online).count
         let b = store.rememberedStats().stats
-        return "\(online)/\(devices.count) devices online, backlog \(b.alarmRecords + b.readingRecords), \(engine.active.count) active alarms"
+        return
+            "\(online)/\(devices.count) devices online, backlog \(b.alarmRecords + b.readingRecords), \(engine.active.count) active alarms"
     }
 }

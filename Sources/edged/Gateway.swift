@@ -83,15 +83,18 @@ actor Gateway {
     /// The gateway over an open buffer, with the alarm state read from it (`restored`; nil: none, or
     /// unreadable). Returns it with the events the restored engine owes (timers that ran out meanwhile),
     /// to be committed before polling starts. Polling starts with `PollingService`.
-    static func make(loaded: LoadedConfig, store: BufferStore, restored: AlarmState?, logger: Logger) -> (Gateway, [AlarmEvent]) {
+    static func make(loaded: LoadedConfig, store: BufferStore, restored: AlarmState?, logger: Logger) -> (
+        Gateway, [AlarmEvent]
+    ) {
         var engine = AlarmEngine(config: loaded.config, now: PollClock.wallMillis())
         var owed: [AlarmEvent] = []
         if let restored {
             owed = engine.restore(restored.snapshot)
             logger.info("alarm state restored: \(engine.active.count) active")
         }
-        let g = Gateway(loaded: loaded, store: store, logger: logger, engine: engine, occurrences: restored?.occurrences ?? [:],
-                        systemOccurrences: restored?.system ?? [:])
+        let g = Gateway(
+            loaded: loaded, store: store, logger: logger, engine: engine, occurrences: restored?.occurrences ?? [:],
+            systemOccurrences: restored?.system ?? [:])
         return (g, owed)
     }
 
@@ -107,8 +110,10 @@ actor Gateway {
         }
     }
 
-    private init(loaded: LoadedConfig, store: BufferStore, logger: Logger, engine: AlarmEngine, occurrences: [String: String],
-                 systemOccurrences: [String: String]) {
+    private init(
+        loaded: LoadedConfig, store: BufferStore, logger: Logger, engine: AlarmEngine, occurrences: [String: String],
+        systemOccurrences: [String: String]
+    ) {
         self.systemOccurrences = systemOccurrences
         self.loaded = loaded
         self.store = store
@@ -127,13 +132,19 @@ actor Gateway {
                 return i.readingsDropped == 0
             }
             store.countNotStored(dropped.readings, reason: .ioError)
-            if first { logger.error("ingest is behind by \(Self.reportQueueCapacity) poll reports: the oldest are dropped and counted in a gap record") }
+            if first {
+                logger.error(
+                    "ingest is behind by \(Self.reportQueueCapacity) poll reports: the oldest are dropped and counted in a gap record"
+                )
+            }
         }
         self.reports = reports
-        self.polling = PollingSupervisor(logger: logger, sink: { report in
-            intake.withLock { $0.readingsPolled += report.readings.count }
-            reports.push(report)
-        })
+        self.polling = PollingSupervisor(
+            logger: logger,
+            sink: { report in
+                intake.withLock { $0.readingsPolled += report.readings.count }
+                reports.push(report)
+            })
         (uplinkWakeStream, uplinkWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 }

@@ -39,21 +39,27 @@ struct NotifyService: Service {
         var previous = WatchdogVerdict.ping
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let limit = gateway.writerStuckAfterMillis.withLock { $0 }
-            let verdict = WatchdogVerdict.decide(now: PollClock.monotonicMillis(), buses: gateway.polling.progress(),
-                                                 writerStallMillis: gateway.store.writerStalledMillis, writerLimitMillis: limit)
+            let verdict = WatchdogVerdict.decide(
+                now: PollClock.monotonicMillis(), buses: gateway.polling.progress(),
+                writerStallMillis: gateway.store.writerStalledMillis, writerLimitMillis: limit)
             switch verdict {
             case .ping:
                 switch previous {
                 case .writerStuck: gateway.logger.notice("buffer writer progressing again: watchdog pings resume")
-                case .busStuck(let bus, _): gateway.logger.notice("bus \(bus) progressing again: watchdog pings resume", metadata: ["bus": "\(bus)"])
+                case .busStuck(let bus, _):
+                    gateway.logger.notice(
+                        "bus \(bus) progressing again: watchdog pings resume", metadata: ["bus": "\(bus)"])
                 case .ping: break
                 }
                 SystemdNotify.watchdog()
             case .writerStuck(let ms):
-                gateway.logger.critical("buffer writer stuck for \(ms / 1000) s (storage.stuckAfter \(limit / 1000) s): watchdog pings stop, systemd will restart edged")
+                gateway.logger.critical(
+                    "buffer writer stuck for \(ms / 1000) s (storage.stuckAfter \(limit / 1000) s): watchdog pings stop, systemd will restart edged"
+                )
             case .busStuck(let bus, let ms):
-                gateway.logger.critical("bus \(bus) thread stuck for \(ms / 1000) s inside a call that did not return: watchdog pings stop, systemd will restart edged",
-                                        metadata: ["bus": "\(bus)"])
+                gateway.logger.critical(
+                    "bus \(bus) thread stuck for \(ms / 1000) s inside a call that did not return: watchdog pings stop, systemd will restart edged",
+                    metadata: ["bus": "\(bus)"])
             }
             previous = verdict
             try? await Task.sleep(for: interval)
@@ -67,4 +73,3 @@ struct NotifyService: Service {
         }
     }
 }
-

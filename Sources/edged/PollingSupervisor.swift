@@ -54,8 +54,9 @@ final class PollingSupervisor: @unchecked Sendable {
         for bus in config.buses {
             let devices = config.devices.filter { $0.bus == bus.name && $0.enabled }
             guard !devices.isEmpty else { continue }
-            wanted[bus.name] = BusSignature(bus: bus, devices: devices, tags: devices.map { config.effectiveTags(of: $0) },
-                                            limits: devices.map { config.effectiveLimits(of: $0) })
+            wanted[bus.name] = BusSignature(
+                bus: bus, devices: devices, tags: devices.map { config.effectiveTags(of: $0) },
+                limits: devices.map { config.effectiveLimits(of: $0) })
         }
         let stopping = lock.withLock { () -> [(String, BusPoller)] in
             let changed = running.filter { wanted[$0.key] != $0.value.signature }
@@ -70,15 +71,18 @@ final class PollingSupervisor: @unchecked Sendable {
         let present = lock.withLock { Set(running.keys) }
         for (name, sig) in wanted where !present.contains(name) {
             let pollers = zip(sig.devices, zip(sig.tags, sig.limits)).map { d, tl in
-                DevicePoller(config: d, tags: tl.0, limits: tl.1, timing: BusTiming.of(sig.bus, turnaround: tl.1.turnaround))
+                DevicePoller(
+                    config: d, tags: tl.0, limits: tl.1, timing: BusTiming.of(sig.bus, turnaround: tl.1.turnaround))
             }
             let bus = sig.bus
-            let poller = BusPoller(bus: bus, devices: pollers, logger: logger,
-                                   makeLink: { () throws(ModbusError) -> any ModbusLink in try ModbusLinks.make(for: bus) },
-                                   report: sink)
+            let poller = BusPoller(
+                bus: bus, devices: pollers, logger: logger,
+                makeLink: { () throws(ModbusError) -> any ModbusLink in try ModbusLinks.make(for: bus) },
+                report: sink)
             poller.start()
             lock.withLock { running[name] = (poller, sig) }
-            logger.info("bus \(name) polling \(sig.devices.map(\.name).joined(separator: ", "))", metadata: ["bus": "\(name)"])
+            logger.info(
+                "bus \(name) polling \(sig.devices.map(\.name).joined(separator: ", "))", metadata: ["bus": "\(name)"])
         }
     }
 
@@ -89,7 +93,11 @@ final class PollingSupervisor: @unchecked Sendable {
     /// Each bus thread's progress, for the watchdog.
     func progress() -> [WatchdogVerdict.Bus] {
         lock.withLock {
-            running.map { WatchdogVerdict.Bus(name: $0.key, lastProgress: $0.value.poller.lastProgress, allowance: $0.value.poller.progressAllowanceMillis) }
+            running.map {
+                WatchdogVerdict.Bus(
+                    name: $0.key, lastProgress: $0.value.poller.lastProgress,
+                    allowance: $0.value.poller.progressAllowanceMillis)
+            }
         }
     }
 }

@@ -30,7 +30,9 @@ struct ReloadService: Service {
             return nil
         case .failure(let e):
             for d in e.diagnostics { logger.error("\(d)") }
-            logger.error("reload (\(who)) refused: \(configPath) has \(e.errors.count) error(s); the running configuration stays")
+            logger.error(
+                "reload (\(who)) refused: \(configPath) has \(e.errors.count) error(s); the running configuration stays"
+            )
             return e.diagnostics
         }
     }

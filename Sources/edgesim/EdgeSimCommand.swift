@@ -13,11 +13,11 @@ struct EdgeSimCommand: ParsableCommand {
         commandName: "edgesim",
         abstract: "Simulate the devices of an edged configuration over Modbus TCP and serial lines.",
         discussion: """
-        TCP buses are served on their configured host and port. Serial buses need the simulator's end of the
-        line: --serial BUS=PATH (for a pty pair: socat PTY,link=/tmp/gw,raw,echo=0 PTY,link=/tmp/sim,raw,echo=0).
-        Faults and values can be changed while running through --control (commands: list, fault DEVICE FAULT,
-        set DEVICE.TAG VALUE, get DEVICE.TAG).
-        """)
+            TCP buses are served on their configured host and port. Serial buses need the simulator's end of the
+            line: --serial BUS=PATH (for a pty pair: socat PTY,link=/tmp/gw,raw,echo=0 PTY,link=/tmp/sim,raw,echo=0).
+            Faults and values can be changed while running through --control (commands: list, fault DEVICE FAULT,
+            set DEVICE.TAG VALUE, get DEVICE.TAG).
+            """)
 
     @Option(help: "edged configuration whose devices to simulate.") var config: String
     @Option(help: "Serial line for a bus: BUS=PATH (repeatable).") var serial: [String] = []
@@ -38,12 +38,16 @@ struct EdgeSimCommand: ParsableCommand {
         if let path = profile {
             prof = try YAMLDecoder().decode(SimProfile.self, from: String(contentsOfFile: path, encoding: .utf8))
         }
-        let serialPaths = Dictionary(serial.compactMap { pair -> (String, String)? in
-            let p = pair.split(separator: "=", maxSplits: 1).map(String.init); return p.count == 2 ? (p[0], p[1]) : nil
-        }, uniquingKeysWith: { _, b in b })
-        let ports = Dictionary(port.compactMap { pair -> (String, Int)? in
-            let p = pair.split(separator: "=", maxSplits: 1).map(String.init); return p.count == 2 ? (p[0], Int(p[1]) ?? 0) : nil
-        }, uniquingKeysWith: { _, b in b })
+        let serialPaths = Dictionary(
+            serial.compactMap { pair -> (String, String)? in
+                let p = pair.split(separator: "=", maxSplits: 1).map(String.init);
+                return p.count == 2 ? (p[0], p[1]) : nil
+            }, uniquingKeysWith: { _, b in b })
+        let ports = Dictionary(
+            port.compactMap { pair -> (String, Int)? in
+                let p = pair.split(separator: "=", maxSplits: 1).map(String.init);
+                return p.count == 2 ? (p[0], Int(p[1]) ?? 0) : nil
+            }, uniquingKeysWith: { _, b in b })
 
         var servers: [SimServer] = []
         var all: [SimDevice] = []
@@ -51,8 +55,9 @@ struct EdgeSimCommand: ParsableCommand {
             let devices = c.devices.filter { $0.bus == bus.name }.map { d -> SimDevice in
                 var signals: [String: SimSignal] = [:]
                 for (tag, spec) in prof.devices[d.name] ?? [:] { signals[tag] = spec.signal }
-                let sim = SimDevice(name: d.name, unit: d.unit, tags: c.effectiveTags(of: d),
-                                    neverRead: c.effectiveLimits(of: d).neverRead, signals: signals)
+                let sim = SimDevice(
+                    name: d.name, unit: d.unit, tags: c.effectiveTags(of: d),
+                    neverRead: c.effectiveLimits(of: d).neverRead, signals: signals)
                 if let f = prof.faults?[d.name].flatMap(SimFault.init(parsing:)) { sim.set(fault: f) }
                 return sim
             }
@@ -72,11 +77,14 @@ struct EdgeSimCommand: ParsableCommand {
             let server = SimServer(transport: transport, devices: devices)
             try server.start()
             servers.append(server)
-            let where_ = switch transport {
-            case .tcp(let h, _): "tcp \(h):\(server.port)"
-            case .rtu(let p, let b): "rtu \(p) at \(b) baud"
-            }
-            print("edgesim: bus \(bus.name) on \(where_): " + devices.map { "\($0.name) (unit \($0.unit))" }.joined(separator: ", "))
+            let where_ =
+                switch transport {
+                case .tcp(let h, _): "tcp \(h):\(server.port)"
+                case .rtu(let p, let b): "rtu \(p) at \(b) baud"
+                }
+            print(
+                "edgesim: bus \(bus.name) on \(where_): "
+                    + devices.map { "\($0.name) (unit \($0.unit))" }.joined(separator: ", "))
         }
         var controller: SimControl?
         if let path = control {

@@ -41,7 +41,8 @@ struct BufferCoreTests {
         #expect(!b.shouldVacuum(SpaceSnapshot(pageCount: 1000, freePages: 300, records: 1), idle: false))
         #expect(b.shouldVacuum(SpaceSnapshot(pageCount: 1000, freePages: 300, records: 1), idle: true))
         #expect(!b.shouldVacuum(SpaceSnapshot(pageCount: 1000, freePages: 100, records: 1), idle: true))
-        #expect(!b.shouldVacuum(SpaceSnapshot(pageCount: 100, freePages: 40, records: 1), idle: true))  // below 64 pages
+        // below 64 pages
+        #expect(!b.shouldVacuum(SpaceSnapshot(pageCount: 100, freePages: 40, records: 1), idle: true))
     }
 
     @Test func groupCommitAtCountOrDelayAlarmsAtOnce() {
@@ -50,7 +51,8 @@ struct BufferCoreTests {
         gate.arrived(records: 40, urgent: false, nowNanos: 1_000_000)
         #expect(gate.decide(nowNanos: 2_000_000) == .waitUntil(nanos: 51_000_000))
         gate.arrived(records: 40, urgent: false, nowNanos: 30_000_000)
-        #expect(gate.decide(nowNanos: 30_000_000) == .waitUntil(nanos: 51_000_000))  // the first arrival sets the deadline
+        // the first arrival sets the deadline
+        #expect(gate.decide(nowNanos: 30_000_000) == .waitUntil(nanos: 51_000_000))
         #expect(gate.decide(nowNanos: 51_000_000) == .commitNow)
         gate.arrived(records: 20, urgent: false, nowNanos: 31_000_000)
         #expect(gate.decide(nowNanos: 31_000_000) == .commitNow)  // 100 records
@@ -84,31 +86,42 @@ struct BufferCoreTests {
         ledger.lost(count: 1, fromMillis: 400, toMillis: 400, reason: .ioError)
         #expect(ledger.count == 16)
         #expect(ledger.losses.map(\.reason) == [.diskFull, .ioError])
-        #expect(ledger.losses[0].gapRecord(firstSeq: 101) ==
-                GapRecord(firstSeq: 101, lastSeq: 115, count: 15, fromMillis: 50, toMillis: 300, reason: .diskFull))
+        #expect(
+            ledger.losses[0].gapRecord(firstSeq: 101)
+                == GapRecord(firstSeq: 101, lastSeq: 115, count: 15, fromMillis: 50, toMillis: 300, reason: .diskFull))
         ledger.clear()
         #expect(ledger.isEmpty)
     }
 
     @Test func batchFillerBoundsByCountAndBytesButTakesOneOversizedRecord() {
-        let r = BufferedRecord(seq: 1, lane: .reading, payload: .reading(StoredReading(
-            device: "d", tag: "t", units: nil, wallMillis: 0, value: .number(1), quality: .good)))
+        let r = BufferedRecord(
+            seq: 1, lane: .reading,
+            payload: .reading(
+                StoredReading(
+                    device: "d", tag: "t", units: nil, wallMillis: 0, value: .number(1), quality: .good)))
         var f = BatchFiller(maxRecords: 3, maxBytes: 1_000_000)
         let taken = (0..<4).map { _ in f.offer(r) }
         #expect(taken == [true, true, true, false])
         var tiny = BatchFiller(maxRecords: 10, maxBytes: 1)
         let tinyTaken = (0..<2).map { _ in tiny.offer(r) }
         #expect(tinyTaken == [true, false])
-        let batch = BufferBatch(epoch: "e", records: [
-            BufferedRecord(seq: 7, lane: .alarm, payload: .alarm(Fixtures.alarm(1))), r,
-            BufferedRecord(seq: 3, lane: .reading, payload: .gap(GapRecord(firstSeq: 1, lastSeq: 2, count: 2, fromMillis: 0, toMillis: 0, reason: .evicted))),
-        ])
+        let batch = BufferBatch(
+            epoch: "e",
+            records: [
+                BufferedRecord(seq: 7, lane: .alarm, payload: .alarm(Fixtures.alarm(1))), r,
+                BufferedRecord(
+                    seq: 3, lane: .reading,
+                    payload: .gap(
+                        GapRecord(firstSeq: 1, lastSeq: 2, count: 2, fromMillis: 0, toMillis: 0, reason: .evicted)))
+            ])
         #expect(batch.alarmSeqs == 7...7 && batch.readingSeqs == 1...3)
     }
 
     @Test func qualityCodesRoundTrip() {
-        let all: [Quality] = [.good, .bad(.timeout), .bad(.framing), .bad(.link), .bad(.decode), .bad(.offline),
-                              .bad(.exception(0)), .bad(.exception(2)), .bad(.exception(255))]
+        let all: [Quality] = [
+            .good, .bad(.timeout), .bad(.framing), .bad(.link), .bad(.decode), .bad(.offline),
+            .bad(.exception(0)), .bad(.exception(2)), .bad(.exception(255))
+        ]
         for q in all { #expect(QualityCode.decode(QualityCode.encode(q)) == q) }
         #expect(QualityCode.encode(.good) == 0)
         #expect(Set(all.map(QualityCode.encode)).count == all.count)

@@ -43,15 +43,17 @@ struct BufferStoreTests {
         let path = dir.file("b.db")
         var (store, _) = try BufferStore.open(path: path, maxBytes: testBudget, options: fastCommit)
         #expect(try await store.state("alarms") == nil)
-        let seqs = try await store.append(alarms: [Fixtures.alarm(1), Fixtures.alarm(2), Fixtures.alarm(3)],
-                                          state: StateEntry(key: "alarms", value: "{\"after\":3}"))
+        let seqs = try await store.append(
+            alarms: [Fixtures.alarm(1), Fixtures.alarm(2), Fixtures.alarm(3)],
+            state: StateEntry(key: "alarms", value: "{\"after\":3}"))
         #expect(seqs.count == 3 && seqs == Array(seqs[0]...seqs[0] + 2), "consecutive seqs: \(seqs)")
         #expect(try await store.state("alarms") == "{\"after\":3}")
         // State alone (no events) replaces it; other keys are separate; the file's own meta rows are not state.
-        #expect(try await store.append(alarms: [], state: StateEntry(key: "alarms", value: "{\"after\":\"tick\"}")) == [])
+        #expect(
+            try await store.append(alarms: [], state: StateEntry(key: "alarms", value: "{\"after\":\"tick\"}")) == [])
         _ = try await store.append(alarms: [], state: StateEntry(key: "other", value: "x"))
         #expect(try await store.state("epoch") == nil)
-        store.simulateCrash()   // no final checkpoint: what was committed is in the WAL
+        store.simulateCrash()  // no final checkpoint: what was committed is in the WAL
 
         (store, _) = try BufferStore.open(path: path, maxBytes: testBudget, options: fastCommit)
         defer { store.close() }
@@ -134,7 +136,9 @@ struct BufferStoreTests {
             let r = try #require(try await store.append(readings: Fixtures.readings(10), units: Fixtures.units))
             #expect(r.lowerBound > last)
             last = r.upperBound
-            while let b = try await store.nextBatch(maxRecords: 100, maxBytes: 1 << 20) { try await store.acknowledge(b) }
+            while let b = try await store.nextBatch(maxRecords: 100, maxBytes: 1 << 20) {
+                try await store.acknowledge(b)
+            }
             #expect(try await store.stats().readingRecords == 0)
             store.close()
         }
@@ -182,7 +186,9 @@ struct BufferStoreTests {
         let t0 = ContinuousClock.now
         let ranges = try await withThrowingTaskGroup(of: ClosedRange<Int64>?.self) { group in
             for k in 0..<8 {
-                group.addTask { try await store.append(readings: Fixtures.readings(10, start: k * 10), units: Fixtures.units) }
+                group.addTask {
+                    try await store.append(readings: Fixtures.readings(10, start: k * 10), units: Fixtures.units)
+                }
             }
             var out: [ClosedRange<Int64>] = []
             for try await r in group { out.append(r!) }
@@ -225,7 +231,9 @@ struct BufferStoreTests {
         let dir = TempDir("edged-buf")
         let (store, _) = try BufferStore.open(path: dir.file("b.db"), maxBytes: testBudget)
         store.close()
-        await #expect(throws: BufferError.self) { try await store.append(readings: Fixtures.readings(1), units: Fixtures.units) }
+        await #expect(throws: BufferError.self) {
+            try await store.append(readings: Fixtures.readings(1), units: Fixtures.units)
+        }
         #expect(throws: BufferError.self) { try store.stats() }
         store.close()  // twice is fine
     }
@@ -233,9 +241,11 @@ struct BufferStoreTests {
     @Test func retentionEvictsOldReadingsWithAGap() async throws {
         let dir = TempDir("edged-buf")
         let now = Fixtures.readings(1)[0].wallMillis + 10 * 86_400_000
-        let options = BufferOptions(groupCommit: GroupCommitPolicy(maxRecords: 1000, maxDelay: TimeSpan(milliseconds: 2)),
-                                    retention: .hours(24), idleUpkeepDelay: TimeSpan(milliseconds: 50), wallClock: { now })
-        let (store, _) = try BufferStore.open(path: dir.file("b.db"), maxBytes: testBudget, logger: quietLogger, options: options)
+        let options = BufferOptions(
+            groupCommit: GroupCommitPolicy(maxRecords: 1000, maxDelay: TimeSpan(milliseconds: 2)),
+            retention: .hours(24), idleUpkeepDelay: TimeSpan(milliseconds: 50), wallClock: { now })
+        let (store, _) = try BufferStore.open(
+            path: dir.file("b.db"), maxBytes: testBudget, logger: quietLogger, options: options)
         defer { store.close() }
         _ = try await store.append(readings: Fixtures.readings(100), units: Fixtures.units)  // ten days old
         let fresh = Fixtures.readings(10, wall: now - 1000)

@@ -66,11 +66,15 @@ struct CorruptFileTests {
         try Self.damage(path, how)
         let damaged = try Data(contentsOf: URL(fileURLWithPath: path))
 
-        let (store, notes) = try BufferStore.open(path: path, maxBytes: testBudget, logger: quietLogger, options: fastCommit)
+        let (store, notes) = try BufferStore.open(
+            path: path, maxBytes: testBudget, logger: quietLogger, options: fastCommit)
         defer { store.close() }
         // Moved aside, kept byte for byte.
         let note = try #require(notes.first { $0.contains("moved to") }, "\(notes)")
-        let aside = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path).first { $0.hasPrefix("buffer.db.corrupt-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") })
+        let aside = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: dir.path).first {
+                $0.hasPrefix("buffer.db.corrupt-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm")
+            })
         #expect(note.contains(aside))
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir.file(aside))) == damaged)
         // A new file with a new epoch, working.

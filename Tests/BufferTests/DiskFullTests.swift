@@ -23,7 +23,8 @@ struct DiskFullTests {
         let path = fs.dir.file("buffer.db")
         let filler = fs.dir.file("filler")
         // The budget is far above what the filesystem holds: the disk fills before the budget does.
-        let (store, _) = try BufferStore.open(path: path, maxBytes: ByteCount(bytes: 256 << 20), logger: quietLogger, options: fastCommit)
+        let (store, _) = try BufferStore.open(
+            path: path, maxBytes: ByteCount(bytes: 256 << 20), logger: quietLogger, options: fastCommit)
         defer { store.close() }
         try Data(count: 1 << 20).write(to: URL(fileURLWithPath: filler))
 
@@ -50,7 +51,8 @@ struct DiskFullTests {
 
         // Space returns; the next append succeeds and the gap record goes in with it.
         try FileManager.default.removeItem(atPath: filler)
-        let after = try #require(try await store.append(readings: Fixtures.readings(10, start: start), units: Fixtures.units))
+        let after = try #require(
+            try await store.append(readings: Fixtures.readings(10, start: start), units: Fixtures.units))
         let all = try queued(store)
         let gaps = all.compactMap(\.gap)
         #expect(gaps.count == 1)

@@ -19,7 +19,8 @@ struct HungDiskBufferTests {
         options.maxQueuedReadings = 2000
         options.idleUpkeepDelay = .hours(1)
         options.upkeepPeriod = .hours(1)
-        let (store, _) = try BufferStore.open(path: fs.file("buffer.db"), maxBytes: testBudget, logger: quietLogger, options: options)
+        let (store, _) = try BufferStore.open(
+            path: fs.file("buffer.db"), maxBytes: testBudget, logger: quietLogger, options: options)
         defer { store.close() }
         defer { fs.thaw() }  // runs first: closing commits, which a frozen disk would hold forever
         let before = try #require(try await store.append(readings: Fixtures.readings(100), units: Fixtures.units))
@@ -29,8 +30,12 @@ struct HungDiskBufferTests {
         #expect(await eventually(timeout: 20) { store.writerStalledMillis >= 500 }, "the commit did not hang")
         // Nothing but that commit can be under way: the 500 readings are in it, none waits.
         #expect(store.writer.waitingReadings() == 0)
-        let queuedA = Task { try await store.append(readings: Fixtures.readings(1200, start: 600), units: Fixtures.units) }
-        let queuedB = Task { try await store.append(readings: Fixtures.readings(800, start: 1800), units: Fixtures.units) }
+        let queuedA = Task {
+            try await store.append(readings: Fixtures.readings(1200, start: 600), units: Fixtures.units)
+        }
+        let queuedB = Task {
+            try await store.append(readings: Fixtures.readings(800, start: 1800), units: Fixtures.units)
+        }
         // Both wait behind the hung commit: 2000 readings, the bound. The next ones are refused at once.
         #expect(await eventually(timeout: 20) { store.writer.waitingReadings() == 2000 })
         // (Each in a task of its own with a deadline: one that was queued instead would wait for the thaw.)
@@ -38,12 +43,21 @@ struct HungDiskBufferTests {
         for i in 0..<6 {
             let answer = Answer()
             let probe = Task {
-                do { answer.set(.success(try await store.append(readings: Fixtures.readings(50, start: 2600 + i * 50), units: Fixtures.units))) } catch {
+                do {
+                    answer.set(
+                        .success(
+                            try await store.append(
+                                readings: Fixtures.readings(50, start: 2600 + i * 50), units: Fixtures.units)))
+                } catch {
                     answer.set(.failure(error))
                 }
             }
-            guard await eventually(timeout: 5, { answer.get() != nil }), case .failure(let error as BufferError)? = answer.get() else {
-                Issue.record("an append beyond the bound was \(answer.get() == nil ? "queued" : "stored") while the disk was frozen")
+            guard await eventually(timeout: 5, { answer.get() != nil }),
+                case .failure(let error as BufferError)? = answer.get()
+            else {
+                Issue.record(
+                    "an append beyond the bound was \(answer.get() == nil ? "queued" : "stored") while the disk was frozen"
+                )
                 queuedProbes.append(probe)
                 continue
             }
@@ -54,9 +68,13 @@ struct HungDiskBufferTests {
 
         fs.thaw()
         for p in queuedProbes { await p.value }
-        let seqs = [try #require(try await hung.value), try #require(try await queuedA.value), try #require(try await queuedB.value)]
+        let seqs = [
+            try #require(try await hung.value), try #require(try await queuedA.value),
+            try #require(try await queuedB.value)
+        ]
         #expect(seqs.map(\.count) == [500, 1200, 800])
-        let after = try #require(try await store.append(readings: Fixtures.readings(10, start: 5000), units: Fixtures.units))
+        let after = try #require(
+            try await store.append(readings: Fixtures.readings(10, start: 5000), units: Fixtures.units))
 
         let all = try queued(store)
         let gaps = all.compactMap(\.gap)

@@ -45,28 +45,40 @@ struct KillTests {
         var statesChecked = 0
         for round in 0..<55 {
             let before = Self.fileSize(log)
-            let child = try ChildProcess(writer, [db, log, "--max-bytes", "\(budget)", "--producers", "3", "--batch", "40",
-                                                   "--alarm-every", "7", "--linger-ms", "\(Int.random(in: 0...5, using: &rng))"],
-                                         output: dir.file("writer.out"))
+            let child = try ChildProcess(
+                writer,
+                [
+                    db, log, "--max-bytes", "\(budget)", "--producers", "3", "--batch", "40",
+                    "--alarm-every", "7", "--linger-ms", "\(Int.random(in: 0...5, using: &rng))"
+                ],
+                output: dir.file("writer.out"))
             if round % 6 == 0 {
                 // Sometimes during start-up: opening, checking, creating the file.
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...40, using: &rng)))
                 earlyKills += 1
             } else {
-                #expect(await eventually(timeout: 20, poll: .milliseconds(5)) { Self.fileSize(log) > before }, "writer made no progress (round \(round))")
+                #expect(
+                    await eventually(timeout: 20, poll: .milliseconds(5)) { Self.fileSize(log) > before },
+                    "writer made no progress (round \(round))")
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...120, using: &rng)))
             }
             child.signal(SIGKILL)
             let status = try #require(await child.wait(timeout: 10))
-            #expect(status & 0x7f == SIGKILL, "writer exited on its own (status \(status)); see \(dir.file("writer.out"))")
+            #expect(
+                status & 0x7f == SIGKILL, "writer exited on its own (status \(status)); see \(dir.file("writer.out"))")
             kills += 1
 
             // Reopen as the daemon would after the crash, and look for every logged seq.
             let logged = Self.loggedSeqs(log)
             guard !logged.isEmpty || FileManager.default.fileExists(atPath: db) else { continue }
-            let (store, notes) = try BufferStore.open(path: db, maxBytes: ByteCount(bytes: Int64(budget)), logger: quietLogger)
+            let (store, notes) = try BufferStore.open(
+                path: db, maxBytes: ByteCount(bytes: Int64(budget)), logger: quietLogger)
             #expect(!notes.contains { $0.contains("unusable") }, "round \(round): \(notes)")
-            if let epoch { #expect(store.epoch == epoch, "round \(round): the file was replaced") } else if !logged.isEmpty { epoch = store.epoch }
+            if let epoch {
+                #expect(store.epoch == epoch, "round \(round): the file was replaced")
+            } else if !logged.isEmpty {
+                epoch = store.epoch
+            }
             let all = try queued(store)
             let present = Set(all.map(\.seq))
             let gaps = all.compactMap(\.gap)
@@ -80,11 +92,15 @@ struct KillTests {
             // The state committed with each alarm event names the producer's last alarm event in the file.
             for producer in 0..<3 {
                 let last = all.compactMap(\.alarm).filter { $0.device == "well-\(producer)" }.last
-                #expect(try await store.state("writer-\(producer)") == last?.occurrence, "round \(round): producer \(producer)'s state and events disagree")
+                #expect(
+                    try await store.state("writer-\(producer)") == last?.occurrence,
+                    "round \(round): producer \(producer)'s state and events disagree")
                 if last != nil { statesChecked += 1 }
             }
             let firstMissing = Array(missing.prefix(5))
-            #expect(missing.isEmpty, "round \(round) (seed \(seed)): \(missing.count) logged seqs lost, first \(firstMissing)")
+            #expect(
+                missing.isEmpty,
+                "round \(round) (seed \(seed)): \(missing.count) logged seqs lost, first \(firstMissing)")
             checked = logged.reduce(0) { $0 + $1.count }
             let stats = try await store.stats()
             #expect(stats.bytesOnDisk <= Int64(budget))
@@ -95,9 +111,10 @@ struct KillTests {
         #expect(checked > 1000, "too few seqs logged to mean anything")
         #expect(evictions > 0, "the budget never evicted: the gap path went untested")
         #expect(statesChecked > 20, "too few alarm states checked")
-        print("kill test: \(kills) SIGKILLs (\(earlyKills) during start-up), \(checked) logged seqs all found "
-              + "(\(checked - viaGaps) present, \(viaGaps) evicted and covered by gap records; \(evictions) evictions); "
-              + "alarm state agreed with the alarm events \(statesChecked) times")
+        print(
+            "kill test: \(kills) SIGKILLs (\(earlyKills) during start-up), \(checked) logged seqs all found "
+                + "(\(checked - viaGaps) present, \(viaGaps) evicted and covered by gap records; \(evictions) evictions); "
+                + "alarm state agreed with the alarm events \(statesChecked) times")
     }
 
     @Test func killedWhileCreatingTheFileLeavesNoHalfMadeBuffer() async throws {

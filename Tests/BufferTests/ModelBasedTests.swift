@@ -28,7 +28,7 @@ struct ModelBasedTests {
         Scenario(seed: 1, budget: 64 << 20, maxIngest: 300, steps: 160),
         Scenario(seed: 2, budget: 64 << 20, maxIngest: 300, steps: 160),
         Scenario(seed: 3, budget: 1 << 20, maxIngest: 3000, steps: 140, drains: false),
-        Scenario(seed: 4, budget: 1 << 20, maxIngest: 3000, steps: 140, drains: false),
+        Scenario(seed: 4, budget: 1 << 20, maxIngest: 3000, steps: 140, drains: false)
     ]
 
     enum Expected: Equatable { case reading(StoredReading), alarm(AlarmEventRecord) }
@@ -93,11 +93,14 @@ struct ModelBasedTests {
                 model.confirmed(try #require(try await store.append(readings: rs, units: Fixtures.units)), rs)
             case 30..<38:
                 counts["concurrent ingest", default: 0] += 1
-                let groups = (0..<Int.random(in: 2...5, using: &rng)).map { _ in readings(Int.random(in: 1...200, using: &rng)) }
+                let groups = (0..<Int.random(in: 2...5, using: &rng)).map { _ in
+                    readings(Int.random(in: 1...200, using: &rng))
+                }
                 alarmNo += 1
                 let alarm = Fixtures.alarm(alarmNo)
                 let s = store
-                let (ranges, alarmSeq) = try await withThrowingTaskGroup(of: (Int, ClosedRange<Int64>?, Int64?).self) { group in
+                let (ranges, alarmSeq) = try await withThrowingTaskGroup(of: (Int, ClosedRange<Int64>?, Int64?).self) {
+                    group in
                     for (i, g) in groups.enumerated() {
                         group.addTask { (i, try await s.append(readings: g, units: Fixtures.units), nil) }
                     }
@@ -109,7 +112,9 @@ struct ModelBasedTests {
                 }
                 // Confirm in seq order (the model checks that seqs only grow).
                 var confirmations: [(Int64, () -> Void)] = []
-                for (i, g) in groups.enumerated() { let r = ranges[i]!; confirmations.append((r.lowerBound, { model.confirmed(r, g) })) }
+                for (i, g) in groups.enumerated() {
+                    let r = ranges[i]!; confirmations.append((r.lowerBound, { model.confirmed(r, g) }))
+                }
                 confirmations.append((alarmSeq, { model.confirmed(alarmSeq, alarm) }))
                 for (_, c) in confirmations.sorted(by: { $0.0 < $1.0 }) { c() }
             case 38..<45:
@@ -138,7 +143,9 @@ struct ModelBasedTests {
                 let present = try store.presentSeqs(batch.records.map(\.seq))
                 try await store.acknowledge(batch)
                 for r in batch.records where present.contains(r.seq) {
-                    if let g = r.gap { model.deliveredGaps[r.seq] = g; model.queuedGaps[r.seq] = nil } else {
+                    if let g = r.gap {
+                        model.deliveredGaps[r.seq] = g; model.queuedGaps[r.seq] = nil
+                    } else {
                         #expect(model.queued.removeValue(forKey: r.seq) != nil)
                         model.acked.insert(r.seq)
                     }
@@ -150,7 +157,9 @@ struct ModelBasedTests {
                 let present = try store.presentSeqs(batch.records.map(\.seq))
                 try await store.deadLetter(batch, reason: "HTTP 400 schema (step \(step))")
                 for r in batch.records where present.contains(r.seq) {
-                    if let g = r.gap { model.deadGaps[r.seq] = g; model.queuedGaps[r.seq] = nil } else {
+                    if let g = r.gap {
+                        model.deadGaps[r.seq] = g; model.queuedGaps[r.seq] = nil
+                    } else {
                         model.dead[r.seq] = model.queued.removeValue(forKey: r.seq)
                     }
                 }
@@ -161,7 +170,9 @@ struct ModelBasedTests {
                     let present = try store.presentSeqs(b.records.map(\.seq))
                     try await store.acknowledge(b)
                     for r in b.records where present.contains(r.seq) {
-                        if let g = r.gap { model.deliveredGaps[r.seq] = g; model.queuedGaps[r.seq] = nil } else {
+                        if let g = r.gap {
+                            model.deliveredGaps[r.seq] = g; model.queuedGaps[r.seq] = nil
+                        } else {
                             model.queued[r.seq] = nil; model.acked.insert(r.seq)
                         }
                     }
@@ -174,10 +185,18 @@ struct ModelBasedTests {
             default:
                 counts["crash", default: 0] += 1
                 // Appends in flight when the process dies: those confirmed are stored, the others are not.
-                let groups = (0..<Int.random(in: 1...4, using: &rng)).map { _ in readings(Int.random(in: 1...300, using: &rng)) }
+                let groups = (0..<Int.random(in: 1...4, using: &rng)).map { _ in
+                    readings(Int.random(in: 1...300, using: &rng))
+                }
                 let s = store
-                let tasks = groups.map { g in Task { () async throws(BufferError) -> ClosedRange<Int64>? in try await s.append(readings: g, units: Fixtures.units) } }
-                if Bool.random(using: &rng) { try await Task.sleep(for: .milliseconds(Int.random(in: 0...6, using: &rng))) }
+                let tasks = groups.map { g in
+                    Task { () async throws(BufferError) -> ClosedRange<Int64>? in
+                        try await s.append(readings: g, units: Fixtures.units)
+                    }
+                }
+                if Bool.random(using: &rng) {
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...6, using: &rng)))
+                }
                 store.simulateCrash()
                 var results: [(ClosedRange<Int64>, [Reading])] = []
                 for (t, g) in zip(tasks, groups) {
@@ -192,8 +211,10 @@ struct ModelBasedTests {
             }
             try check(store, &model, path: path, budget: scenario.budget, step: step)
         }
-        print("model \(scenario.testDescription): \(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
-              + "acked \(model.acked.count), dead \(model.dead.count), evicted \(model.evicted.count), max seq \(model.maxSeq)")
+        print(
+            "model \(scenario.testDescription): \(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
+                + "acked \(model.acked.count), dead \(model.dead.count), evicted \(model.evicted.count), max seq \(model.maxSeq)"
+        )
         if scenario.budget < 2 << 20 { #expect(!model.evicted.isEmpty, "the small budget never evicted") }
     }
 
@@ -212,8 +233,10 @@ struct ModelBasedTests {
             present.insert(r.seq)
             switch r.payload {
             case .gap(let g): gapsNow[r.seq] = g
-            case .reading(let s): #expect(model.queued[r.seq] == .reading(s), "step \(step): seq \(r.seq) not what was stored")
-            case .alarm(let a): #expect(model.queued[r.seq] == .alarm(a), "step \(step): seq \(r.seq) not what was stored")
+            case .reading(let s):
+                #expect(model.queued[r.seq] == .reading(s), "step \(step): seq \(r.seq) not what was stored")
+            case .alarm(let a):
+                #expect(model.queued[r.seq] == .alarm(a), "step \(step): seq \(r.seq) not what was stored")
             }
         }
         let dead = try store.deadLetters(maxRecords: 1 << 30)
@@ -234,12 +257,17 @@ struct ModelBasedTests {
         for seq in model.deadGaps.keys where !deadPresent.contains(seq) { model.deadGaps[seq] = nil }
         #expect(present.count == model.queued.count + gapsNow.count, "step \(step): records the store never confirmed")
         let gapCount = model.allGaps.reduce(0) { $0 + $1.count }
-        #expect(gapCount == Int64(model.evicted.count), "step \(step): gaps count \(gapCount), evicted \(model.evicted.count)")
+        #expect(
+            gapCount == Int64(model.evicted.count),
+            "step \(step): gaps count \(gapCount), evicted \(model.evicted.count)")
 
         let stats = try store.stats()
         #expect(stats.alarmRecords == Int64(alarms.count) && stats.readingRecords == Int64(rest.count))
         #expect(stats.gapRecords == Int64(gapsNow.count) && stats.deadLetterRecords == Int64(dead.count))
-        #expect(stats.bytesOnDisk <= budget && stats.peakBytesOnDisk <= budget, "step \(step): peak \(stats.peakBytesOnDisk) bytes, now db \(stats.databaseBytes) wal \(stats.walBytes) shm \(stats.shmBytes)")
+        #expect(
+            stats.bytesOnDisk <= budget && stats.peakBytesOnDisk <= budget,
+            "step \(step): peak \(stats.peakBytesOnDisk) bytes, now db \(stats.databaseBytes) wal \(stats.walBytes) shm \(stats.shmBytes)"
+        )
         #expect(stats.lastSeq <= model.maxSeq + 0 || stats.lastSeq == model.maxSeq)
         model.maxSeq = max(model.maxSeq, stats.lastSeq)
         model.lastQueue = all

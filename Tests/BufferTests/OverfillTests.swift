@@ -16,9 +16,12 @@ struct OverfillTests {
         let dir = TempDir("edged-overfill")
         let path = dir.file("buffer.db")
         let budget: Int64 = 2 << 20
-        let (store, _) = try BufferStore.open(path: path, maxBytes: ByteCount(bytes: budget), logger: quietLogger, options: fastCommit)
+        let (store, _) = try BufferStore.open(
+            path: path, maxBytes: ByteCount(bytes: budget), logger: quietLogger, options: fastCommit)
         // Alarms are evicted last: these must survive the overfill.
-        let alarmSeqs = [try await store.append(alarm: Fixtures.alarm(1)), try await store.append(alarm: Fixtures.alarm(2))]
+        let alarmSeqs = [
+            try await store.append(alarm: Fixtures.alarm(1)), try await store.append(alarm: Fixtures.alarm(2))
+        ]
 
         var written: [Int64: Reading] = [:]
         var bytesWritten: Int64 = 0
@@ -61,14 +64,18 @@ struct OverfillTests {
         #expect(Int64(gaps.count) <= chunks + 2, "\(gaps.count) gap records")
         store.close()
         #expect(bytesOnDisk(path) <= budget)
-        print("overfill: wrote \(written.count) readings (\(bytesWritten / budget)× the budget), peak \(peak) of \(budget) bytes, \(stats.evictions) evictions, \(gaps.count) gap records")
+        print(
+            "overfill: wrote \(written.count) readings (\(bytesWritten / budget)× the budget), peak \(peak) of \(budget) bytes, \(stats.evictions) evictions, \(gaps.count) gap records"
+        )
     }
 
     @Test func aLoweredBudgetShrinksTheFileAtOpen() async throws {
         let dir = TempDir("edged-overfill")
         let path = dir.file("buffer.db")
         let (big, _) = try BufferStore.open(path: path, maxBytes: ByteCount(bytes: 16 << 20), options: fastCommit)
-        for k in 0..<40 { _ = try await big.append(readings: Fixtures.readings(5000, start: k * 5000), units: Fixtures.units) }
+        for k in 0..<40 {
+            _ = try await big.append(readings: Fixtures.readings(5000, start: k * 5000), units: Fixtures.units)
+        }
         big.close()
         #expect(bytesOnDisk(path) > 4 << 20)
         let (small, _) = try BufferStore.open(path: path, maxBytes: ByteCount(bytes: 2 << 20), logger: quietLogger)
@@ -83,11 +90,14 @@ struct OverfillTests {
     @Test func drainedQueueGivesTheSpaceBackWhenIdle() async throws {
         let dir = TempDir("edged-overfill")
         let path = dir.file("buffer.db")
-        let options = BufferOptions(groupCommit: GroupCommitPolicy(maxRecords: 1000, maxDelay: TimeSpan(milliseconds: 2)),
-                                    idleUpkeepDelay: TimeSpan(milliseconds: 100))
+        let options = BufferOptions(
+            groupCommit: GroupCommitPolicy(maxRecords: 1000, maxDelay: TimeSpan(milliseconds: 2)),
+            idleUpkeepDelay: TimeSpan(milliseconds: 100))
         let (store, _) = try BufferStore.open(path: path, maxBytes: ByteCount(bytes: 32 << 20), options: options)
         defer { store.close() }
-        for k in 0..<20 { _ = try await store.append(readings: Fixtures.readings(5000, start: k * 5000), units: Fixtures.units) }
+        for k in 0..<20 {
+            _ = try await store.append(readings: Fixtures.readings(5000, start: k * 5000), units: Fixtures.units)
+        }
         let full = bytesOnDisk(path)
         while let b = try await store.nextBatch(maxRecords: 5000, maxBytes: 1 << 30) { try await store.acknowledge(b) }
         // incremental_vacuum to completion and a TRUNCATE checkpoint once the writer is idle.

@@ -28,20 +28,29 @@ import Testing
     }
 
     func reading() -> PendingReading {
-        PendingReading(Reading(device: "d", tag: "t", value: .number(1), quality: .good, wallMillis: 0, monotonicNanos: 0), units: nil)
+        PendingReading(
+            Reading(device: "d", tag: "t", value: .number(1), quality: .good, wallMillis: 0, monotonicNanos: 0),
+            units: nil)
     }
 
     @Test func aCommitThatNeverReturnsShowsAsAGrowingStallAndClearsWhenItReturns() async throws {
-        let writer = GroupCommitThread(policy: GroupCommitPolicy(maxRecords: 10, maxDelay: TimeSpan(milliseconds: 5)),
-                                       maxTransactionBytes: 1 << 20, idleDelay: TimeSpan(milliseconds: 60_000))
+        let writer = GroupCommitThread(
+            policy: GroupCommitPolicy(maxRecords: 10, maxDelay: TimeSpan(milliseconds: 5)),
+            maxTransactionBytes: 1 << 20, idleDelay: TimeSpan(milliseconds: 60_000))
         let performer = HangingPerformer()
         writer.start(performer)
         #expect(writer.stalledMillis() == 0, "idle: no stall")
 
-        let first = Task { await withCheckedContinuation { c in _ = writer.submit(.readings([reading()], { c.resume(returning: $0) })) } }
+        let first = Task {
+            await withCheckedContinuation { c in _ = writer.submit(.readings([reading()], { c.resume(returning: $0) }))
+            }
+        }
         #expect(await eventually(timeout: 10) { performer.entered.wait(timeout: .now()) == .success })
         // The commit hangs: the stall grows with it (more appends queue behind it).
-        let second = Task { await withCheckedContinuation { c in _ = writer.submit(.readings([reading()], { c.resume(returning: $0) })) } }
+        let second = Task {
+            await withCheckedContinuation { c in _ = writer.submit(.readings([reading()], { c.resume(returning: $0) }))
+            }
+        }
         #expect(await eventually(timeout: 10) { writer.stalledMillis() >= 300 }, "stall \(writer.stalledMillis()) ms")
 
         performer.lock.withLock { performer.hang = false }
@@ -54,10 +63,12 @@ import Testing
     }
 
     /// Submits `n` readings; returns what `submit` said, and a task that ends when the writer has answered.
-    func submit(_ writer: GroupCommitThread, readings n: Int) async -> (GroupCommitThread.Submitted, Task<Void, Never>) {
+    func submit(_ writer: GroupCommitThread, readings n: Int) async -> (GroupCommitThread.Submitted, Task<Void, Never>)
+    {
         let (said, tell) = AsyncStream<GroupCommitThread.Submitted>.makeStream()
         let task = Task {
-            _ = await withCheckedContinuation { (c: CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>) in
+            _ = await withCheckedContinuation {
+                (c: CheckedContinuation<Result<ClosedRange<Int64>?, BufferError>, Never>) in
                 let s = writer.submit(.readings((0..<n).map { _ in reading() }, { c.resume(returning: $0) }))
                 tell.yield(s)
                 tell.finish()
@@ -69,8 +80,9 @@ import Testing
     }
 
     @Test func behindAHungCommitReadingsBeyondTheBoundAreRefusedAlarmEventsStillQueue() async throws {
-        let writer = GroupCommitThread(policy: GroupCommitPolicy(maxRecords: 10_000, maxDelay: TimeSpan(milliseconds: 5)),
-                                       maxTransactionBytes: 1 << 24, idleDelay: TimeSpan(milliseconds: 60_000), maxQueuedReadings: 1000)
+        let writer = GroupCommitThread(
+            policy: GroupCommitPolicy(maxRecords: 10_000, maxDelay: TimeSpan(milliseconds: 5)),
+            maxTransactionBytes: 1 << 24, idleDelay: TimeSpan(milliseconds: 60_000), maxQueuedReadings: 1000)
         let performer = HangingPerformer()
         writer.start(performer)
         let (first, firstDone) = await submit(writer, readings: 1)

@@ -6,8 +6,11 @@ import Testing
 
     @Test func parsesComparisonsWithPrecedence() throws {
         let c = try parse("rpc-1.well_state == running and pump_fillage < 40 or not (flow >= 1.5)")
-        guard case .or(.and(.compare(let r1, .eq, .state("running")), .compare(let r2, .lt, .number(40))),
-                       .not(.compare(let r3, .ge, .number(1.5)))) = c else {
+        guard
+            case .or(
+                .and(.compare(let r1, .eq, .state("running")), .compare(let r2, .lt, .number(40))),
+                .not(.compare(let r3, .ge, .number(1.5)))) = c
+        else {
             Issue.record("unexpected tree \(c)"); return
         }
         #expect(r1 == TagRef(device: "rpc-1", tag: "well_state"))
@@ -15,16 +18,17 @@ import Testing
         #expect(r3.tag == "flow")
     }
 
-    @Test(arguments: [
-        ("well_state running", 12, "expected a comparison"),
-        ("well_state == ", 15, "expected a number, true, false or a state name"),
-        ("(a == 1", 8, "expected ')'"),
-        ("a == 1 b == 2", 8, "expected 'and', 'or' or the end"),
-        ("a = 1", 3, "'=' is not an operator"),
-        ("a == 1 and", 11, "expected a tag name"),
-        ("a.b.c == 1", 1, "is not a tag reference"),
-        ("a == $", 6, "unexpected '$'"),
-    ] as [(String, Int, String)])
+    @Test(
+        arguments: [
+            ("well_state running", 12, "expected a comparison"),
+            ("well_state == ", 15, "expected a number, true, false or a state name"),
+            ("(a == 1", 8, "expected ')'"),
+            ("a == 1 b == 2", 8, "expected 'and', 'or' or the end"),
+            ("a = 1", 3, "'=' is not an operator"),
+            ("a == 1 and", 11, "expected a tag name"),
+            ("a.b.c == 1", 1, "is not a tag reference"),
+            ("a == $", 6, "unexpected '$'")
+        ] as [(String, Int, String)])
     func reportsWhereItFails(text: String, offset: Int, message: String) {
         do {
             _ = try ConditionExpression(parsing: text)
@@ -40,8 +44,8 @@ import Testing
         let values: [String: Double] = ["a": 12, "b": 1]
         let stateOf: (TagRef, String) -> Double? = { _, s in s == "running" ? 1 : nil }
         #expect(c.evaluate({ values[$0.tag] }, state: stateOf) == true)
-        #expect(c.evaluate({ $0.tag == "a" ? 5 : nil }, state: stateOf) == false)   // false and unknown = false
-        #expect(c.evaluate({ $0.tag == "a" ? 12 : nil }, state: stateOf) == nil)    // true and unknown = unknown
+        #expect(c.evaluate({ $0.tag == "a" ? 5 : nil }, state: stateOf) == false)  // false and unknown = false
+        #expect(c.evaluate({ $0.tag == "a" ? 12 : nil }, state: stateOf) == nil)  // true and unknown = unknown
         let o = try parse("a > 10 or b == 1")
         #expect(o.evaluate({ $0.tag == "a" ? 12 : nil }, state: stateOf) == true)
         #expect(try parse("not a == 1").evaluate({ _ in 1 }, state: stateOf) == false)

@@ -5,23 +5,23 @@ import Testing
 
 @Suite struct ConfigEditorTests {
     let text = """
-    # site config
-    gateway: {id: gw-1, site: "Test Pad", tenant: acmeoil}   # inline
-    uplink:
-      endpoint: https://acmeoil.wellpulse.io/api/v1/edge/batches
-      token: {credential: edged-token}
-      batch:
-        maxAge: 60s    # keep
-    storage: {path: /var/lib/edged/buffer.db}
-    buses:
-      - {name: line1, type: rtu, device: /dev/ttyS1, baud: 9600}
-    devices:
-      - name: well-1
-        bus: line1
-        unit: 1
-        template: gauge
-        poll: 5s
-    """
+        # site config
+        gateway: {id: gw-1, site: "Test Pad", tenant: acmeoil}   # inline
+        uplink:
+          endpoint: https://acmeoil.wellpulse.io/api/v1/edge/batches
+          token: {credential: edged-token}
+          batch:
+            maxAge: 60s    # keep
+        storage: {path: /var/lib/edged/buffer.db}
+        buses:
+          - {name: line1, type: rtu, device: /dev/ttyS1, baud: 9600}
+        devices:
+          - name: well-1
+            bus: line1
+            unit: 1
+            template: gauge
+            poll: 5s
+        """
 
     @Test func changesOnlyTheValueAndKeepsComments() throws {
         let out = try ConfigEditor.set("uplink.batch.maxAge", to: "30s", in: text)
@@ -36,7 +36,9 @@ import Testing
     }
 
     @Test func explainsWhatCannotBeSet() {
-        #expect(throws: ConfigEditor.EditError.self) { try ConfigEditor.set("uplink.batch.maxAgee", to: "1s", in: text) }
+        #expect(throws: ConfigEditor.EditError.self) {
+            try ConfigEditor.set("uplink.batch.maxAgee", to: "1s", in: text)
+        }
         do { _ = try ConfigEditor.set("devices.well-9.poll", to: "1s", in: text) } catch {
             #expect(error.description == "devices.well-9: no list item named 'well-9' (items: well-1)")
         }

@@ -5,7 +5,9 @@ import Foundation
 import Testing
 
 @Suite struct ConfigLoaderTests {
-    func load(_ text: String, files: [String: String] = [:], modes: [String: UInt32] = [:]) -> Result<LoadedConfig, ConfigError> {
+    func load(_ text: String, files: [String: String] = [:], modes: [String: UInt32] = [:]) -> Result<
+        LoadedConfig, ConfigError
+    > {
         ConfigLoader(files: MemoryConfigFiles(files, modes: modes)).load(text: text, path: "edged.yaml")
     }
 
@@ -47,12 +49,17 @@ import Testing
     }
 
     @Test func aWriterStallLimitTooShortForAnFsyncIsRefusedWhereItIsWritten() throws {
-        let set = { (v: String) in SampleConfigs.minimal.replacingOccurrences(of: "storage: {path: /var/lib/edged/buffer.db}",
-                                                                              with: "storage: {path: /var/lib/edged/buffer.db, stuckAfter: \(v)}") }
+        let set = { (v: String) in
+            SampleConfigs.minimal.replacingOccurrences(
+                of: "storage: {path: /var/lib/edged/buffer.db}",
+                with: "storage: {path: /var/lib/edged/buffer.db, stuckAfter: \(v)}")
+        }
         #expect(try load(set("90s")).get().config.storage.stuckAfter == .seconds(90))
         guard case .failure(let e) = load(set("500ms")) else { Issue.record("accepted 500ms"); return }
         let lines = e.diagnostics.map(\.description)
-        #expect(lines.count == 1 && lines[0].hasPrefix("edged.yaml:") && lines[0].contains("storage.stuckAfter: 500ms is below the minimum of 2s"), "\(lines)")
+        #expect(
+            lines.count == 1 && lines[0].hasPrefix("edged.yaml:")
+                && lines[0].contains("storage.stuckAfter: 500ms is below the minimum of 2s"), "\(lines)")
     }
 
     @Test func reportsEveryErrorInOneRun() {
@@ -63,7 +70,10 @@ import Testing
         guard case .failure(let e) = load(text) else { Issue.record("accepted"); return }
         let lines = e.diagnostics.map(\.description)
         #expect(lines.count == 3, "\(lines)")
-        #expect(lines.contains { $0.hasPrefix("edged.yaml:7:") && $0.contains("buses[0].baud: 9601 is not a standard baud rate") })
+        #expect(
+            lines.contains {
+                $0.hasPrefix("edged.yaml:7:") && $0.contains("buses[0].baud: 9601 is not a standard baud rate")
+            })
         #expect(lines.contains { $0.contains("devices[0].unit: 250 is out of range 1...247") })
         #expect(lines.contains { $0.contains("devices[0].colour: unknown key 'colour'") })
     }
@@ -74,7 +84,8 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let token = dir.appendingPathComponent("token")
         try Data("secret-token\n".utf8).write(to: token)
-        let text = SampleConfigs.minimal.replacingOccurrences(of: "token: {credential: edged-token}", with: "token: {file: \(token.path)}")
+        let text = SampleConfigs.minimal.replacingOccurrences(
+            of: "token: {credential: edged-token}", with: "token: {file: \(token.path)}")
         let cfg = dir.appendingPathComponent("edged.yaml")
         try Data(text.utf8).write(to: cfg)
         let loader = ConfigLoader(files: DiskConfigFiles())
@@ -82,7 +93,9 @@ import Testing
         chmod(token.path, 0o644)
         guard case .failure(let e) = loader.load(path: cfg.path) else { Issue.record("0644 token accepted"); return }
         #expect(e.errors.count == 1)
-        #expect(e.errors[0].description.contains("uplink.token.file: token file \(token.path) is readable by others (mode 644); run: chmod 600"))
+        #expect(
+            e.errors[0].description.contains(
+                "uplink.token.file: token file \(token.path) is readable by others (mode 644); run: chmod 600"))
         #expect(!e.description.contains("secret-token"))
 
         chmod(token.path, 0o600)
@@ -92,12 +105,16 @@ import Testing
 
         try FileManager.default.removeItem(at: token)
         let missing = try loader.load(path: cfg.path).get()
-        #expect(missing.warnings.map(\.description).contains { $0.contains("warning: uplink.token.file: token file") && $0.contains("does not exist") })
+        #expect(
+            missing.warnings.map(\.description).contains {
+                $0.contains("warning: uplink.token.file: token file") && $0.contains("does not exist")
+            })
     }
 
     @Test func redactsProxyCredentials() throws {
-        let text = SampleConfigs.minimal.replacingOccurrences(of: "token: {credential: edged-token}",
-                                                              with: "token: {credential: edged-token}\n  proxy: http://field:hunter2@10.0.0.1:3128")
+        let text = SampleConfigs.minimal.replacingOccurrences(
+            of: "token: {credential: edged-token}",
+            with: "token: {credential: edged-token}\n  proxy: http://field:hunter2@10.0.0.1:3128")
         let c = try load(text).get().config.redacted()
         #expect(c.uplink.proxy == "http://***@10.0.0.1:3128")
     }

@@ -24,7 +24,9 @@ import Testing
         while day < millis(2060, 1, 1) {
             let parts = c.dateComponents([.year, .month], from: Date(timeIntervalSince1970: Double(day) / 1000))
             let expected = String(format: "%04d-%02d", parts.year!, parts.month!)
-            if DataUsage.month(ofWallMillis: day) != expected { Issue.record("\(day): \(DataUsage.month(ofWallMillis: day)) != \(expected)"); break }
+            if DataUsage.month(ofWallMillis: day) != expected {
+                Issue.record("\(day): \(DataUsage.month(ofWallMillis: day)) != \(expected)"); break
+            }
             day += 86_400_000
         }
     }
@@ -49,16 +51,24 @@ import Testing
     }
 
     func reading(_ seq: Int64, _ tag: String, _ wall: Int64) -> BufferedRecord {
-        BufferedRecord(seq: seq, lane: .reading, payload: .reading(StoredReading(device: "rpc-1", tag: tag, units: nil, wallMillis: wall,
-                                                                                  value: .number(Double(seq)), quality: .good)))
+        BufferedRecord(
+            seq: seq, lane: .reading,
+            payload: .reading(
+                StoredReading(
+                    device: "rpc-1", tag: tag, units: nil, wallMillis: wall,
+                    value: .number(Double(seq)), quality: .good)))
     }
 
     @Test func hourlySnapshotsKeepTheFirstReadingOfEachSeriesInEachHour() {
         let h10 = millis(2026, 11, 27, 10), h11 = millis(2026, 11, 27, 11)
-        let gap = BufferedRecord(seq: 5, lane: .reading, payload: .gap(GapRecord(firstSeq: 1, lastSeq: 2, count: 2, fromMillis: 0, toMillis: 1, reason: .evicted)))
-        let records = [reading(10, "a", h10 + 5_000), reading(11, "b", h10 + 5_000), reading(12, "a", h10 + 15_000),
-                       gap, reading(13, "b", h10 + 3_599_999), reading(14, "a", h11), reading(15, "a", h11 + 10)]
-            .sorted { $0.seq < $1.seq }
+        let gap = BufferedRecord(
+            seq: 5, lane: .reading,
+            payload: .gap(GapRecord(firstSeq: 1, lastSeq: 2, count: 2, fromMillis: 0, toMillis: 1, reason: .evicted)))
+        let records = [
+            reading(10, "a", h10 + 5_000), reading(11, "b", h10 + 5_000), reading(12, "a", h10 + 15_000),
+            gap, reading(13, "b", h10 + 3_599_999), reading(14, "a", h11), reading(15, "a", h11 + 10)
+        ]
+        .sorted { $0.seq < $1.seq }
         var s = HourlySnapshots()
         let (keep, drop) = s.split(records)
         #expect(keep.map(\.seq) == [5, 10, 11, 14])
@@ -67,7 +77,8 @@ import Testing
         let (again, none) = s.split(keep)
         #expect(again.map(\.seq) == [5, 10, 11, 14] && none.isEmpty)
         // Later readings of hours already covered are dropped; a new hour gets its snapshot.
-        let (later, dropped) = s.split(keep + [reading(20, "a", h11 + 60_000), reading(21, "b", h11 + 60_000), reading(22, "b", h11 + 61_000)])
+        let (later, dropped) = s.split(
+            keep + [reading(20, "a", h11 + 60_000), reading(21, "b", h11 + 60_000), reading(22, "b", h11 + 61_000)])
         #expect(later.map(\.seq) == [5, 10, 11, 14, 21])
         #expect(dropped.map(\.seq) == [20, 22])
         // Once sent (the head moved past them), old kept seqs are forgotten.

@@ -10,7 +10,9 @@ import Testing
     static let folders: [String] = {
         let dir = TestPaths.fixtures.appendingPathComponent("configs")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        return names.filter { FileManager.default.fileExists(atPath: dir.appendingPathComponent("\($0)/edged.yaml").path) }.sorted()
+        return names.filter {
+            FileManager.default.fileExists(atPath: dir.appendingPathComponent("\($0)/edged.yaml").path)
+        }.sorted()
     }()
 
     @Test func thereAreEnoughCases() {
@@ -28,8 +30,11 @@ import Testing
         switch loader.load(path: "edged.yaml") {
         case .success(let loaded):
             let w = loaded.warnings.count
-            actual = loaded.warnings.map(\.description)
-                + ["edged.yaml: OK — \(ConfigSummary.line(loaded.config))\(w > 0 ? ", \(w) warning\(w == 1 ? "" : "s")" : "")"]
+            actual =
+                loaded.warnings.map(\.description)
+                + [
+                    "edged.yaml: OK — \(ConfigSummary.line(loaded.config))\(w > 0 ? ", \(w) warning\(w == 1 ? "" : "s")" : "")"
+                ]
         case .failure(let error):
             actual = error.diagnostics.map(\.description)
             #expect(!error.errors.isEmpty)

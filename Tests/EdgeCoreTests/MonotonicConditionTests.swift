@@ -11,7 +11,9 @@ import Testing
         let start = MonotonicCondition.now()
         c.lock()
         var signalled = true
-        while MonotonicCondition.now() < start + 200_000_000 { signalled = c.wait(untilMonotonicNanos: start + 200_000_000) }
+        while MonotonicCondition.now() < start + 200_000_000 {
+            signalled = c.wait(untilMonotonicNanos: start + 200_000_000)
+        }
         c.unlock()
         #expect(!signalled)
         #expect(MonotonicCondition.now() - start >= 200_000_000)
@@ -38,7 +40,9 @@ import Testing
         }
         waiter.start()
         let start = MonotonicCondition.now()
-        c.withLock { flag.set = true; c.signal() }
+        c.withLock {
+            flag.set = true; c.signal()
+        }
         #expect(await eventually(timeout: 10) { c.withLock { flag.woke } != 0 })
         #expect(c.withLock { flag.woke } - start < 10_000_000_000, "the waiter slept toward its 60 s deadline")
     }

@@ -3,8 +3,13 @@ import Testing
 
 @Suite struct PollSchedulerTests {
     func scheduler(_ specs: [(String, Int64)], offlineAfter: Int = 3, maxBackoff: Int64 = 8_000) -> PollScheduler {
-        PollScheduler(devices: specs.map { (name: $0.0, interval: TimeSpan(milliseconds: $0.1), offlineAfter: offlineAfter,
-                                            maxBackoff: TimeSpan(milliseconds: maxBackoff)) }, now: 0)
+        PollScheduler(
+            devices: specs.map {
+                (
+                    name: $0.0, interval: TimeSpan(milliseconds: $0.1), offlineAfter: offlineAfter,
+                    maxBackoff: TimeSpan(milliseconds: maxBackoff)
+                )
+            }, now: 0)
     }
 
     @Test func servesTheNearestDeadlineFirst() {
@@ -37,7 +42,7 @@ import Testing
             case .poll(let i), .probe(let i):
                 if s.devices[i].name == "dead" {
                     deadAttempts += 1
-                    now += 500                                     // a timeout
+                    now += 500  // a timeout
                     if case .wentOffline = s.completed(i, answered: false, now: now) { wentOffline = now }
                 } else {
                     livePolls += 1
@@ -60,9 +65,9 @@ import Testing
         #expect(s.completed(0, answered: false, now: 0) == .wentOffline(0))
         #expect(s.devices[0].nextDue == 2000)
         _ = s.completed(0, answered: false, now: 2000)
-        #expect(s.devices[0].nextDue == 6000)                 // 4 s
+        #expect(s.devices[0].nextDue == 6000)  // 4 s
         _ = s.completed(0, answered: false, now: 6000)
-        #expect(s.devices[0].nextDue == 11_000)               // capped at 5 s
+        #expect(s.devices[0].nextDue == 11_000)  // capped at 5 s
         #expect(s.next(now: 11_000) == .probe(0))
         #expect(s.completed(0, answered: true, now: 11_100) == .cameBack(0))
         #expect(s.next(now: 11_100) == .poll(0))
@@ -71,7 +76,7 @@ import Testing
     @Test func aLateBusDoesNotBurstToCatchUp() {
         var s = scheduler([("d", 100)])
         #expect(s.next(now: 0) == .poll(0))
-        _ = s.completed(0, answered: true, now: 1000)         // the poll overran ten intervals
+        _ = s.completed(0, answered: true, now: 1000)  // the poll overran ten intervals
         #expect(s.devices[0].nextDue == 1000)
         _ = s.completed(0, answered: true, now: 1010)
         #expect(s.devices[0].nextDue == 1100)

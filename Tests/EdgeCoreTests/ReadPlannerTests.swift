@@ -6,14 +6,20 @@ import Testing
     static func tag(_ name: String, _ address: Int, _ type: ValueType = .uint16) -> TagDefinition {
         tag(name, .holding, address, type)
     }
-    static func tag(_ name: String, _ table: RegisterTable, _ address: Int, _ type: ValueType = .uint16) -> TagDefinition {
-        TagDefinition(name: name, table: table, address: address, type: type, bit: nil, length: nil, order: nil,
-                      scale: 1, offset: 0, span: nil, units: nil, deadband: nil, integrity: nil, states: nil)
+    static func tag(_ name: String, _ table: RegisterTable, _ address: Int, _ type: ValueType = .uint16)
+        -> TagDefinition
+    {
+        TagDefinition(
+            name: name, table: table, address: address, type: type, bit: nil, length: nil, order: nil,
+            scale: 1, offset: 0, span: nil, units: nil, deadband: nil, integrity: nil, states: nil)
     }
-    let rtu9600 = BusTiming.of(BusConfig(name: "b", kind: .rtu, device: "/dev/x", serial: SerialLine(baud: 9600, parity: .none, dataBits: 8, stopBits: 1),
-                                         rs485: nil, endpoint: nil, interFrameDelay: TimeSpan(milliseconds: 50),
-                                         responseTimeout: .seconds(1), byteTimeout: nil, retries: 0),
-                               turnaround: TimeSpan(milliseconds: 10))
+    let rtu9600 = BusTiming.of(
+        BusConfig(
+            name: "b", kind: .rtu, device: "/dev/x",
+            serial: SerialLine(baud: 9600, parity: .none, dataBits: 8, stopBits: 1),
+            rs485: nil, endpoint: nil, interFrameDelay: TimeSpan(milliseconds: 50),
+            responseTimeout: .seconds(1), byteTimeout: nil, retries: 0),
+        turnaround: TimeSpan(milliseconds: 10))
 
     @Test func mergesAcrossSmallGapsOnly() {
         let tags = [Self.tag("a", 0), Self.tag("b", 1), Self.tag("c", 5), Self.tag("d", 100)]
@@ -23,8 +29,9 @@ import Testing
     }
 
     @Test func respectsMaxRegistersAndNeverRead() {
-        let tags = (0..<10).map { Self.tag("t\($0)", $0 * 2, .float32) }   // 0..19, contiguous floats
-        let limits = DeviceLimits(maxRegisters: 8, maxGap: 4, neverRead: [AddressRange(table: .holding, first: 10, last: 11)])
+        let tags = (0..<10).map { Self.tag("t\($0)", $0 * 2, .float32) }  // 0..19, contiguous floats
+        let limits = DeviceLimits(
+            maxRegisters: 8, maxGap: 4, neverRead: [AddressRange(table: .holding, first: 10, last: 11)])
         let plan = ReadPlanner.plan(tags: tags, limits: limits, timing: rtu9600)
         for r in plan.requests {
             #expect(r.count <= 8)
@@ -35,18 +42,27 @@ import Testing
     }
 
     @Test func separatesTablesAndFunctionCodes() {
-        let tags = [Self.tag("h", .holding, 0), Self.tag("i", .input, 0), Self.tag("c", .coil, 0, .bool), Self.tag("d", .discrete, 3, .bool)]
+        let tags = [
+            Self.tag("h", .holding, 0), Self.tag("i", .input, 0), Self.tag("c", .coil, 0, .bool),
+            Self.tag("d", .discrete, 3, .bool)
+        ]
         let plan = ReadPlanner.plan(tags: tags, limits: DeviceLimits(), timing: rtu9600)
         #expect(plan.requests.map(\.table.readFunction) == [1, 2, 3, 4])
     }
 
     /// Cheapest plan by trying every partition of the tags into requests.
     static func bruteForce(_ tags: [TagDefinition], _ limits: DeviceLimits, _ timing: BusTiming) -> Double {
-        let idx = tags.indices.filter { ReadPlanner.group([$0][...], table: tags[$0].table, tags: tags, limits: limits) != nil }
+        let idx = tags.indices.filter {
+            ReadPlanner.group([$0][...], table: tags[$0].table, tags: tags, limits: limits) != nil
+        }
         var best = Double.infinity
         func cost(_ group: [Int]) -> Double? {
-            let sorted = group.sorted { (tags[$0].address, tags[$0].lastAddress) < (tags[$1].address, tags[$1].lastAddress) }
-            guard let (lo, hi) = ReadPlanner.group(sorted[...], table: tags[sorted[0]].table, tags: tags, limits: limits) else { return nil }
+            let sorted = group.sorted {
+                (tags[$0].address, tags[$0].lastAddress) < (tags[$1].address, tags[$1].lastAddress)
+            }
+            guard
+                let (lo, hi) = ReadPlanner.group(sorted[...], table: tags[sorted[0]].table, tags: tags, limits: limits)
+            else { return nil }
             return timing.cost(table: tags[sorted[0]].table, count: hi - lo + 1)
         }
         func go(_ i: Int, _ groups: [[Int]]) {
@@ -75,14 +91,19 @@ import Testing
                 let table: RegisterTable = Bool.random(using: &rng) ? .holding : .input
                 return Self.tag("t\(i)", table, Int.random(in: 0...40, using: &rng), type)
             }
-            var limits = DeviceLimits(maxRegisters: Int.random(in: 4...24, using: &rng), maxGap: Int.random(in: 0...8, using: &rng))
+            var limits = DeviceLimits(
+                maxRegisters: Int.random(in: 4...24, using: &rng), maxGap: Int.random(in: 0...8, using: &rng))
             if Bool.random(using: &rng) {
                 let a = Int.random(in: 0...40, using: &rng)
-                limits.neverRead = [AddressRange(table: .holding, first: a, last: a + Int.random(in: 0...3, using: &rng))]
+                limits.neverRead = [
+                    AddressRange(table: .holding, first: a, last: a + Int.random(in: 0...3, using: &rng))
+                ]
             }
             let plan = ReadPlanner.plan(tags: tags, limits: limits, timing: rtu9600)
             let expected = Self.bruteForce(tags, limits, rtu9600)
-            #expect(abs(plan.busSeconds - expected) < 1e-9, "tags \(tags.map { ($0.table, $0.address, $0.width) }) limits \(limits)")
+            #expect(
+                abs(plan.busSeconds - expected) < 1e-9,
+                "tags \(tags.map { ($0.table, $0.address, $0.width) }) limits \(limits)")
             // And the plan's requests really cost what it says and cover their tags.
             let recomputed = plan.requests.reduce(0.0) { $0 + rtu9600.cost(table: $1.table, count: $1.count) }
             #expect(abs(recomputed - plan.busSeconds) < 1e-9)

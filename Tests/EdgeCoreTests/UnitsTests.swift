@@ -2,8 +2,11 @@ import EdgeCore
 import Testing
 
 @Suite struct UnitsTests {
-    @Test(arguments: [("500ms", 500), ("15s", 15_000), ("10m", 600_000), ("2h", 7_200_000), ("30d", 2_592_000_000),
-                      ("1m30s", 90_000), ("1.5s", 1500), ("0s", 0)] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("500ms", 500), ("15s", 15_000), ("10m", 600_000), ("2h", 7_200_000), ("30d", 2_592_000_000),
+            ("1m30s", 90_000), ("1.5s", 1500), ("0s", 0)
+        ] as [(String, Int64)])
     func parsesDurations(text: String, ms: Int64) {
         #expect(TimeSpan(parsing: text)?.milliseconds == ms)
     }
@@ -23,8 +26,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [("4096", 4096), ("512KiB", 524_288), ("64MiB", 67_108_864), ("20MB", 20_000_000),
-                      ("1GiB", 1_073_741_824), ("2kB", 2000)] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("4096", 4096), ("512KiB", 524_288), ("64MiB", 67_108_864), ("20MB", 20_000_000),
+            ("1GiB", 1_073_741_824), ("2kB", 2000)
+        ] as [(String, Int64)])
     func parsesSizes(text: String, bytes: Int64) {
         #expect(ByteCount(parsing: text)?.bytes == bytes)
     }

@@ -10,7 +10,7 @@ import Testing
         let ceilings = (0..<8).map { _ in b.next(random: top) }
         #expect(ceilings == [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000])
         var low = Backoff(base: .seconds(1), cap: .seconds(30))
-        #expect(low.next(random: { $0.lowerBound }) == 0)          // full jitter reaches zero
+        #expect(low.next(random: { $0.lowerBound }) == 0)  // full jitter reaches zero
         b.reset()
         #expect(b.ceilingMillis == 1000)
     }
@@ -29,17 +29,26 @@ import Testing
         #expect(UplinkOutcome.classify(status: 401, retryAfter: nil, body: "", nowWallMillis: 0) == .unauthorized(401))
         #expect(UplinkOutcome.classify(status: 403, retryAfter: nil, body: "", nowWallMillis: 0) == .unauthorized(403))
         #expect(UplinkOutcome.classify(status: 413, retryAfter: nil, body: "", nowWallMillis: 0) == .tooLarge)
-        #expect(UplinkOutcome.classify(status: 429, retryAfter: "7", body: "", nowWallMillis: 0) == .retry(status: 429, retryAfterMillis: 7000, reason: "HTTP 429"))
-        #expect(UplinkOutcome.classify(status: 503, retryAfter: nil, body: "", nowWallMillis: 0) == .retry(status: 503, retryAfterMillis: nil, reason: "HTTP 503"))
-        #expect(UplinkOutcome.classify(status: 408, retryAfter: nil, body: "", nowWallMillis: 0) == .retry(status: 408, retryAfterMillis: nil, reason: "HTTP 408"))
-        #expect(UplinkOutcome.classify(status: 400, retryAfter: nil, body: "{\"error\":\"bad\"}", nowWallMillis: 0)
+        #expect(
+            UplinkOutcome.classify(status: 429, retryAfter: "7", body: "", nowWallMillis: 0)
+                == .retry(status: 429, retryAfterMillis: 7000, reason: "HTTP 429"))
+        #expect(
+            UplinkOutcome.classify(status: 503, retryAfter: nil, body: "", nowWallMillis: 0)
+                == .retry(status: 503, retryAfterMillis: nil, reason: "HTTP 503"))
+        #expect(
+            UplinkOutcome.classify(status: 408, retryAfter: nil, body: "", nowWallMillis: 0)
+                == .retry(status: 408, retryAfterMillis: nil, reason: "HTTP 408"))
+        #expect(
+            UplinkOutcome.classify(status: 400, retryAfter: nil, body: "{\"error\":\"bad\"}", nowWallMillis: 0)
                 == .rejected(status: 400, reason: "HTTP 400: {\"error\":\"bad\"}"))
     }
 
     @Test func storedAcknowledgesAndClearsTheAuthAlarm() {
         var m = UplinkMachine(maxBatchRecords: 1000)
-        #expect(m.handle(.unauthorized(401), records: 10) == [
-            .raiseAlarm(.unauthorized, message: "sync endpoint answered 401: token refused; buffering continues")])
+        #expect(
+            m.handle(.unauthorized(401), records: 10) == [
+                .raiseAlarm(.unauthorized, message: "sync endpoint answered 401: token refused; buffering continues")
+            ])
         // A second refusal does not raise the alarm again.
         #expect(m.handle(.unauthorized(401), records: 10) == [])
         #expect(m.handle(.stored, records: 10) == [.acknowledge, .clearAlarm(.unauthorized)])
@@ -103,7 +112,10 @@ import Testing
 
     @Test func anUntrustedServerRaisesTheTLSAlarmOnce() {
         var m = UplinkMachine(maxBatchRecords: 100)
-        #expect(m.handle(.untrusted(reason: "pin mismatch"), records: 10) == [.raiseAlarm(.untrustedServer, message: "pin mismatch; buffering continues")])
+        #expect(
+            m.handle(.untrusted(reason: "pin mismatch"), records: 10) == [
+                .raiseAlarm(.untrustedServer, message: "pin mismatch; buffering continues")
+            ])
         #expect(m.handle(.untrusted(reason: "pin mismatch"), records: 10) == [])
         #expect(m.lastError == "pin mismatch")
         #expect(m.handle(.stored, records: 10) == [.acknowledge, .clearAlarm(.untrustedServer)])

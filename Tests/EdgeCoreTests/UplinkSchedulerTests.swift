@@ -12,17 +12,25 @@ import Testing
     @Test func retryAfterHoldsBothLanesThenAlarmsGoFirst() {
         var s = UplinkScheduler()
         #expect(s.next(nowMillis: 0, alarmsWaiting: false, readingsDueMillis: 0) == .send(.readings))
-        let wait = s.sent(.retry(status: 429, retryAfterMillis: 4000, reason: "HTTP 429"), token: "t", nowMillis: 0, random: low)
+        let wait = s.sent(
+            .retry(status: 429, retryAfterMillis: 4000, reason: "HTTP 429"), token: "t", nowMillis: 0, random: low)
         #expect(wait == 4000)
         for now in stride(from: Int64(0), to: 4000, by: 60) {
-            #expect(s.next(nowMillis: now, alarmsWaiting: true, readingsDueMillis: 0) == .sleepUntil(4000), "at \(now) ms")
+            #expect(
+                s.next(nowMillis: now, alarmsWaiting: true, readingsDueMillis: 0) == .sleepUntil(4000), "at \(now) ms")
         }
         #expect(s.next(nowMillis: 4000, alarmsWaiting: true, readingsDueMillis: 0) == .send(.alarms))
         #expect(s.hold == .retryAfter)
         // The fleet's spread: up to 10 % more, at least up to 1 s.
         var t = UplinkScheduler()
-        #expect(t.sent(.retry(status: 503, retryAfterMillis: 4000, reason: "HTTP 503"), token: "t", nowMillis: 0, random: top) == 5000)
-        #expect(t.sent(.retry(status: 503, retryAfterMillis: 60_000, reason: "HTTP 503"), token: "t", nowMillis: 0, random: top) == 66_000)
+        #expect(
+            t.sent(
+                .retry(status: 503, retryAfterMillis: 4000, reason: "HTTP 503"), token: "t", nowMillis: 0, random: top)
+                == 5000)
+        #expect(
+            t.sent(
+                .retry(status: 503, retryAfterMillis: 60_000, reason: "HTTP 503"), token: "t", nowMillis: 0, random: top
+            ) == 66_000)
     }
 
     @Test func serverErrorsBackOffWithFullJitterUnderAThirtySecondCap() {
@@ -30,15 +38,21 @@ import Testing
         var ceilings: [Int64] = []
         var now: Int64 = 0
         for _ in 0..<9 {
-            let w = s.sent(.retry(status: 500, retryAfterMillis: nil, reason: "HTTP 500"), token: "t", nowMillis: now, random: top)!
+            let w = s.sent(
+                .retry(status: 500, retryAfterMillis: nil, reason: "HTTP 500"), token: "t", nowMillis: now, random: top)!
             ceilings.append(w)
             now += 1
         }
         #expect(ceilings == [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000, 30_000])
-        #expect(s.sent(.retry(status: 500, retryAfterMillis: nil, reason: "HTTP 500"), token: "t", nowMillis: now, random: low) == 0)
+        #expect(
+            s.sent(
+                .retry(status: 500, retryAfterMillis: nil, reason: "HTTP 500"), token: "t", nowMillis: now, random: low)
+                == 0)
         // A success starts again from the base.
         #expect(s.sent(.stored, token: "t", nowMillis: now, random: top) == nil)
-        #expect(s.sent(.retry(status: nil, retryAfterMillis: nil, reason: "reset"), token: "t", nowMillis: now, random: top) == 1000)
+        #expect(
+            s.sent(.retry(status: nil, retryAfterMillis: nil, reason: "reset"), token: "t", nowMillis: now, random: top)
+                == 1000)
     }
 
     /// The endpoint is down for `outage`, then answers; the loop sends whenever the scheduler lets it.
@@ -55,9 +69,11 @@ import Testing
             case .send:
                 attempts.append(now)
                 if now >= outage { return (attempts, now) }
-                _ = s.sent(.retry(status: nil, retryAfterMillis: nil, reason: "connection refused"), token: "t", nowMillis: now,
-                           random: { Int64(rng.next() % UInt64($0.upperBound - $0.lowerBound + 1)) + $0.lowerBound })
-                now += 200   // the failed attempt itself takes a while
+                _ = s.sent(
+                    .retry(status: nil, retryAfterMillis: nil, reason: "connection refused"), token: "t",
+                    nowMillis: now,
+                    random: { Int64(rng.next() % UInt64($0.upperBound - $0.lowerBound + 1)) + $0.lowerBound })
+                now += 200  // the failed attempt itself takes a while
             }
         }
     }
@@ -68,7 +84,9 @@ import Testing
         for outage: Int64 in [10_000, 60_000, 300_000, 3_600_000] {
             for seed: UInt64 in 1...50 {
                 let r = simulate(outage: outage, seed: seed)
-                #expect(r.recovered - outage <= 60_000, "outage \(outage) ms, seed \(seed): resumed \(r.recovered - outage) ms after")
+                #expect(
+                    r.recovered - outage <= 60_000,
+                    "outage \(outage) ms, seed \(seed): resumed \(r.recovered - outage) ms after")
             }
         }
         let fiveRuns = (UInt64(1)...5).map { simulate(outage: 60_000, seed: $0).recovered - 60_000 }.sorted()
@@ -83,7 +101,9 @@ import Testing
         for seed: UInt64 in 1...20 {
             let r = simulate(outage: 3_600_000, seed: seed)
             let late = r.attempts.filter { $0 >= 6 * 60_000 }
-            for (a, b) in zip(late, late.dropFirst()) { #expect(b - a >= 60_000 && b - a <= 60_200, "seed \(seed): attempts \(b - a) ms apart") }
+            for (a, b) in zip(late, late.dropFirst()) {
+                #expect(b - a >= 60_000 && b - a <= 60_200, "seed \(seed): attempts \(b - a) ms apart")
+            }
             #expect(r.attempts.count <= 60 + 40, "seed \(seed): \(r.attempts.count) attempts in an hour")
         }
     }
@@ -108,14 +128,24 @@ import Testing
     /// a new endpoint or token starts afresh.
     @Test func aReloadKeepsTheStateUnlessTheEndpointOrTokenChanged() {
         var s = UplinkScheduler()
-        for i in 0..<4 { _ = s.sent(.retry(status: 503, retryAfterMillis: nil, reason: "HTTP 503"), token: "t", nowMillis: Int64(i), random: top) }
+        for i in 0..<4 {
+            _ = s.sent(
+                .retry(status: 503, retryAfterMillis: nil, reason: "HTTP 503"), token: "t", nowMillis: Int64(i),
+                random: top)
+        }
         let before = s
         s.reloaded(endpointOrTokenChanged: false, nowMillis: 10)
         #expect(s == before)
-        #expect(s.sent(.retry(status: 503, retryAfterMillis: nil, reason: "HTTP 503"), token: "t", nowMillis: 20, random: top) == 16_000)
+        #expect(
+            s.sent(
+                .retry(status: 503, retryAfterMillis: nil, reason: "HTTP 503"), token: "t", nowMillis: 20, random: top)
+                == 16_000)
         s.reloaded(endpointOrTokenChanged: true, nowMillis: 30)
         #expect(s.next(nowMillis: 30, alarmsWaiting: false, readingsDueMillis: 0) == .send(.readings))
-        #expect(s.sent(.retry(status: 503, retryAfterMillis: nil, reason: "HTTP 503"), token: "t", nowMillis: 40, random: top) == 1000)
+        #expect(
+            s.sent(
+                .retry(status: 503, retryAfterMillis: nil, reason: "HTTP 503"), token: "t", nowMillis: 40, random: top)
+                == 1000)
 
         var refused = UplinkScheduler()
         _ = refused.sent(.unauthorized(403), token: "t", nowMillis: 0, random: top)

@@ -13,10 +13,12 @@ import Testing
     @Test func aStuckOperationGivesNilAtTheLimitWithoutWaitingForIt() async {
         let gate = Gate()
         let start = ContinuousClock.now
-        let value = await valueWithin(.milliseconds(200)) { await gate.wait(); return 1 }
+        let value = await valueWithin(.milliseconds(200)) {
+            await gate.wait(); return 1
+        }
         #expect(value == nil)
         #expect(ContinuousClock.now - start >= .milliseconds(200))
-        gate.open()   // the stuck operation ends now; its late value goes nowhere
+        gate.open()  // the stuck operation ends now; its late value goes nowhere
     }
 
     final class Gate: Sendable {
@@ -31,6 +33,10 @@ import Testing
                 if run { c.resume() }
             }
         }
-        func open() { waiter.withLock { w in w.open = true; return w.c.take() }?.resume() }
+        func open() {
+            waiter.withLock { w in
+                w.open = true; return w.c.take()
+            }?.resume()
+        }
     }
 }

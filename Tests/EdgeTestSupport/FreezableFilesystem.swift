@@ -16,13 +16,16 @@ public final class FreezableFilesystem: @unchecked Sendable {
     public func file(_ name: String) -> String { mountPoint + "/" + name }
 
     static func tool(_ name: String) -> String? {
-        ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].map { $0 + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].map { $0 + name }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }
 
     /// Makes and mounts one, or cancels the calling test.
     public static func make() async throws -> FreezableFilesystem {
         guard getuid() == 0 else { try Test.cancel("mounting a loop device needs root") }
-        guard let mkfs = tool("mkfs.ext4"), let mount = tool("mount"), tool("fsfreeze") != nil, tool("umount") != nil else {
+        guard let mkfs = tool("mkfs.ext4"), let mount = tool("mount"), tool("fsfreeze") != nil, tool("umount") != nil
+        else {
             try Test.cancel("needs mkfs.ext4 (e2fsprogs), mount and fsfreeze (util-linux)")
         }
         let fs = FreezableFilesystem()

@@ -17,8 +17,10 @@ public final class PadFixture: @unchecked Sendable {
     /// - Parameter alarmsYAML: the `alarms:` section to use (the demo's by default).
     /// - Parameter bufferPath: where edged keeps its buffer (in the fixture's directory by default).
     /// - Parameter storageSettings: more `storage:` settings, e.g. `stuckAfter: 2s`.
-    public init(pollInterval: String = "500ms", batchMaxAge: String = "1s", extraProfile: String = "",
-                bufferPath: String? = nil, storageSettings: String = "") throws {
+    public init(
+        pollInterval: String = "500ms", batchMaxAge: String = "1s", extraProfile: String = "",
+        bufferPath: String? = nil, storageSettings: String = ""
+    ) throws {
         receiverPort = try freeTCPPort()
         adminPort = try freeTCPPort()
         simPort = try freeTCPPort()
@@ -26,15 +28,20 @@ public final class PadFixture: @unchecked Sendable {
         controlSocket = dir.file("control.sock")
         simControl = dir.file("sim.sock")
         let pki = dir.file("pki")
-        let ca = try runTool("/bin/bash", [TestPaths.root.appendingPathComponent("tools/receiver/make_test_ca.sh").path, pki, "pad-gw"])
+        let ca = try runTool(
+            "/bin/bash", [TestPaths.root.appendingPathComponent("tools/receiver/make_test_ca.sh").path, pki, "pad-gw"])
         guard ca.status == 0 else { throw TestSetupError("make_test_ca.sh failed: \(ca.output)") }
         let token = "tok-" + UUID().uuidString.lowercased()
         let tokenPath = dir.file("token")
-        guard FileManager.default.createFile(atPath: tokenPath, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: tokenPath, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw TestSetupError("cannot write \(tokenPath)")
         }
         try "pad-gw:\(token)\n".write(toFile: dir.file("tokens.txt"), atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(at: TestPaths.config.appendingPathComponent("templates"), to: dir.url.appendingPathComponent("templates"))
+        try FileManager.default.copyItem(
+            at: TestPaths.config.appendingPathComponent("templates"), to: dir.url.appendingPathComponent("templates"))
         try """
         gateway: {id: pad-gw, site: Test Pad, tenant: test}
         uplink:
@@ -73,17 +80,27 @@ public final class PadFixture: @unchecked Sendable {
     /// Starts (or restarts) the reference receiver; its database survives restarts.
     public func startReceiver(extraArguments: [String] = []) async throws {
         receiver?.terminate()
-        receiver = try ChildProcess("/usr/bin/python3", [TestPaths.root.appendingPathComponent("tools/receiver/receiver.py").path,
-            "--listen", "127.0.0.1:\(receiverPort)", "--cert", dir.file("pki/server.pem"), "--key", dir.file("pki/server.key"),
-            "--tokens", dir.file("tokens.txt"), "--store", dir.file("receiver.db"), "--admin", "127.0.0.1:\(adminPort)"] + extraArguments,
+        receiver = try ChildProcess(
+            "/usr/bin/python3",
+            [
+                TestPaths.root.appendingPathComponent("tools/receiver/receiver.py").path,
+                "--listen", "127.0.0.1:\(receiverPort)", "--cert", dir.file("pki/server.pem"), "--key",
+                dir.file("pki/server.key"),
+                "--tokens", dir.file("tokens.txt"), "--store", dir.file("receiver.db"), "--admin",
+                "127.0.0.1:\(adminPort)"
+            ] + extraArguments,
             output: dir.file("receiver.log"))
-        guard await eventually(timeout: 20, { (try? await adminGet("/stats")) != nil }) else { throw TestSetupError("receiver did not start: \(log("receiver.log"))") }
+        guard await eventually(timeout: 20, { (try? await adminGet("/stats")) != nil }) else {
+            throw TestSetupError("receiver did not start: \(log("receiver.log"))")
+        }
     }
 
     public func startSimulator() async throws {
         sim?.terminate()
-        sim = try ChildProcess(TestPaths.product("edgesim"), ["--config", configPath, "--profile", dir.file("profile.yaml"), "--control", simControl],
-                               output: dir.file("edgesim.log"))
+        sim = try ChildProcess(
+            TestPaths.product("edgesim"),
+            ["--config", configPath, "--profile", dir.file("profile.yaml"), "--control", simControl],
+            output: dir.file("edgesim.log"))
         guard await eventually(timeout: 20, { FileManager.default.fileExists(atPath: simControl) }) else {
             throw TestSetupError("edgesim did not start: \(log("edgesim.log"))")
         }
@@ -95,8 +112,9 @@ public final class PadFixture: @unchecked Sendable {
         env["NOTIFY_SOCKET"] = notifySocket
         if let w = watchdogMicros { env["WATCHDOG_USEC"] = String(w) }
         env["JOURNAL_STREAM"] = nil
-        return try ChildProcess(TestPaths.product("edged"), ["--config", configPath, "--control-socket", controlSocket],
-                                output: dir.file("edged.log"), environment: env)
+        return try ChildProcess(
+            TestPaths.product("edged"), ["--config", configPath, "--control-socket", controlSocket],
+            output: dir.file("edged.log"), environment: env)
     }
 
     public func log(_ name: String) -> String { (try? String(contentsOfFile: dir.file(name), encoding: .utf8)) ?? "" }
@@ -113,7 +131,9 @@ public final class PadFixture: @unchecked Sendable {
 
     public func setFault(_ json: String) async throws {
         let (status, body) = try LoopbackHTTP.request(port: adminPort, method: "POST", path: "/faults", body: json)
-        guard status == 200 else { throw TestSetupError("setting fault \(json): \(status) \(String(decoding: body, as: UTF8.self))") }
+        guard status == 200 else {
+            throw TestSetupError("setting fault \(json): \(status) \(String(decoding: body, as: UTF8.self))")
+        }
     }
 
     /// Every seq the receiver stored for this gateway, by epoch.
@@ -126,7 +146,8 @@ public final class PadFixture: @unchecked Sendable {
             let seqs = try await adminGet("/seqs?gateway=pad-gw&epoch=\(epoch)")
             var list: [Int64] = []
             for r in seqs["ranges"] as? [[Any]] ?? [] {
-                guard r.count == 2, let a = (r[0] as? NSNumber)?.int64Value, let b = (r[1] as? NSNumber)?.int64Value else { continue }
+                guard r.count == 2, let a = (r[0] as? NSNumber)?.int64Value, let b = (r[1] as? NSNumber)?.int64Value
+                else { continue }
                 list += Array(a...b)
             }
             out[epoch] = list
@@ -153,7 +174,9 @@ public final class PadFixture: @unchecked Sendable {
 
     /// Sends one command to edgesim's control socket (`set rpc-1.tubing_pressure 640`, `fault …`); its answer.
     public func simCommand(_ command: String) async throws -> String {
-        try await runTool("/usr/bin/bash", ["-c", "echo '\(command)' | socat - UNIX-CONNECT:\(simControl)"], timeout: 10).output
+        try await runTool(
+            "/usr/bin/bash", ["-c", "echo '\(command)' | socat - UNIX-CONNECT:\(simControl)"], timeout: 10
+        ).output
     }
 
     public func receiverCounts() async throws -> (stored: Int64, duplicates: Int64) {
@@ -186,8 +209,11 @@ public final class NotifyListener: @unchecked Sendable {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
-        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 } }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
         guard ok else { close(fd); throw TestSetupError("cannot bind \(path)") }
         let t = Thread { [inbox] in
             defer { close(fd) }
@@ -206,15 +232,21 @@ public final class NotifyListener: @unchecked Sendable {
     }
 
     /// Every `KEY=value` line received so far, in order.
-    public var lines: [String] { inbox.lock.withLock { inbox.received.flatMap { $0.message.split(separator: "\n").map(String.init) } } }
+    public var lines: [String] {
+        inbox.lock.withLock { inbox.received.flatMap { $0.message.split(separator: "\n").map(String.init) } }
+    }
     public func count(_ prefix: String) -> Int { lines.filter { $0.hasPrefix(prefix) }.count }
     /// When each message holding a line that starts with `prefix` arrived, in order.
     public func times(_ prefix: String) -> [ContinuousClock.Instant] {
-        inbox.lock.withLock { inbox.received.filter { $0.message.split(separator: "\n").contains { $0.hasPrefix(prefix) } }.map(\.at) }
+        inbox.lock.withLock {
+            inbox.received.filter { $0.message.split(separator: "\n").contains { $0.hasPrefix(prefix) } }.map(\.at)
+        }
     }
     /// How long ago the last message with a line starting with `prefix` arrived (nil: none yet).
     public func sinceLast(_ prefix: String) -> Duration? {
-        let last = inbox.lock.withLock { inbox.received.last { $0.message.split(separator: "\n").contains { $0.hasPrefix(prefix) } }?.at }
+        let last = inbox.lock.withLock {
+            inbox.received.last { $0.message.split(separator: "\n").contains { $0.hasPrefix(prefix) } }?.at
+        }
         return last.map { ContinuousClock.now - $0 }
     }
     deinit {

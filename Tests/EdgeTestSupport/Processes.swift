@@ -16,7 +16,8 @@ public final class TempDir: @unchecked Sendable {
     public let url: URL
     public var path: String { url.path }
     public init(_ prefix: String = "edged-test") {
-        url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+            "\(prefix)-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
     public func file(_ name: String) -> String { url.appendingPathComponent(name).path }
@@ -30,7 +31,9 @@ public final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
 
     /// Starts `executable` with `arguments`; stdout and stderr go to `output` (default /dev/null).
-    public init(_ executable: String, _ arguments: [String], output: String = "/dev/null", environment: [String: String]? = nil) throws {
+    public init(
+        _ executable: String, _ arguments: [String], output: String = "/dev/null", environment: [String: String]? = nil
+    ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -118,7 +121,10 @@ public final class PtyPair: @unchecked Sendable {
     public init() throws {
         a = dir.file("a"); b = dir.file("b")
         socat = try ChildProcess("/usr/bin/socat", ["PTY,link=\(a),raw,echo=0", "PTY,link=\(b),raw,echo=0"])
-        guard waitUntil(timeout: 10, { FileManager.default.fileExists(atPath: a) && FileManager.default.fileExists(atPath: b) }) else {
+        guard
+            waitUntil(
+                timeout: 10, { FileManager.default.fileExists(atPath: a) && FileManager.default.fileExists(atPath: b) })
+        else {
             throw TestSetupError("socat did not create the pty pair")
         }
     }
@@ -135,7 +141,8 @@ public final class SerialDeviceServer: @unchecked Sendable {
     public init() throws {
         pty = dir.file("serial")
         port = try freeTCPPort()
-        socat = try ChildProcess("/usr/bin/socat", ["PTY,link=\(pty),raw,echo=0", "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr"])
+        socat = try ChildProcess(
+            "/usr/bin/socat", ["PTY,link=\(pty),raw,echo=0", "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr"])
         guard waitUntil(timeout: 10, { FileManager.default.fileExists(atPath: pty) }) else {
             throw TestSetupError("socat did not create the device server's pty")
         }
@@ -164,7 +171,8 @@ final class PortPool: @unchecked Sendable {
     private let candidates: ClosedRange<Int>
 
     init() {
-        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        let range =
+            (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
             .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) } ?? []
         let low = range.count == 2 ? range[0] : 32768, high = range.count == 2 ? range[1] : 60999
         // From 20000 up to the range (32768 by default), or above it on a box that moved the range down.
@@ -193,7 +201,9 @@ final class PortPool: @unchecked Sendable {
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = UInt16(port).bigEndian
         return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
     }
 }

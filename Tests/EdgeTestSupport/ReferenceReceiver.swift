@@ -14,9 +14,12 @@ public struct TestPKI: Sendable {
 
     /// Makes a fresh CA and certificates in `dir`; the client certificate names `gateway`.
     public static func make(in dir: String, gateway: String) throws -> TestPKI {
-        let r = try runTool("/bin/sh", [TestPaths.root.appendingPathComponent("tools/receiver/make_test_ca.sh").path, dir, gateway])
+        let r = try runTool(
+            "/bin/sh", [TestPaths.root.appendingPathComponent("tools/receiver/make_test_ca.sh").path, dir, gateway])
         let pin = r.output.split(separator: "\n").last.map(String.init) ?? ""
-        guard r.status == 0, pin.hasPrefix("sha256//") else { throw TestSetupError("make_test_ca.sh failed: \(r.output)") }
+        guard r.status == 0, pin.hasPrefix("sha256//") else {
+            throw TestSetupError("make_test_ca.sh failed: \(r.output)")
+        }
         return TestPKI(dir: dir, pin: pin)
     }
 }
@@ -37,14 +40,18 @@ public final class ReferenceReceiver: @unchecked Sendable {
 
     /// Starts a receiver. `arguments` are extra receiver options (`--max-body 4KiB`); `clientCertificates`
     /// makes it require a client certificate signed by its test CA (mTLS).
-    public init(gateway: String = "pecos-17-gw1", arguments: [String] = [], clientCertificates: Bool = false, pki: TestPKI? = nil) throws {
+    public init(
+        gateway: String = "pecos-17-gw1", arguments: [String] = [], clientCertificates: Bool = false,
+        pki: TestPKI? = nil
+    ) throws {
         self.gateway = gateway
         let pki = try pki ?? TestPKI.make(in: dir.file("pki"), gateway: gateway)
         self.pki = pki
         self.arguments = arguments + (clientCertificates ? ["--client-ca", pki.caFile] : [])
         token = "tok-" + UUID().uuidString.lowercased()
         tokenFile = dir.file("token")
-        _ = FileManager.default.createFile(atPath: tokenFile, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: tokenFile, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
         try "\(gateway):\(token)\n".write(toFile: dir.file("tokens.txt"), atomically: true, encoding: .utf8)
         try start()
     }
@@ -58,12 +65,15 @@ public final class ReferenceReceiver: @unchecked Sendable {
     public func start() throws {
         try? FileManager.default.removeItem(atPath: logPath)
         // Under timeout(1): should the test process die without stopping it, it still ends (the tests take seconds).
-        let child = try ChildProcess("/usr/bin/timeout", ["600", "/usr/bin/python3",
-            TestPaths.root.appendingPathComponent("tools/receiver/receiver.py").path,
-            "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-            "--cert", pki.serverCertificate, "--key", pki.serverKey,
-            "--tokens", dir.file("tokens.txt"), "--store", dir.file("receiver.db"),
-        ] + arguments, output: logPath)
+        let child = try ChildProcess(
+            "/usr/bin/timeout",
+            [
+                "600", "/usr/bin/python3",
+                TestPaths.root.appendingPathComponent("tools/receiver/receiver.py").path,
+                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+                "--cert", pki.serverCertificate, "--key", pki.serverKey,
+                "--tokens", dir.file("tokens.txt"), "--store", dir.file("receiver.db")
+            ] + arguments, output: logPath)
         process = child
         var ports: (Int, Int)?
         _ = waitUntil(timeout: 20) {
@@ -79,12 +89,16 @@ public final class ReferenceReceiver: @unchecked Sendable {
     deinit { stop() }
 
     static func ports(fromLog log: String) -> (Int, Int)? {
-        guard let line = log.split(separator: "\n").first(where: { $0.contains("listening on https://") }) else { return nil }
+        guard let line = log.split(separator: "\n").first(where: { $0.contains("listening on https://") }) else {
+            return nil
+        }
         func port(after marker: String) -> Int? {
             guard let r = line.range(of: marker) else { return nil }
             return Int(line[r.upperBound...].prefix { $0.isNumber })
         }
-        guard let p = port(after: "https://127.0.0.1:"), let a = port(after: "admin http://127.0.0.1:") else { return nil }
+        guard let p = port(after: "https://127.0.0.1:"), let a = port(after: "admin http://127.0.0.1:") else {
+            return nil
+        }
         return (p, a)
     }
 
@@ -108,7 +122,9 @@ public final class ReferenceReceiver: @unchecked Sendable {
     public func storedSeqs(epoch: String) throws -> StoredSeqs {
         let o = try admin("/seqs?gateway=\(gateway)&epoch=\(epoch)")
         let ranges = (o["ranges"] as? [[Any]] ?? []).compactMap { r -> ClosedRange<Int64>? in
-            guard r.count == 2, let a = (r[0] as? NSNumber)?.int64Value, let b = (r[1] as? NSNumber)?.int64Value else { return nil }
+            guard r.count == 2, let a = (r[0] as? NSNumber)?.int64Value, let b = (r[1] as? NSNumber)?.int64Value else {
+                return nil
+            }
             return a...b
         }
         return StoredSeqs(count: (o["count"] as? NSNumber)?.intValue ?? -1, ranges: ranges)
@@ -143,7 +159,9 @@ public struct ReceiverStats: @unchecked Sendable {
     public var bodyBytes: Int { int("bodyBytes") }
     public var tlsHandshakeFailures: Int { int("tlsHandshakeFailures") }
     /// Answers by status code.
-    public func answered(_ status: Int) -> Int { ((raw["byStatus"] as? [String: Any])?["\(status)"] as? NSNumber)?.intValue ?? 0 }
+    public func answered(_ status: Int) -> Int {
+        ((raw["byStatus"] as? [String: Any])?["\(status)"] as? NSNumber)?.intValue ?? 0
+    }
 }
 
 /// Seqs stored for one epoch, as ranges.
@@ -166,7 +184,9 @@ public func loopbackConnect(port: Int, timeoutSeconds: Int = 10) throws -> Int32
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     addr.sin_port = UInt16(port).bigEndian
     let connected = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
     }
     guard connected else {
         let e = errno
@@ -186,7 +206,9 @@ public func unixConnect(_ path: String, timeoutSeconds: Int = 10) throws -> Int3
     addr.sun_family = sa_family_t(AF_UNIX)
     withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
     let ok = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+        }
     }
     guard ok else { let e = errno; close(fd); throw TestSetupError("connect \(path): \(String(cString: strerror(e)))") }
     return fd
@@ -194,11 +216,14 @@ public func unixConnect(_ path: String, timeoutSeconds: Int = 10) throws -> Int3
 
 /// Plain HTTP/1.0 to a loopback port: enough for the receiver's admin API, without a child process per call.
 public enum LoopbackHTTP {
-    public static func request(port: Int, method: String, path: String, body: String? = nil, timeoutSeconds: Int = 10) throws -> (status: Int, body: [UInt8]) {
+    public static func request(port: Int, method: String, path: String, body: String? = nil, timeoutSeconds: Int = 10)
+        throws -> (status: Int, body: [UInt8])
+    {
         let fd = try loopbackConnect(port: port, timeoutSeconds: timeoutSeconds)
         defer { close(fd) }
         let payload = Array((body ?? "").utf8)
-        let head = "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(payload.count)\r\n\r\n"
+        let head =
+            "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(payload.count)\r\n\r\n"
         let out = Array(head.utf8) + payload
         var sent = 0
         while sent < out.count {
@@ -215,7 +240,8 @@ public enum LoopbackHTTP {
             throw TestSetupError("reading from 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
         }
         let separator: [UInt8] = [13, 10, 13, 10]
-        guard let split = (0..<max(0, response.count - 3)).first(where: { Array(response[$0..<$0 + 4]) == separator }) else {
+        guard let split = (0..<max(0, response.count - 3)).first(where: { Array(response[$0..<$0 + 4]) == separator })
+        else {
             throw TestSetupError("no HTTP answer from 127.0.0.1:\(port)")
         }
         let statusLine = String(decoding: response[..<split], as: UTF8.self).split(separator: "\r\n").first ?? ""
@@ -225,7 +251,9 @@ public enum LoopbackHTTP {
 }
 
 /// Waits for a condition without blocking a thread of Swift's cooperative pool; false after `timeout` seconds.
-public func eventually(timeout: Double = 10, poll: Duration = .milliseconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
+public func eventually(timeout: Double = 10, poll: Duration = .milliseconds(20), _ condition: () async throws -> Bool)
+    async rethrows -> Bool
+{
     let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
     while ContinuousClock.now < deadline {
         if try await condition() { return true }

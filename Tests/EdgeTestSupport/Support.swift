@@ -37,28 +37,30 @@ public struct MemoryConfigFiles: ConfigFileAccess {
 /// A small valid pad to start test configs from.
 public enum SampleConfigs {
     public static let minimal = """
-    gateway: {id: gw-1, site: Test Pad, tenant: acmeoil}
-    uplink:
-      endpoint: https://acmeoil.wellpulse.io/api/v1/edge/batches
-      token: {credential: edged-token}
-    storage: {path: /var/lib/edged/buffer.db}
-    buses:
-      - {name: line1, type: rtu, device: /dev/ttyS1, baud: 9600}
-    templates:
-      - name: gauge
-        addressing: modicon
-        tags:
-          - {name: pressure, address: 40001, type: uint16, scale: 0.1, units: psi}
-          - {name: status, address: 40002, type: uint16, states: {0: stopped, 1: running}}
-    devices:
-      - {name: well-1, bus: line1, unit: 1, template: gauge, poll: 5s}
-    """
+        gateway: {id: gw-1, site: Test Pad, tenant: acmeoil}
+        uplink:
+          endpoint: https://acmeoil.wellpulse.io/api/v1/edge/batches
+          token: {credential: edged-token}
+        storage: {path: /var/lib/edged/buffer.db}
+        buses:
+          - {name: line1, type: rtu, device: /dev/ttyS1, baud: 9600}
+        templates:
+          - name: gauge
+            addressing: modicon
+            tags:
+              - {name: pressure, address: 40001, type: uint16, scale: 0.1, units: psi}
+              - {name: status, address: 40002, type: uint16, states: {0: stopped, 1: running}}
+        devices:
+          - {name: well-1, bus: line1, unit: 1, template: gauge, poll: 5s}
+        """
 }
 
 /// The example pad, loaded once for tests that need real templates.
 public enum ExamplePad {
     public static func load() throws -> EdgeConfig {
-        try ConfigLoader(files: ExampleFiles()).load(path: TestPaths.config.appendingPathComponent("edged.example.yaml").path).get().config
+        try ConfigLoader(files: ExampleFiles()).load(
+            path: TestPaths.config.appendingPathComponent("edged.example.yaml").path
+        ).get().config
     }
     /// Plain file reads for the shipped example (EdgeCore-only, so test support needs no I/O module).
     struct ExampleFiles: ConfigFileAccess {
@@ -88,7 +90,9 @@ extension TestPaths {
 }
 
 /// Runs a command to completion and returns its exit status and output (stdout and stderr together).
-public func runTool(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> (status: Int32, output: String) {
+public func runTool(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> (
+    status: Int32, output: String
+) {
     let dir = TempDir("edged-run")
     let out = dir.file("out")
     let child = try ChildProcess(executable, arguments, output: out)
@@ -101,7 +105,9 @@ public func runTool(_ executable: String, _ arguments: [String], timeout: Double
 }
 
 /// `runTool` for async code: waits for the tool without holding a thread of the cooperative pool.
-public func runTool(_ executable: String, _ arguments: [String], timeout: Double = 60) async throws -> (status: Int32, output: String) {
+public func runTool(_ executable: String, _ arguments: [String], timeout: Double = 60) async throws -> (
+    status: Int32, output: String
+) {
     let dir = TempDir("edged-run")
     let out = dir.file("out")
     let child = try ChildProcess(executable, arguments, output: out)

@@ -26,7 +26,7 @@ import Testing
     }
 
     @Test func throughHAndHHAndBackReachesTheReceiverWithinSeconds() async throws {
-        let pad = try PadFixture(pollInterval: "500ms", batchMaxAge: "30s")   // readings wait; alarms must not
+        let pad = try PadFixture(pollInterval: "500ms", batchMaxAge: "30s")  // readings wait; alarms must not
         try await pad.startReceiver()
         try await pad.startSimulator()
         let edged = try pad.startEdged()
@@ -35,14 +35,20 @@ import Testing
         // Up through H (450) and HH (600).
         try await sim(pad, "set rpc-1.tubing_pressure 640")
         let raisedAt = Date()
-        #expect(await eventually(timeout: 10) { transitions((try? await alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "hh").contains("raised") })
+        #expect(
+            await eventually(timeout: 10) {
+                transitions((try? await alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "hh").contains("raised")
+            })
         // One poll interval (0.5 s) plus 2 s, with some slack for a loaded test machine.
         #expect(Date().timeIntervalSince(raisedAt) < 0.5 + 2 + 1)
         let ctl = try await runTool(edgectl, ["alarms", "list", "--socket", pad.controlSocket])
         #expect(ctl.output.contains("rpc-1-tubing.hh") && ctl.output.contains("critical"), "\(ctl.output)")
         // Back down: both clear.
         try await sim(pad, "set rpc-1.tubing_pressure 300")
-        #expect(await eventually(timeout: 10) { transitions((try? await alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "h").contains("cleared") })
+        #expect(
+            await eventually(timeout: 10) {
+                transitions((try? await alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "h").contains("cleared")
+            })
         let events = try await alarmEvents(pad)
         #expect(transitions(events, "rpc-1-tubing", level: "h") == ["raised", "cleared"])
         #expect(transitions(events, "rpc-1-tubing", level: "hh") == ["raised", "cleared"])
@@ -59,9 +65,11 @@ import Testing
         #expect(await eventually(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
         // No receiver: the raise waits in the buffer.
         try await sim(pad, "set rpc-1.tubing_pressure 520")
-        #expect(await eventually(timeout: 10) {
-            ((try? await runTool(edgectl, ["alarms", "list", "--socket", pad.controlSocket]))?.output ?? "").contains("rpc-1-tubing.h ")
-        })
+        #expect(
+            await eventually(timeout: 10) {
+                ((try? await runTool(edgectl, ["alarms", "list", "--socket", pad.controlSocket]))?.output ?? "")
+                    .contains("rpc-1-tubing.h ")
+            })
         // Restart between raise and clear.
         edged.signal(SIGTERM)
         #expect(await edged.wait(timeout: 25).map { ($0 >> 8) & 0xFF } == 0)
@@ -70,14 +78,22 @@ import Testing
         #expect(await eventually(timeout: 30) { FileManager.default.fileExists(atPath: pad.controlSocket) })
         try await sim(pad, "set rpc-1.tubing_pressure 300")
         // The condition clears (the alarm stays listed, returned but unacknowledged, as ISA-18.2 wants).
-        #expect(await eventually(timeout: 10) {
-            let out = (try? await runTool(edgectl, ["alarms", "list", "--json", "--socket", pad.controlSocket]))?.output ?? ""
-            let list = (try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [[String: Any]] ?? []
-            return list.contains { ($0["id"] as? String) == "rpc-1-tubing.h" && ($0["conditionActive"] as? Bool) == false }
-        })
+        #expect(
+            await eventually(timeout: 10) {
+                let out =
+                    (try? await runTool(edgectl, ["alarms", "list", "--json", "--socket", pad.controlSocket]))?.output
+                    ?? ""
+                let list = (try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [[String: Any]] ?? []
+                return list.contains {
+                    ($0["id"] as? String) == "rpc-1-tubing.h" && ($0["conditionActive"] as? Bool) == false
+                }
+            })
         // Connectivity returns: the raise and the clear arrive, once each, in order.
         try await pad.startReceiver()
-        #expect(await eventually(timeout: 20) { transitions((try? await alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "h").contains("cleared") })
+        #expect(
+            await eventually(timeout: 20) {
+                transitions((try? await alarmEvents(pad)) ?? [], "rpc-1-tubing", level: "h").contains("cleared")
+            })
         #expect(transitions(try await alarmEvents(pad), "rpc-1-tubing", level: "h") == ["raised", "cleared"])
         #expect(transitions(try await alarmEvents(pad), "rpc-1-tubing", level: "hh").isEmpty)
     }
@@ -92,7 +108,8 @@ import Testing
 
     func uplinkAlarms(_ pad: PadFixture) async -> [String] {
         let out = (try? await runTool(edgectl, ["uplink", "--json", "--socket", pad.controlSocket]))?.output ?? ""
-        return ((try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [String: Any])?["alarms"] as? [String] ?? []
+        return ((try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [String: Any])?["alarms"] as? [String]
+            ?? []
     }
 
     @Test func aRefusedTokenIsASystemAlarmThatReachesTheServerWithItsClearOnceTheTokenIsFixed() async throws {
@@ -104,7 +121,9 @@ import Testing
         try await pad.startSimulator()
         let edged = try pad.startEdged()
         defer { edged.terminate() }
-        #expect(await eventually(timeout: 30) { await uplinkAlarms(pad).contains("uplink-unauthorized") }, "\(pad.log("edged.log").suffix(2000))")
+        #expect(
+            await eventually(timeout: 30) { await uplinkAlarms(pad).contains("uplink-unauthorized") },
+            "\(pad.log("edged.log").suffix(2000))")
         #expect(pad.log("edged.log").contains("system alarm uplink-unauthorized raised"))
         #expect(try await pad.receiverCounts().stored == 0)
 
@@ -113,10 +132,13 @@ import Testing
         try overwrite(tokenPath, good)
         let reload = try await runTool(edgectl, ["reload", "--socket", pad.controlSocket])
         #expect(reload.status == 0, "\(reload.output)")
-        #expect(await eventually(timeout: 20) {
-            transitions((try? await alarmEvents(pad)) ?? [], "uplink-unauthorized").contains("cleared")
-        }, "\(pad.log("edged.log").suffix(2000))")
-        let events = try await alarmEvents(pad).filter { (($0["record"] as? [String: Any])?["alarm"] as? String) == "uplink-unauthorized" }
+        #expect(
+            await eventually(timeout: 20) {
+                transitions((try? await alarmEvents(pad)) ?? [], "uplink-unauthorized").contains("cleared")
+            }, "\(pad.log("edged.log").suffix(2000))")
+        let events = try await alarmEvents(pad).filter {
+            (($0["record"] as? [String: Any])?["alarm"] as? String) == "uplink-unauthorized"
+        }
         #expect(transitions(events, "uplink-unauthorized") == ["raised", "cleared"])
         #expect(events.allSatisfy { (($0["record"] as? [String: Any])?["kind"] as? String) == "system" })
         #expect(await uplinkAlarms(pad).isEmpty)

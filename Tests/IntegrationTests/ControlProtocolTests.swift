@@ -11,7 +11,9 @@ import Testing
 @Suite struct ControlProtocolTests {
     static let dir = TestPaths.fixtures.appendingPathComponent("control")
 
-    func fixture(_ name: String) throws -> Data { try Data(contentsOf: Self.dir.appendingPathComponent("\(name).json")) }
+    func fixture(_ name: String) throws -> Data {
+        try Data(contentsOf: Self.dir.appendingPathComponent("\(name).json"))
+    }
 
     /// Decodes the fixture as `T`, encodes it again, and compares the two as JSON values.
     func roundTrips<T: Codable>(_ name: String, as type: T.Type) throws {
@@ -20,7 +22,9 @@ import Testing
         let again = try JSONEncoder().encode(value)
         // Both through one normal form: sorted keys, no spaces.
         func normal(_ d: Data) throws -> String {
-            String(decoding: try JSONSerialization.data(withJSONObject: try JSONSerialization.jsonObject(with: d), options: [.sortedKeys]), as: UTF8.self)
+            String(
+                decoding: try JSONSerialization.data(
+                    withJSONObject: try JSONSerialization.jsonObject(with: d), options: [.sortedKeys]), as: UTF8.self)
         }
         #expect(try normal(data) == normal(again), "\(name): \(String(decoding: again, as: UTF8.self))")
     }
@@ -38,7 +42,8 @@ import Testing
 
     /// What edgectl does with a reply whose field was renamed: an error naming it, not a silent 0.
     @Test func aRenamedFieldIsAnErrorNotAZero() throws {
-        let status = String(decoding: try fixture("status"), as: UTF8.self).replacingOccurrences(of: "\"devicesOnline\"", with: "\"devicesUp\"")
+        let status = String(decoding: try fixture("status"), as: UTF8.self).replacingOccurrences(
+            of: "\"devicesOnline\"", with: "\"devicesUp\"")
         let reply = Data("{\"ok\":true,\"result\":\(status)}".utf8)
         #expect(throws: ControlCallError.self) { try ControlEnvelope.decode(reply, as: StatusReply.self) }
         let good = Data("{\"ok\":true,\"result\":\(String(decoding: try fixture("status"), as: UTF8.self))}".utf8)
@@ -61,8 +66,10 @@ import Testing
     }
 
     @Test func theDocumentQuotesEveryGoldenReply() throws {
-        let doc = try String(contentsOf: TestPaths.root.appendingPathComponent("docs/control-protocol.md"), encoding: .utf8)
-        let names = try FileManager.default.contentsOfDirectory(atPath: Self.dir.path).filter { $0.hasSuffix(".json") }.sorted()
+        let doc = try String(
+            contentsOf: TestPaths.root.appendingPathComponent("docs/control-protocol.md"), encoding: .utf8)
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.dir.path).filter { $0.hasSuffix(".json") }
+            .sorted()
         #expect(names.count == 9)
         for name in names {
             let text = try String(contentsOf: Self.dir.appendingPathComponent(name), encoding: .utf8)

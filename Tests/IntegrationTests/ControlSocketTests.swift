@@ -9,7 +9,9 @@ import Testing
     /// What edgectl does on the wire, without edgectl: one line out, one line back.
     final class Client {
         let fd: Int32
-        init(_ path: String, timeoutSeconds: Int = 5) throws { fd = try unixConnect(path, timeoutSeconds: timeoutSeconds) }
+        init(_ path: String, timeoutSeconds: Int = 5) throws {
+            fd = try unixConnect(path, timeoutSeconds: timeoutSeconds)
+        }
         deinit { close(fd) }
 
         func send(_ text: String) {
@@ -110,7 +112,8 @@ import Testing
         let server = try Running(handler)
         var hung = try (0..<ControlServer.maxConnections).map { _ in try Client(server.path, timeoutSeconds: 30) }
         hung.forEach { $0.send("{\"command\": \"hang\"}\n") }
-        #expect(await eventually(timeout: 10) { handler.lock.withLock { handler.hanging } == ControlServer.maxConnections })
+        #expect(
+            await eventually(timeout: 10) { handler.lock.withLock { handler.hanging } == ControlServer.maxConnections })
         let refused = try #require(try Client(server.path).readLine())
         #expect(refused.contains("\"ok\":false") && refused.contains("busy"), "\(refused)")
         handler.releaseAll(ControlServer.maxConnections)
@@ -119,7 +122,10 @@ import Testing
         let busy = try #require(try Client(server.path).readLine())
         #expect(busy.contains("busy"), "\(busy)")
         hung.removeAll()
-        #expect(await eventually(timeout: 10) { (try? Client(server.path).request("{\"command\": \"status\"}"))??.contains("\"ok\":true") == true })
+        #expect(
+            await eventually(timeout: 10) {
+                (try? Client(server.path).request("{\"command\": \"status\"}"))??.contains("\"ok\":true") == true
+            })
     }
 
     @Test func stopRemovesTheSocketAndRefusesNewClients() async throws {

@@ -12,7 +12,9 @@ import Testing
 
     /// `edgectl COMMAND --json` against the pad's edged, parsed; nil when it fails.
     func edgectlJSON(_ pad: PadFixture, _ command: String) async -> Any? {
-        guard let r = try? await runTool(edgectl, [command, "--socket", pad.controlSocket, "--json"], timeout: 15), r.status == 0 else { return nil }
+        guard let r = try? await runTool(edgectl, [command, "--socket", pad.controlSocket, "--json"], timeout: 15),
+            r.status == 0
+        else { return nil }
         return try? JSONSerialization.jsonObject(with: Data(r.output.utf8))
     }
 
@@ -29,8 +31,11 @@ import Testing
         pad.sim?.terminate()
         return await eventually(timeout: 30) {
             guard (await status(pad)?["devicesOnline"] as? NSNumber)?.intValue == 0,
-                  let list = await edgectlJSON(pad, "alarms") as? [[String: Any]] else { return false }
-            return list.contains { ($0["id"] as? String)?.hasPrefix("rpc-1-comm") == true && $0["state"] as? String == "active" }
+                let list = await edgectlJSON(pad, "alarms") as? [[String: Any]]
+            else { return false }
+            return list.contains {
+                ($0["id"] as? String)?.hasPrefix("rpc-1-comm") == true && $0["state"] as? String == "active"
+            }
         }
     }
 
@@ -53,7 +58,9 @@ import Testing
         // READY comes only once the config is valid and the database is open: the buffer file exists by then.
         #expect(FileManager.default.fileExists(atPath: pad.dir.file("buffer.db")))
         #expect(await eventually(timeout: 15) { notify.count("WATCHDOG=1") >= 3 })
-        #expect(await eventually(timeout: 15) { notify.lines.contains { $0.hasPrefix("STATUS=2/2 devices online") } }, "\(notify.lines)")
+        #expect(
+            await eventually(timeout: 15) { notify.lines.contains { $0.hasPrefix("STATUS=2/2 devices online") } },
+            "\(notify.lines)")
         #expect(await eventually(timeout: 20) { (try? await pad.receiverCounts().stored) ?? 0 > 0 })
         // Readings carry the clock's state when they were taken: on a box whose kernel says the clock is not
         // synchronized (many CI containers), every one is flagged; on a synchronized box, none.
@@ -62,11 +69,14 @@ import Testing
         let page = try await pad.adminGet("/records?gateway=pad-gw&epoch=\(epoch)&after=0&limit=1000")
         let readings = (page["records"] as? [[String: Any]] ?? []).filter { $0["kind"] as? String == "reading" }
         #expect(!readings.isEmpty)
-        #expect(readings.allSatisfy { (($0["clockSynchronized"] as? Bool) ?? true) == synchronized },
-                "clock synchronized: \(synchronized); \(readings.prefix(3))")
+        #expect(
+            readings.allSatisfy { (($0["clockSynchronized"] as? Bool) ?? true) == synchronized },
+            "clock synchronized: \(synchronized); \(readings.prefix(3))")
         // edgectl buffer: what is stored, and the memory SQLite holds (bounded page caches), as JSON and for people.
         let bufferJSON = try await runTool(edgectl, ["buffer", "--socket", pad.controlSocket, "--json"], timeout: 15)
-        let buffer = try #require((try? JSONSerialization.jsonObject(with: Data(bufferJSON.output.utf8))) as? [String: Any], "\(bufferJSON.output)")
+        let buffer = try #require(
+            (try? JSONSerialization.jsonObject(with: Data(bufferJSON.output.utf8))) as? [String: Any],
+            "\(bufferJSON.output)")
         let sqlite = (buffer["sqliteMemoryBytes"] as? NSNumber)?.int64Value ?? 0
         let sqlitePeak = (buffer["sqliteMemoryPeakBytes"] as? NSNumber)?.int64Value ?? 0
         #expect((buffer["readingsStored"] as? NSNumber)?.intValue ?? 0 > 0)
@@ -159,7 +169,9 @@ import Testing
 
         try await pad.startReceiver()
         edged = try pad.startEdged()
-        #expect(await eventually(timeout: 40) { (try? await pad.storedSeqs()[first.epoch]?.count) ?? 0 >= first.seqs.count })
+        #expect(
+            await eventually(timeout: 40) { (try? await pad.storedSeqs()[first.epoch]?.count) ?? 0 >= first.seqs.count }
+        )
         pad.sim?.terminate()
         edged.signal(SIGTERM)
         #expect(await edged.wait(timeout: 25).map { ($0 >> 8) & 0xFF } == 0)
@@ -180,15 +192,20 @@ import Testing
         let edged = try pad.startEdged()
         defer { edged.terminate() }
         // It keeps polling and uploading with a new file; the corrupt one is kept, and a system alarm says so.
-        #expect(await eventually(timeout: 30) { (try? await pad.receiverCounts().stored) ?? 0 > 0 }, "\(pad.log("edged.log"))")
-        let kept = try FileManager.default.contentsOfDirectory(atPath: pad.dir.path).filter { $0.hasPrefix("buffer.db") && $0.contains("corrupt") }
+        #expect(
+            await eventually(timeout: 30) { (try? await pad.receiverCounts().stored) ?? 0 > 0 },
+            "\(pad.log("edged.log"))")
+        let kept = try FileManager.default.contentsOfDirectory(atPath: pad.dir.path).filter {
+            $0.hasPrefix("buffer.db") && $0.contains("corrupt")
+        }
         #expect(!kept.isEmpty, "\((try? FileManager.default.contentsOfDirectory(atPath: pad.dir.path)) ?? [])")
         #expect(pad.log("edged.log").contains("system alarm buffer-recovered raised"))
-        #expect(await eventually(timeout: 20) {
-            let recs = (try? await pad.adminGet("/stats"))?["store"] as? [String: Any]
-            let epochs = recs?["byEpoch"] as? [[String: Any]] ?? []
-            return epochs.contains { (($0["alarms"] as? NSNumber)?.intValue ?? 0) > 0 }
-        })
+        #expect(
+            await eventually(timeout: 20) {
+                let recs = (try? await pad.adminGet("/stats"))?["store"] as? [String: Any]
+                let epochs = recs?["byEpoch"] as? [[String: Any]] ?? []
+                return epochs.contains { (($0["alarms"] as? NSNumber)?.intValue ?? 0) > 0 }
+            })
     }
 
     @Test func killNineLoopWithAFlappingReceiverLosesAndDuplicatesNothing() async throws {
@@ -199,7 +216,10 @@ import Testing
         let flapping = FlagBox()
         flapping.on = true
         let flapper = Task {
-            let modes = ["{\"mode\":\"none\"}", "{\"mode\":\"status\",\"code\":503,\"retryAfter\":1}", "{\"mode\":\"drop-response-after-store\"}"]
+            let modes = [
+                "{\"mode\":\"none\"}", "{\"mode\":\"status\",\"code\":503,\"retryAfter\":1}",
+                "{\"mode\":\"drop-response-after-store\"}"
+            ]
             var i = 0
             while flapping.on {
                 try? await pad.setFault(modes[i % modes.count])
@@ -226,7 +246,9 @@ import Testing
         let edged = try pad.startEdged()
         #expect(await eventually(timeout: 30) { await status(pad) != nil })
         #expect(await stopSimulatorAndAwaitQuiet(pad), "\(pad.log("edged.log").suffix(2000))")
-        #expect(await eventually(timeout: 60) { await backlog(pad).map { $0.alarm == 0 && $0.reading == 0 } ?? false }, "\(pad.log("edged.log").suffix(2000))")
+        #expect(
+            await eventually(timeout: 60) { await backlog(pad).map { $0.alarm == 0 && $0.reading == 0 } ?? false },
+            "\(pad.log("edged.log").suffix(2000))")
         edged.signal(SIGTERM)
         #expect(await edged.wait(timeout: 25).map { ($0 >> 8) & 0xFF } == 0)
 
@@ -236,7 +258,9 @@ import Testing
         let seqs = stored[buffer.epoch] ?? []
         // Each record stored once (the list has no repeats) and none missing: exactly 1...lastSeq.
         #expect(seqs.count == Set(seqs).count)
-        #expect(Set(seqs) == Set(1...buffer.lastSeq), "missing: \(Set(1...buffer.lastSeq).subtracting(seqs).sorted().prefix(20))")
+        #expect(
+            Set(seqs) == Set(1...buffer.lastSeq),
+            "missing: \(Set(1...buffer.lastSeq).subtracting(seqs).sorted().prefix(20))")
         #expect(buffer.seqs.isEmpty)
     }
 }

@@ -33,10 +33,14 @@ import Testing
     }
 
     @Test func aStoppedSimulatorDoesNotCloseTheDescriptorOfAClientThatAlreadyLeft() throws {
-        let tags = [TagDefinition(name: "p", table: .holding, address: 0, type: .uint16, bit: nil, length: nil, order: nil, scale: 1,
-                                  offset: 0, span: nil, units: nil, deadband: nil, integrity: nil, states: nil)]
-        let server = SimServer(transport: .tcp(host: "127.0.0.1", port: 0),
-                               devices: [SimDevice(name: "d", unit: 1, tags: tags, signals: ["p": .constant(7)])])
+        let tags = [
+            TagDefinition(
+                name: "p", table: .holding, address: 0, type: .uint16, bit: nil, length: nil, order: nil, scale: 1,
+                offset: 0, span: nil, units: nil, deadband: nil, integrity: nil, states: nil)
+        ]
+        let server = SimServer(
+            transport: .tcp(host: "127.0.0.1", port: 0),
+            devices: [SimDevice(name: "d", unit: 1, tags: tags, signals: ["p": .constant(7)])])
         try server.start()
         var stopped = false
         defer { if !stopped { server.stop() } }
@@ -58,7 +62,9 @@ import Testing
         server.stop()
         stopped = true
         closedUnderUs = Set(mine.filter { fcntl($0, F_GETFD) == -1 })
-        #expect(closedUnderUs.isEmpty, "stopping the simulator closed descriptors it did not own: \(closedUnderUs.sorted())")
+        #expect(
+            closedUnderUs.isEmpty, "stopping the simulator closed descriptors it did not own: \(closedUnderUs.sorted())"
+        )
         server.stop()  // a second stop closes nothing either
         closedUnderUs.formUnion(mine.filter { fcntl($0, F_GETFD) == -1 })
         #expect(closedUnderUs.isEmpty, "a second stop closed \(closedUnderUs.sorted())")

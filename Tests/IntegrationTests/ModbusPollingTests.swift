@@ -29,7 +29,8 @@ import Testing
         // A bit tag shares its register with any whole-word tag at that address: keep them consistent.
         for t in tags where t.type == .bit {
             if let word = tags.first(where: { $0.address == t.address && $0.table == t.table && $0.type == .uint16 }),
-               case .constant(let v)? = out[word.name] {
+                case .constant(let v)? = out[word.name]
+            {
                 out[t.name] = .constant(Double((Int(v) >> (t.bit ?? 0)) & 1))
             }
         }
@@ -38,14 +39,17 @@ import Testing
 
     /// A Modbus TCP bus named `lan` to a simulator on loopback.
     func loopbackBus(port: Int) -> BusConfig {
-        BusConfig(name: "lan", kind: .tcp, device: nil, serial: nil, rs485: nil,
-                  endpoint: TCPEndpoint(host: "127.0.0.1", port: port, connectTimeout: .seconds(2)),
-                  interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: .seconds(1), byteTimeout: nil, retries: 0)
+        BusConfig(
+            name: "lan", kind: .tcp, device: nil, serial: nil, rs485: nil,
+            endpoint: TCPEndpoint(host: "127.0.0.1", port: port, connectTimeout: .seconds(2)),
+            interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: .seconds(1), byteTimeout: nil, retries: 0)
     }
 
-    func device(_ name: String, unit: Int, template: String, bus: String, poll: TimeSpan = .seconds(1)) -> DeviceConfig {
-        DeviceConfig(name: name, bus: bus, unit: unit, template: template, poll: poll, enabled: true, offlineAfter: 2,
-                     maxBackoff: .seconds(2), limitOverrides: nil, tagOverrides: [:])
+    func device(_ name: String, unit: Int, template: String, bus: String, poll: TimeSpan = .seconds(1)) -> DeviceConfig
+    {
+        DeviceConfig(
+            name: name, bus: bus, unit: unit, template: template, poll: poll, enabled: true, offlineAfter: 2,
+            maxBackoff: .seconds(2), limitOverrides: nil, tagOverrides: [:])
     }
 
     func expectReadings(_ readings: [Reading], match signals: [String: SimSignal], tags: [TagDefinition]) {
@@ -63,19 +67,25 @@ import Testing
     @Test func pollsEveryTagOverLoopbackTCP() async throws {
         let rpcTags = tags("rod-pump-controller"), tankTags = tags("pneumercator-tms-4"), efmTags = tags("scanner-2000")
         let s1 = fixedSignals(rpcTags), s2 = fixedSignals(tankTags), s3 = fixedSignals(efmTags)
-        let server = SimServer(transport: .tcp(host: "127.0.0.1", port: 0), devices: [
-            SimDevice(name: "rpc", unit: 1, tags: rpcTags, signals: s1),
-            SimDevice(name: "tanks", unit: 30, tags: tankTags, signals: s2),
-            SimDevice(name: "efm", unit: 20, tags: efmTags, signals: s3),
-        ])
+        let server = SimServer(
+            transport: .tcp(host: "127.0.0.1", port: 0),
+            devices: [
+                SimDevice(name: "rpc", unit: 1, tags: rpcTags, signals: s1),
+                SimDevice(name: "tanks", unit: 30, tags: tankTags, signals: s2),
+                SimDevice(name: "efm", unit: 20, tags: efmTags, signals: s3)
+            ])
         try server.start()
         defer { server.stop() }
         let bus = loopbackBus(port: server.port)
         let link = try ModbusLinks.make(for: bus)
-        for (unit, template, signals) in [(1, "rod-pump-controller", s1), (30, "pneumercator-tms-4", s2), (20, "scanner-2000", s3)] {
+        for (unit, template, signals) in [
+            (1, "rod-pump-controller", s1), (30, "pneumercator-tms-4", s2), (20, "scanner-2000", s3)
+        ] {
             let t = tags(template)
-            var poller = DevicePoller(config: device("d\(unit)", unit: unit, template: template, bus: "lan"), tags: t,
-                                      limits: pad.template(named: template)!.limits, timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
+            var poller = DevicePoller(
+                config: device("d\(unit)", unit: unit, template: template, bus: "lan"), tags: t,
+                limits: pad.template(named: template)!.limits,
+                timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
             let outcome = poller.poll(over: link, bus: bus)
             #expect(outcome.answered && outcome.errors.isEmpty, "\(outcome.errors)")
             expectReadings(outcome.readings, match: signals, tags: t)
@@ -91,18 +101,21 @@ import Testing
         let t = tags("rod-pump-controller")
         let a = fixedSignals(t), b = fixedSignals(t, factor: 2)
         #expect(t.contains { a[$0.name]?.value(at: 0) != b[$0.name]?.value(at: 0) })
-        let server = SimServer(transport: .tcp(host: "127.0.0.1", port: 0), devices: [
-            SimDevice(name: "a", unit: 247, tags: t, signals: a),
-            SimDevice(name: "b", unit: 1, tags: t, signals: b),
-        ])
+        let server = SimServer(
+            transport: .tcp(host: "127.0.0.1", port: 0),
+            devices: [
+                SimDevice(name: "a", unit: 247, tags: t, signals: a),
+                SimDevice(name: "b", unit: 1, tags: t, signals: b)
+            ])
         try server.start()
         defer { server.stop() }
         let bus = loopbackBus(port: server.port)
         let link = try ModbusLinks.make(for: bus)
         let limits = pad.template(named: "rod-pump-controller")!.limits
         func poller(_ unit: Int) -> DevicePoller {
-            DevicePoller(config: device("u\(unit)", unit: unit, template: "rod-pump-controller", bus: "lan"), tags: t,
-                         limits: limits, timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
+            DevicePoller(
+                config: device("u\(unit)", unit: unit, template: "rod-pump-controller", bus: "lan"), tags: t,
+                limits: limits, timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
         }
         var p247 = poller(247), p248 = poller(248), p1 = poller(1)
         for _ in 0..<3 {
@@ -112,10 +125,13 @@ import Testing
 
             let refused = p248.poll(over: link, bus: bus)
             #expect(!refused.answered)
-            #expect(!refused.errors.isEmpty && refused.errors.allSatisfy { "\($0)".contains("cannot be addressed on a Modbus TCP bus") },
-                    "\(refused.errors)")
-            #expect(refused.readings.allSatisfy { $0.quality != .good && $0.value == nil },
-                    "unit 248 got values: \(refused.readings.filter { $0.value != nil }.map(\.tag))")
+            #expect(
+                !refused.errors.isEmpty
+                    && refused.errors.allSatisfy { "\($0)".contains("cannot be addressed on a Modbus TCP bus") },
+                "\(refused.errors)")
+            #expect(
+                refused.readings.allSatisfy { $0.quality != .good && $0.value == nil },
+                "unit 248 got values: \(refused.readings.filter { $0.value != nil }.map(\.tag))")
 
             let second = p1.poll(over: link, bus: bus)
             #expect(second.errors.isEmpty, "\(second.errors)")
@@ -127,21 +143,29 @@ import Testing
         let pty = try PtyPair()
         let rpcTags = tags("rod-pump-controller"), espTags = tags("oms-esp-gauge")
         let s1 = fixedSignals(rpcTags), s2 = fixedSignals(espTags)
-        let server = SimServer(transport: .rtu(path: pty.b, baud: 19200), devices: [
-            SimDevice(name: "rpc", unit: 1, tags: rpcTags, signals: s1),
-            SimDevice(name: "esp", unit: 10, tags: espTags, signals: s2),
-        ])
+        let server = SimServer(
+            transport: .rtu(path: pty.b, baud: 19200),
+            devices: [
+                SimDevice(name: "rpc", unit: 1, tags: rpcTags, signals: s1),
+                SimDevice(name: "esp", unit: 10, tags: espTags, signals: s2)
+            ])
         try server.start()
         defer { server.stop() }
-        let bus = BusConfig(name: "rs485", kind: .rtu, device: pty.a, serial: SerialLine(baud: 19200, parity: .none, dataBits: 8, stopBits: 1),
-                            rs485: RS485Settings(rtsOnSend: true, rtsAfterSend: false, delayBeforeSend: TimeSpan(milliseconds: 0), delayAfterSend: TimeSpan(milliseconds: 0)),
-                            endpoint: nil, interFrameDelay: TimeSpan(milliseconds: 5), responseTimeout: .seconds(1),
-                            byteTimeout: TimeSpan(milliseconds: 100), retries: 0)
+        let bus = BusConfig(
+            name: "rs485", kind: .rtu, device: pty.a,
+            serial: SerialLine(baud: 19200, parity: .none, dataBits: 8, stopBits: 1),
+            rs485: RS485Settings(
+                rtsOnSend: true, rtsAfterSend: false, delayBeforeSend: TimeSpan(milliseconds: 0),
+                delayAfterSend: TimeSpan(milliseconds: 0)),
+            endpoint: nil, interFrameDelay: TimeSpan(milliseconds: 5), responseTimeout: .seconds(1),
+            byteTimeout: TimeSpan(milliseconds: 100), retries: 0)
         let link = try ModbusLinks.make(for: bus)
         for (unit, template, signals) in [(1, "rod-pump-controller", s1), (10, "oms-esp-gauge", s2)] {
             let t = tags(template)
-            var poller = DevicePoller(config: device("d\(unit)", unit: unit, template: template, bus: "rs485"), tags: t,
-                                      limits: pad.template(named: template)!.limits, timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
+            var poller = DevicePoller(
+                config: device("d\(unit)", unit: unit, template: template, bus: "rs485"), tags: t,
+                limits: pad.template(named: template)!.limits,
+                timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
             let outcome = poller.poll(over: link, bus: bus)
             #expect(outcome.answered && outcome.errors.isEmpty, "\(outcome.errors)")
             expectReadings(outcome.readings, match: signals, tags: t)
@@ -154,15 +178,22 @@ import Testing
         let nport = try SerialDeviceServer()
         let efmTags = tags("scanner-2000")
         let signals = fixedSignals(efmTags)
-        let server = SimServer(transport: .rtu(path: nport.pty, baud: 9600), devices: [SimDevice(name: "efm", unit: 20, tags: efmTags, signals: signals)])
+        let server = SimServer(
+            transport: .rtu(path: nport.pty, baud: 9600),
+            devices: [SimDevice(name: "efm", unit: 20, tags: efmTags, signals: signals)])
         try server.start()
         defer { server.stop() }
-        let bus = BusConfig(name: "nport", kind: .rtuOverTCP, device: nil, serial: SerialLine(baud: 9600, parity: .none, dataBits: 8, stopBits: 1),
-                            rs485: nil, endpoint: TCPEndpoint(host: "127.0.0.1", port: nport.port, connectTimeout: .seconds(2)),
-                            interFrameDelay: TimeSpan(milliseconds: 5), responseTimeout: .seconds(1), byteTimeout: TimeSpan(milliseconds: 200), retries: 0)
+        let bus = BusConfig(
+            name: "nport", kind: .rtuOverTCP, device: nil,
+            serial: SerialLine(baud: 9600, parity: .none, dataBits: 8, stopBits: 1),
+            rs485: nil, endpoint: TCPEndpoint(host: "127.0.0.1", port: nport.port, connectTimeout: .seconds(2)),
+            interFrameDelay: TimeSpan(milliseconds: 5), responseTimeout: .seconds(1),
+            byteTimeout: TimeSpan(milliseconds: 200), retries: 0)
         let link = try ModbusLinks.make(for: bus)
-        var poller = DevicePoller(config: device("efm", unit: 20, template: "scanner-2000", bus: "nport"), tags: efmTags,
-                                  limits: pad.template(named: "scanner-2000")!.limits, timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
+        var poller = DevicePoller(
+            config: device("efm", unit: 20, template: "scanner-2000", bus: "nport"), tags: efmTags,
+            limits: pad.template(named: "scanner-2000")!.limits,
+            timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
         // socat accepts the TCP connection only after the first connect; retry until it is listening.
         var outcome = poller.poll(over: link, bus: bus)
         _ = await eventually(timeout: 5) {
@@ -177,7 +208,9 @@ import Testing
         let bad = poller.poll(over: link, bus: bus)
         #expect(bad.answered)
         #expect(bad.readings.allSatisfy { $0.quality == .bad(.exception(4)) })
-        #expect(bad.errors.first?.description.contains("efm (unit 20 on nport): exception 04 (server device failure) to read holding 8000..8021") == true)
+        #expect(
+            bad.errors.first?.description.contains(
+                "efm (unit 20 on nport): exception 04 (server device failure) to read holding 8000..8021") == true)
     }
 
     @Test func splitsAGroupedReadRefusedWithException02() async throws {
@@ -186,21 +219,29 @@ import Testing
         var rpcTags = tags("rod-pump-controller").filter { $0.table == .holding }
         rpcTags.removeAll { $0.name == "peak_load" || $0.name == "min_load" }
         let signals = fixedSignals(rpcTags)
-        let server = SimServer(transport: .tcp(host: "127.0.0.1", port: 0), devices: [
-            SimDevice(name: "rpc", unit: 1, tags: rpcTags, neverRead: [AddressRange(table: .holding, first: 103, last: 104)], signals: signals),
-        ])
+        let server = SimServer(
+            transport: .tcp(host: "127.0.0.1", port: 0),
+            devices: [
+                SimDevice(
+                    name: "rpc", unit: 1, tags: rpcTags,
+                    neverRead: [AddressRange(table: .holding, first: 103, last: 104)], signals: signals)
+            ])
         try server.start()
         defer { server.stop() }
         let bus = loopbackBus(port: server.port)
         let link = try ModbusLinks.make(for: bus)
-        var poller = DevicePoller(config: device("rpc", unit: 1, template: "rod-pump-controller", bus: "lan"), tags: rpcTags,
-                                  limits: DeviceLimits(maxRegisters: 125, maxGap: 8), timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
+        var poller = DevicePoller(
+            config: device("rpc", unit: 1, template: "rod-pump-controller", bus: "lan"), tags: rpcTags,
+            limits: DeviceLimits(maxRegisters: 125, maxGap: 8),
+            timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
         #expect(poller.plan.requests.count == 1)
         let first = poller.poll(over: link, bus: bus)
         expectReadings(first.readings, match: signals, tags: rpcTags)
         #expect(first.errors.count == 1)
         #expect(poller.plan.requests.count == 2)
-        #expect(poller.plan.adjustments.first?.contains("refused with exception 02: split into 100..102 and 105..111") == true, "\(poller.plan.adjustments)")
+        #expect(
+            poller.plan.adjustments.first?.contains("refused with exception 02: split into 100..102 and 105..111")
+                == true, "\(poller.plan.adjustments)")
         let second = poller.poll(over: link, bus: bus)
         #expect(second.errors.isEmpty)
         expectReadings(second.readings, match: signals, tags: rpcTags)
@@ -213,12 +254,17 @@ import Testing
         let server = SimServer(transport: .rtu(path: pty.b, baud: 19200), devices: [sim])
         try server.start()
         defer { server.stop() }
-        let bus = BusConfig(name: "rs485", kind: .rtu, device: pty.a, serial: SerialLine(baud: 19200, parity: .none, dataBits: 8, stopBits: 1),
-                            rs485: nil, endpoint: nil, interFrameDelay: TimeSpan(milliseconds: 5), responseTimeout: TimeSpan(milliseconds: 300),
-                            byteTimeout: TimeSpan(milliseconds: 50), retries: 1)
+        let bus = BusConfig(
+            name: "rs485", kind: .rtu, device: pty.a,
+            serial: SerialLine(baud: 19200, parity: .none, dataBits: 8, stopBits: 1),
+            rs485: nil, endpoint: nil, interFrameDelay: TimeSpan(milliseconds: 5),
+            responseTimeout: TimeSpan(milliseconds: 300),
+            byteTimeout: TimeSpan(milliseconds: 50), retries: 1)
         let link = try ModbusLinks.make(for: bus)
-        var poller = DevicePoller(config: device("esp", unit: 10, template: "oms-esp-gauge", bus: "rs485"), tags: espTags,
-                                  limits: pad.template(named: "oms-esp-gauge")!.limits, timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
+        var poller = DevicePoller(
+            config: device("esp", unit: 10, template: "oms-esp-gauge", bus: "rs485"), tags: espTags,
+            limits: pad.template(named: "oms-esp-gauge")!.limits,
+            timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
         for fault in [SimFault.garbage, .wrongUnit] {
             sim.set(fault: fault)
             let o = poller.poll(over: link, bus: bus)

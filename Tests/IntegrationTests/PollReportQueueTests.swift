@@ -8,8 +8,14 @@ import Testing
 /// handed over to be counted — never lost silently.
 @Suite struct PollReportQueueTests {
     func report(_ n: Int) -> PollReport {
-        PollReport(bus: "b", device: "d\(n)", readings: [Reading(device: "d\(n)", tag: "t", value: .number(Double(n)), quality: .good, wallMillis: Int64(n), monotonicNanos: 0)],
-                   transition: nil, online: true, errors: [])
+        PollReport(
+            bus: "b", device: "d\(n)",
+            readings: [
+                Reading(
+                    device: "d\(n)", tag: "t", value: .number(Double(n)), quality: .good, wallMillis: Int64(n),
+                    monotonicNanos: 0)
+            ],
+            transition: nil, online: true, errors: [])
     }
 
     final class Dropped: Sendable {
@@ -42,7 +48,7 @@ import Testing
         let queue = PollReportQueue(capacity: 10) { r in dropped.devices.withLock { $0.append(r.device) } }
         queue.push(report(1))
         queue.stopWaiting()
-        queue.push(report(2))   // bus threads may still report after the consumer stopped: kept
+        queue.push(report(2))  // bus threads may still report after the consumer stopped: kept
         #expect(queue.finish().map(\.device) == ["d1", "d2"])
         queue.push(report(3))
         #expect(dropped.devices.withLock { $0 } == ["d3"])

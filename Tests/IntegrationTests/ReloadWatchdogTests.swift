@@ -28,13 +28,20 @@ extension DaemonTests {
 
         // The bus's devices change (a poll interval): the reload stops and restarts the bus.
         let current = try String(contentsOfFile: pad.configPath, encoding: .utf8)
-        try current.replacingOccurrences(of: "template: rod-pump-controller, poll: 500ms", with: "template: rod-pump-controller, poll: 700ms")
-            .write(toFile: pad.configPath, atomically: true, encoding: .utf8)
+        try current.replacingOccurrences(
+            of: "template: rod-pump-controller, poll: 500ms", with: "template: rod-pump-controller, poll: 700ms"
+        )
+        .write(toFile: pad.configPath, atomically: true, encoding: .utf8)
         let reloadedAt = ContinuousClock.now
         edged.signal(SIGHUP)
-        #expect(await eventually(timeout: 20) { pad.log("edged.log").contains("configuration reloaded (SIGHUP)") }, "\(pad.log("edged.log").suffix(2000))")
-        #expect(await eventually(timeout: 20) { pad.log("edged.log").components(separatedBy: "bus pad-lan polling").count >= 3 },
-                "the bus was not restarted: \(pad.log("edged.log").suffix(2000))")
+        #expect(
+            await eventually(timeout: 20) { pad.log("edged.log").contains("configuration reloaded (SIGHUP)") },
+            "\(pad.log("edged.log").suffix(2000))")
+        #expect(
+            await eventually(timeout: 20) {
+                pad.log("edged.log").components(separatedBy: "bus pad-lan polling").count >= 3
+            },
+            "the bus was not restarted: \(pad.log("edged.log").suffix(2000))")
         let after = notify.count("WATCHDOG=1")
         #expect(await eventually(timeout: 15) { notify.count("WATCHDOG=1") >= after + 3 })
 

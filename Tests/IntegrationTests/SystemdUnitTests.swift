@@ -10,11 +10,15 @@ import Testing
             return
         }
         let dir = TempDir()
-        let unit = try String(contentsOf: TestPaths.root.appendingPathComponent("systemd/edged.service"), encoding: .utf8)
-        #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("LoadCredential=edged-token"))
+        let unit = try String(
+            contentsOf: TestPaths.root.appendingPathComponent("systemd/edged.service"), encoding: .utf8)
+        #expect(
+            unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("LoadCredential=edged-token")
+        )
         // verify checks that ExecStart exists: point it at the binary this build made.
         let path = dir.file("edged.service")
-        try unit.replacingOccurrences(of: "/usr/bin/edged", with: TestPaths.product("edged")).write(toFile: path, atomically: true, encoding: .utf8)
+        try unit.replacingOccurrences(of: "/usr/bin/edged", with: TestPaths.product("edged")).write(
+            toFile: path, atomically: true, encoding: .utf8)
         let verify = try await runTool("/usr/bin/systemd-analyze", ["verify", path])
         #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
         let security = try await runTool("/usr/bin/systemd-analyze", ["security", "--offline=true", "--no-pager", path])
@@ -24,7 +28,10 @@ import Testing
         // edged asks the kernel whether the clock is synchronized (adjtimex, read-only): the unit's
         // filters must let the call through, or every reading would be flagged (ProtectClock= denies it;
         // @system-service does not include it).
-        let filters = unit.split(separator: "\n").filter { $0.hasPrefix("SystemCallFilter=") || $0.hasPrefix("ProtectClock=") }
-        #expect(!filters.contains { $0 == "ProtectClock=yes" } && filters.last == "SystemCallFilter=adjtimex", "\(filters)")
+        let filters = unit.split(separator: "\n").filter {
+            $0.hasPrefix("SystemCallFilter=") || $0.hasPrefix("ProtectClock=")
+        }
+        #expect(
+            !filters.contains { $0 == "ProtectClock=yes" } && filters.last == "SystemCallFilter=adjtimex", "\(filters)")
     }
 }

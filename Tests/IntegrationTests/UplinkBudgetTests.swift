@@ -11,7 +11,7 @@ import Uplink
     @Test func nearTheCapOnlyAlarmsGapsAndHourlySnapshotsAreSent() async throws {
         let rx = try ReferenceReceiver()
         let h = try UplinkHarness(rx, maxRecords: 100) { $0.monthlyBudget = ByteCount(bytes: 1_000_000) }
-        try await h.setMonthUsage(950_000)   // 95 %: saving
+        try await h.setMonthUsage(950_000)  // 95 %: saving
 
         // Three whole UTC hours of four series, one reading a minute, ending more than an hour ago.
         let hour: Int64 = 3_600_000
@@ -21,8 +21,11 @@ import Uplink
         var readings: [Reading] = []
         for minute in 0..<180 {
             for (i, tag) in tags.enumerated() {
-                readings.append(Reading(device: device.name, tag: tag.name, value: .number(Double(100 + i + minute % 7)), quality: .good,
-                                        wallMillis: start + Int64(minute) * 60_000 + Int64(i), monotonicNanos: UInt64(minute)))
+                readings.append(
+                    Reading(
+                        device: device.name, tag: tag.name, value: .number(Double(100 + i + minute % 7)),
+                        quality: .good,
+                        wallMillis: start + Int64(minute) * 60_000 + Int64(i), monotonicNanos: UInt64(minute)))
             }
         }
         let seqs = try #require(try await h.store.append(readings: readings, units: h.units))
@@ -37,17 +40,22 @@ import Uplink
         let gaps = records.filter { $0["kind"] as? String == "gap" }.compactMap { $0["record"] as? [String: Any] }
         // One snapshot per series per hour: the first reading of each hour.
         #expect(sentReadings.count == tags.count * 3, "\(sentReadings.count) readings sent")
-        let expectedSnapshots = Set(zip(seqs, readings).filter { _, r in (r.wallMillis - start) % hour < 60_000 }.map { Int($0.0) })
+        let expectedSnapshots = Set(
+            zip(seqs, readings).filter { _, r in (r.wallMillis - start) % hour < 60_000 }.map { Int($0.0) })
         #expect(Set(sentReadings.compactMap { ($0["seq"] as? NSNumber)?.intValue }) == expectedSnapshots)
         // Every other reading is counted by a data-budget gap record whose range covers it.
         #expect(!gaps.isEmpty && gaps.allSatisfy { $0["reason"] as? String == "data-budget" }, "\(gaps)")
         let counted = gaps.reduce(0) { $0 + (($1["count"] as? NSNumber)?.intValue ?? 0) }
         #expect(counted == readings.count - expectedSnapshots.count)
         let ranges = gaps.compactMap { g -> ClosedRange<Int>? in
-            guard let a = (g["firstSeq"] as? NSNumber)?.intValue, let b = (g["lastSeq"] as? NSNumber)?.intValue else { return nil }
+            guard let a = (g["firstSeq"] as? NSNumber)?.intValue, let b = (g["lastSeq"] as? NSNumber)?.intValue else {
+                return nil
+            }
             return a...b
         }
-        let uncovered = seqs.map(Int.init).filter { seq in !expectedSnapshots.contains(seq) && !ranges.contains { $0.contains(seq) } }
+        let uncovered = seqs.map(Int.init).filter { seq in
+            !expectedSnapshots.contains(seq) && !ranges.contains { $0.contains(seq) }
+        }
         #expect(uncovered.isEmpty, "dropped readings no gap accounts for: \(uncovered.prefix(10))")
         // The alarm event went out, and the uplink reported that it is saving data.
         #expect(records.contains { ($0["seq"] as? NSNumber)?.int64Value == alarmSeq })
@@ -55,7 +63,9 @@ import Uplink
         #expect(service.status.dataBudgetMode == "saving" && service.status.readingsDroppedForBudget == Int64(counted))
         // The month's usage grew by what went over the wire and was saved in the buffer file.
         let saved = try #require(try h.savedMonthUsage())
-        #expect(saved.bytes > 950_000 && saved.bytes == service.status.monthBytes, "saved \(saved), status \(service.status.monthBytes)")
+        #expect(
+            saved.bytes > 950_000 && saved.bytes == service.status.monthBytes,
+            "saved \(saved), status \(service.status.monthBytes)")
         #expect(service.status.monthBytes - 950_000 == service.status.bytesSent + service.status.bytesReceived)
     }
 

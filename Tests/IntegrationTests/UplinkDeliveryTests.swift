@@ -41,7 +41,9 @@ import Uplink
             // float32 registers travel as their shortest Float text: equal as Float, not as Double.
             let got = (r["v"] as? NSNumber)?.doubleValue
             let float32 = h.tag(want.device, want.tag).map { NumberFormat.of($0) == .float32 } ?? false
-            #expect(float32 ? got.map(Float.init) == want.value?.number.map(Float.init) : got == want.value?.number, "seq \(seq)")
+            #expect(
+                float32 ? got.map(Float.init) == want.value?.number.map(Float.init) : got == want.value?.number,
+                "seq \(seq)")
             #expect(r["q"] as? String == (want.quality.isGood ? "good" : "timeout"))
             checked += 1
         }
@@ -84,9 +86,13 @@ import Uplink
         let t200 = try #require(log.first { $0.line.hasPrefix("200 ") }?.time)
         // The backoff alone would have retried at once (the injected draw is the lower bound, 0).
         #expect(h.draws.all.prefix(2).allSatisfy { $0.lowerBound == 0 })
-        #expect(t503.timeIntervalSince(t429) >= 2.0, "the next attempt came \(t503.timeIntervalSince(t429)) s after 'Retry-After: 2'")
+        #expect(
+            t503.timeIntervalSince(t429) >= 2.0,
+            "the next attempt came \(t503.timeIntervalSince(t429)) s after 'Retry-After: 2'")
         // An HTTP-date has whole seconds: "2 s ahead" is 1 to 2 s ahead.
-        #expect(t200.timeIntervalSince(t503) >= 1.0, "the next attempt came \(t200.timeIntervalSince(t503)) s after a date 2 s ahead")
+        #expect(
+            t200.timeIntervalSince(t503) >= 1.0,
+            "the next attempt came \(t200.timeIntervalSince(t503)) s after a date 2 s ahead")
         #expect(try rx.storedSeqs(epoch: h.epoch).seqs == seqs)
     }
 
@@ -133,7 +139,8 @@ import Uplink
         #expect(await small.drained(timeout: 60), "buffer still holds \(small.queued); \(small.status)")
         await small.stop()
         let after = try rx.stats()
-        let batches = after.batches - before.batches, inflated = after.int("inflatedBytes") - before.int("inflatedBytes")
+        let batches = after.batches - before.batches,
+            inflated = after.int("inflatedBytes") - before.int("inflatedBytes")
         #expect(batches > 2 && inflated <= batches * 4096, "\(batches) batches, \(inflated) bytes of JSON")
         #expect(((after.raw["lastBatch"] as? [String: Any])?["inflatedBytes"] as? NSNumber)?.intValue ?? .max <= 4096)
         #expect(try rx.storedSeqs(epoch: small.epoch).seqs == seqs)
@@ -151,7 +158,8 @@ import Uplink
         #expect(s.answered(413) >= 1)
         #expect(s.recordsStored == 3000 && s.duplicates == 0)
         #expect(try rx.storedSeqs(epoch: h.epoch).seqs == seqs)
-        #expect(try h.bufferStats().deadLetterRecords == 0, "nothing was set aside: a split batch is not a rejected one")
+        #expect(
+            try h.bufferStats().deadLetterRecords == 0, "nothing was set aside: a split batch is not a rejected one")
     }
 
     @Test func aRejectedBatchGoesToTheDeadLetterLaneAndTheRestContinues() async throws {
@@ -167,7 +175,9 @@ import Uplink
         // before, nothing called for it and it cleared only with a reload or a restart.
         #expect(service.acknowledgeRejected())
         #expect(await eventually { service.status.alarms.isEmpty }, "\(service.status)")
-        #expect(await eventually { h.alarmChanges.summary == ["+uplink-rejected-batch", "-uplink-rejected-batch"] }, "\(h.alarmChanges.summary)")
+        #expect(
+            await eventually { h.alarmChanges.summary == ["+uplink-rejected-batch", "-uplink-rejected-batch"] },
+            "\(h.alarmChanges.summary)")
         await h.stop()
 
         let rejected = Array(seqs[100..<200])
@@ -188,7 +198,8 @@ import Uplink
     @Test func aRefusedTokenKeepsEverythingRaisesTheUplinkAlarmAndARepairedTokenGoesAtOnce() async throws {
         let rx = try ReferenceReceiver()
         let wrong = rx.dir.file("wrong-token")
-        _ = FileManager.default.createFile(atPath: wrong, contents: Data("not-the-token".utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: wrong, contents: Data("not-the-token".utf8), attributes: [.posixPermissions: 0o600])
         let h = try UplinkHarness(rx, maxRecords: 100) { $0.token = .file(wrong) }
         let seqs = try await h.appendReadings(150)
         let alarm = try await h.appendAlarm()
@@ -202,7 +213,9 @@ import Uplink
         let wait = (status.nextAttemptMillis ?? 0) - Int64(Date().timeIntervalSince1970 * 1000)
         #expect(wait > 20_000 && wait <= 30_000, "next attempt in \(wait) ms")
         let buffer = try h.bufferStats()
-        #expect(buffer.readingRecords == 150 && buffer.alarmRecords == 1 && buffer.deadLetterRecords == 0, "nothing deleted or set aside")
+        #expect(
+            buffer.readingRecords == 150 && buffer.alarmRecords == 1 && buffer.deadLetterRecords == 0,
+            "nothing deleted or set aside")
         #expect(try rx.stats().recordsStored == 0)
 
         // A field tech puts the right token in place: the loop sees it at its next look and sends at once.
@@ -221,7 +234,7 @@ import Uplink
         let rx = try ReferenceReceiver()
         let h = try UplinkHarness(rx, maxRecords: 500)
         let readings = try await h.appendReadings(20_000)
-        try rx.setFault(#"{"mode": "delay", "ms": 150}"#)   // every request takes a while: the drain lasts seconds
+        try rx.setFault(#"{"mode": "delay", "ms": 150}"#)  // every request takes a while: the drain lasts seconds
         h.start()
         #expect(try await eventually { try rx.stats().batches >= 2 })
         let raised = ContinuousClock.now
@@ -256,7 +269,9 @@ import Uplink
         let log = rx.requestLog()
         let i503 = try #require(log.firstIndex { $0.line.hasPrefix("503 ") })
         let next = try #require(log.dropFirst(i503 + 1).first)
-        #expect(next.time.timeIntervalSince(log[i503].time) >= 3.0, "the next request came \(next.time.timeIntervalSince(log[i503].time)) s after 'Retry-After: 3'")
+        #expect(
+            next.time.timeIntervalSince(log[i503].time) >= 3.0,
+            "the next request came \(next.time.timeIntervalSince(log[i503].time)) s after 'Retry-After: 3'")
         #expect(next.line.contains("seq=\(alarm)-\(alarm) records=1 "), "the alarm event goes first: \(next.line)")
         #expect(try rx.storedSeqs(epoch: h.epoch).seqs == (readings + [alarm]).sorted())
         #expect(try rx.stats().duplicates == 0)
@@ -266,12 +281,15 @@ import Uplink
         let rx = try ReferenceReceiver()
         let h = try UplinkHarness(rx, maxRecords: 100)
         // A box that booted without a network: its first readings were timed before NTP synchronized.
-        var readings = UplinkHarness.examplePadReadings(h.config, count: 250, startMillis: Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000)
+        var readings = UplinkHarness.examplePadReadings(
+            h.config, count: 250, startMillis: Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000)
         for i in readings.indices where i < 120 || (200..<210).contains(i) { readings[i].clockSynchronized = false }
         let seqs = Array(try #require(try await h.store.append(readings: readings, units: h.units)))
-        var alarm = AlarmEventRecord(alarm: "rpc-1-tubing", occurrence: "o-1", kind: "limit", device: "rpc-1", tag: "tubing_pressure",
-                                     level: "h", transition: .raised, priority: "high", value: 460, limit: 450, reason: "tubing_pressure 460 psi >= H 450 psi",
-                                     wallMillis: Int64(Date().timeIntervalSince1970 * 1000), clockSynchronized: false)
+        var alarm = AlarmEventRecord(
+            alarm: "rpc-1-tubing", occurrence: "o-1", kind: "limit", device: "rpc-1", tag: "tubing_pressure",
+            level: "h", transition: .raised, priority: "high", value: 460, limit: 450,
+            reason: "tubing_pressure 460 psi >= H 450 psi",
+            wallMillis: Int64(Date().timeIntervalSince1970 * 1000), clockSynchronized: false)
         let alarmSeq = try await h.store.append(alarm: alarm)
         alarm.clockSynchronized = nil
         _ = try await h.store.append(alarm: alarm)
@@ -280,7 +298,10 @@ import Uplink
         #expect(await h.drained(), "\(h.status)")
         await h.stop()
         let records = try rx.records(epoch: h.epoch, limit: 10_000)
-        let flagged = Set(records.filter { ($0["clockSynchronized"] as? Bool) == false }.compactMap { ($0["seq"] as? NSNumber)?.int64Value })
+        let flagged = Set(
+            records.filter { ($0["clockSynchronized"] as? Bool) == false }.compactMap {
+                ($0["seq"] as? NSNumber)?.int64Value
+            })
         let expected = Set(zip(seqs, readings).filter { !$0.1.clockSynchronized }.map(\.0) + [alarmSeq])
         #expect(records.count == 252)
         #expect(flagged == expected, "flagged \(flagged.count), expected \(expected.count)")

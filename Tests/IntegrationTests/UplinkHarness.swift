@@ -27,7 +27,9 @@ final class UplinkHarness: @unchecked Sendable {
     /// - Parameters:
     ///   - maxRecords: `uplink.batch.maxRecords`.
     ///   - configure: changes to the uplink configuration (token, TLS, limits).
-    init(_ receiver: ReferenceReceiver, maxRecords: Int = 100, configure: (inout UplinkConfig) -> Void = { _ in }) throws {
+    init(_ receiver: ReferenceReceiver, maxRecords: Int = 100, configure: (inout UplinkConfig) -> Void = { _ in })
+        throws
+    {
         self.receiver = receiver
         var c = try ExamplePad.load()
         c.gateway.id = receiver.gateway
@@ -57,8 +59,12 @@ final class UplinkHarness: @unchecked Sendable {
     /// old (so no batch waits to fill up). `bad` readings (by index) time out. Returns their seqs.
     @discardableResult
     func appendReadings(_ count: Int, bad: Set<Int> = [], tagNamed: ((Int) -> String?)? = nil) async throws -> [Int64] {
-        let readings = Self.examplePadReadings(config, count: count, bad: bad, startMillis: Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000)
-            .enumerated().map { i, r in var r = r; if let t = tagNamed?(i) { r.tag = t }; return r }
+        let readings = Self.examplePadReadings(
+            config, count: count, bad: bad, startMillis: Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
+        )
+        .enumerated().map { i, r in
+            var r = r; if let t = tagNamed?(i) { r.tag = t }; return r
+        }
         guard let seqs = try await store.append(readings: readings, units: units) else { return [] }
         for (seq, r) in zip(seqs, readings) { appended[seq] = r }
         return Array(seqs)
@@ -73,8 +79,12 @@ final class UplinkHarness: @unchecked Sendable {
 
     /// Readings as the pollers would store them: each round reads every numeric tag of every device, values
     /// move slowly, times step by the device's poll interval plus a few milliseconds of jitter.
-    static func examplePadReadings(_ config: EdgeConfig, count: Int, bad: Set<Int> = [], startMillis: Int64) -> [Reading] {
-        let tags = config.devices.flatMap { d in config.effectiveTags(of: d).filter { $0.type != .string }.map { (d, $0) } }
+    static func examplePadReadings(_ config: EdgeConfig, count: Int, bad: Set<Int> = [], startMillis: Int64)
+        -> [Reading]
+    {
+        let tags = config.devices.flatMap { d in
+            config.effectiveTags(of: d).filter { $0.type != .string }.map { (d, $0) }
+        }
         var out: [Reading] = []
         out.reserveCapacity(count)
         var round = 0
@@ -83,8 +93,10 @@ final class UplinkHarness: @unchecked Sendable {
                 let t = startMillis + Int64(round) * device.poll.milliseconds + Int64((round * 7 + i) % 13)
                 let value = Self.representable(100 + Double(i) * 3 + sin(Double(round) / 20 + Double(i)) * 5, tag)
                 let isBad = bad.contains(out.count)
-                out.append(Reading(device: device.name, tag: tag.name, value: isBad ? nil : .number(value),
-                                   quality: isBad ? .bad(.timeout) : .good, wallMillis: t, monotonicNanos: UInt64(out.count)))
+                out.append(
+                    Reading(
+                        device: device.name, tag: tag.name, value: isBad ? nil : .number(value),
+                        quality: isBad ? .bad(.timeout) : .good, wallMillis: t, monotonicNanos: UInt64(out.count)))
             }
             round += 1
         }
@@ -103,17 +115,21 @@ final class UplinkHarness: @unchecked Sendable {
     /// Stores an alarm event (the alarm lane); returns its seq.
     @discardableResult
     func appendAlarm(_ name: String = "rpc-1-tubing") async throws -> Int64 {
-        let seq = try await store.append(alarm: AlarmEventRecord(
-            alarm: name, occurrence: UUID().uuidString.lowercased(), kind: "limit", device: "rpc-1", tag: "tubing_pressure",
-            level: "hh", transition: .raised, priority: "critical", value: 612, limit: 600,
-            reason: "tubing_pressure 612 psi >= HH 600 psi for 30s", wallMillis: Int64(Date().timeIntervalSince1970 * 1000)))
+        let seq = try await store.append(
+            alarm: AlarmEventRecord(
+                alarm: name, occurrence: UUID().uuidString.lowercased(), kind: "limit", device: "rpc-1",
+                tag: "tubing_pressure",
+                level: "hh", transition: .raised, priority: "critical", value: 612, limit: 600,
+                reason: "tubing_pressure 612 psi >= HH 600 psi for 30s",
+                wallMillis: Int64(Date().timeIntervalSince1970 * 1000)))
         wakeContinuation?.yield()
         return seq
     }
 
     /// Sets this month's data usage as a previous run would have saved it.
     func setMonthUsage(_ bytes: Int64) async throws {
-        let usage = DataUsage(month: DataUsage.month(ofWallMillis: Int64(Date().timeIntervalSince1970 * 1000)), bytes: bytes)
+        let usage = DataUsage(
+            month: DataUsage.month(ofWallMillis: Int64(Date().timeIntervalSince1970 * 1000)), bytes: bytes)
         let text = String(decoding: try JSONEncoder().encode(usage), as: UTF8.self)
         _ = try await store.append(alarms: [], state: StateEntry(key: "uplink-usage", value: text))
     }
@@ -135,8 +151,9 @@ final class UplinkHarness: @unchecked Sendable {
         let draws = self.draws
         let config = self.config
         let changes = alarmChanges
-        let service = UplinkService(source: UplinkService.Source(config: { config }, store: store, alarm: { changes.append($0) }),
-                                    wake: wake, logger: logger, random: { draws.draw($0) })
+        let service = UplinkService(
+            source: UplinkService.Source(config: { config }, store: store, alarm: { changes.append($0) }),
+            wake: wake, logger: logger, random: { draws.draw($0) })
         self.service = service
         task = Task { try await service.run() }
         return service

@@ -11,11 +11,15 @@ import Uplink
     /// A client for the harness's configuration, and the request for the first batch in its buffer.
     func firstRequest(_ h: UplinkHarness, client: SyncClient) async throws -> HTTPRequest {
         let batch = try #require(try await h.store.nextBatch(maxRecords: 100, maxBytes: 1 << 20))
-        return client.request(for: batch, token: h.receiver.token, sentAt: Int64(Date().timeIntervalSince1970 * 1000), clockSynchronized: true)
+        return client.request(
+            for: batch, token: h.receiver.token, sentAt: Int64(Date().timeIntervalSince1970 * 1000),
+            clockSynchronized: true)
     }
 
     func client(_ h: UplinkHarness) -> SyncClient {
-        SyncClient(uplink: h.config.uplink, encoder: BatchEncoder(sender: UplinkService.sender(h.config), formats: BatchEncoder.formats(for: h.config)))
+        SyncClient(
+            uplink: h.config.uplink,
+            encoder: BatchEncoder(sender: UplinkService.sender(h.config), formats: BatchEncoder.formats(for: h.config)))
     }
 
     /// Sends and returns the transport error, or nil when an HTTP answer came back.
@@ -38,11 +42,13 @@ import Uplink
         let client = client(h)
         let error = await transportError(client, try await firstRequest(h, client: client))
         #expect(error?.kind == .tlsVerify, "\(String(describing: error))")
-        #expect(error?.description.contains("TLS verification of 127.0.0.1 failed") == true, "\(String(describing: error))")
+        #expect(
+            error?.description.contains("TLS verification of 127.0.0.1 failed") == true, "\(String(describing: error))")
 
         // The upload loop keeps the records, says why, and raises the uplink's TLS alarm.
         let service = h.start()
-        #expect(await eventually { service.status.alarms == [UplinkAlarm.untrustedServer.rawValue] }, "\(service.status)")
+        #expect(
+            await eventually { service.status.alarms == [UplinkAlarm.untrustedServer.rawValue] }, "\(service.status)")
         // The gateway is told once (it stores a `system` alarm event), however many lanes and attempts fail.
         #expect(await eventually { h.alarmChanges.summary == ["+uplink-tls"] }, "\(h.alarmChanges.summary)")
         await h.stop()
@@ -87,12 +93,15 @@ import Uplink
         // With TLS 1.3 the client learns of the refusal only when it uses the connection: a dropped connection.
         #expect(error?.kind == .dropped || error?.kind == .tls, "\(String(describing: error))")
         let refused = try rx.stats()
-        #expect(refused.tlsHandshakeFailures >= 1 && refused.batches == 0, "the receiver refused the handshake: \(refused.raw)")
+        #expect(
+            refused.tlsHandshakeFailures >= 1 && refused.batches == 0,
+            "the receiver refused the handshake: \(refused.raw)")
         #expect(try rx.stats().recordsStored == 0)
 
         let with = try UplinkHarness(rx) {
-            $0.tls = TLSSettings(caFile: rx.pki.caFile, pinnedPublicKey: rx.pki.pin,
-                                 clientCertificate: rx.pki.clientCertificate, clientKey: rx.pki.clientKey)
+            $0.tls = TLSSettings(
+                caFile: rx.pki.caFile, pinnedPublicKey: rx.pki.pin,
+                clientCertificate: rx.pki.clientCertificate, clientKey: rx.pki.clientKey)
         }
         let seqs = try await with.appendReadings(200)
         with.start()

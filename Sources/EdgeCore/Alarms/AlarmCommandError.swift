@@ -40,16 +40,22 @@ public struct AlarmCommandError: Error, Sendable, Equatable, CustomStringConvert
         AlarmCommandError(.unknownAlarm, alarm, "no alarm '\(alarm)'\(Suggestion.hint(for: alarm, in: known))")
     }
     static func notAcknowledgeable(_ alarm: String, acknowledgedBy: String?) -> AlarmCommandError {
-        let message = acknowledgedBy.map { "\(alarm) is already acknowledged (by \($0))" } ?? "\(alarm) is not in alarm; nothing to acknowledge"
+        let message =
+            acknowledgedBy.map { "\(alarm) is already acknowledged (by \($0))" }
+            ?? "\(alarm) is not in alarm; nothing to acknowledge"
         return AlarmCommandError(.notAcknowledgeable, alarm, message)
     }
     static func invalidShelveDuration(_ alarm: String, _ span: TimeSpan, max: TimeSpan) -> AlarmCommandError {
-        AlarmCommandError(.invalidShelveDuration, alarm, "cannot shelve \(alarm) for \(span): a shelve lasts more than 0s and at most \(max)")
+        AlarmCommandError(
+            .invalidShelveDuration, alarm,
+            "cannot shelve \(alarm) for \(span): a shelve lasts more than 0s and at most \(max)")
     }
     static func notShelved(_ alarm: String) -> AlarmCommandError {
         AlarmCommandError(.notShelved, alarm, "\(alarm) is not shelved")
     }
     static func alreadyInThatService(_ alarm: String, outOfService: Bool) -> AlarmCommandError {
-        AlarmCommandError(.alreadyInThatService, alarm, outOfService ? "\(alarm) is already out of service" : "\(alarm) is already in service")
+        AlarmCommandError(
+            .alreadyInThatService, alarm,
+            outOfService ? "\(alarm) is already out of service" : "\(alarm) is already in service")
     }
 }

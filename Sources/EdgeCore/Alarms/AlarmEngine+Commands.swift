@@ -4,7 +4,8 @@ extension AlarmEngine {
     /// Emits `acknowledged`; a latching alarm whose condition is gone then clears (`cleared` follows).
     /// A non-latching alarm stays raised until its condition goes. Throws when the name is unknown or
     /// nothing it names awaits acknowledgement.
-    public mutating func acknowledge(_ alarm: String, by: String, now: Int64) throws(AlarmCommandError) -> [AlarmEvent] {
+    public mutating func acknowledge(_ alarm: String, by: String, now: Int64) throws(AlarmCommandError) -> [AlarmEvent]
+    {
         let targets = try resolve(alarm)
         let waiting = targets.filter { !points[$0].record.acknowledged }
         guard !waiting.isEmpty else {
@@ -27,14 +28,19 @@ extension AlarmEngine {
     /// Shelves an alarm (or every level of a limit rule) for `span`, at most `maxShelve`: it is neither
     /// raised nor cleared until unshelved or the shelve expires (`tick` then emits `unshelved`).
     /// Shelving a shelved alarm sets a new expiry.
-    public mutating func shelve(_ alarm: String, for span: TimeSpan, by: String, now: Int64) throws(AlarmCommandError) -> [AlarmEvent] {
+    public mutating func shelve(_ alarm: String, for span: TimeSpan, by: String, now: Int64) throws(AlarmCommandError)
+        -> [AlarmEvent]
+    {
         let targets = try resolve(alarm)
-        guard span.milliseconds > 0, span <= Self.maxShelve else { throw .invalidShelveDuration(alarm, span, max: Self.maxShelve) }
+        guard span.milliseconds > 0, span <= Self.maxShelve else {
+            throw .invalidShelveDuration(alarm, span, max: Self.maxShelve)
+        }
         return targets.map { i in
             points[i].record.shelvedUntil = now + span.milliseconds
             points[i].record.shelvedBy = by
-            return points[i].event(.shelved, value: currentValue(i), reason: "shelved by \(by) for \(span)", now: now,
-                                   by: by, shelvedUntil: now + span.milliseconds)
+            return points[i].event(
+                .shelved, value: currentValue(i), reason: "shelved by \(by) for \(span)", now: now,
+                by: by, shelvedUntil: now + span.milliseconds)
         }
     }
 
@@ -47,7 +53,8 @@ extension AlarmEngine {
         for i in shelved {
             points[i].record.shelvedUntil = nil
             points[i].record.shelvedBy = nil
-            events.append(points[i].event(.unshelved, value: currentValue(i), reason: "unshelved by \(by)", now: now, by: by))
+            events.append(
+                points[i].event(.unshelved, value: currentValue(i), reason: "unshelved by \(by)", now: now, by: by))
             events += reconcile(i, now: now)
         }
         return events
@@ -55,7 +62,9 @@ extension AlarmEngine {
 
     /// Takes an alarm (or every level of a limit rule) out of service, or returns it to service. Out of
     /// service it is neither raised nor cleared; back in service it is reconciled at once.
-    public mutating func setOutOfService(_ alarm: String, _ outOfService: Bool, by: String, now: Int64) throws(AlarmCommandError) -> [AlarmEvent] {
+    public mutating func setOutOfService(_ alarm: String, _ outOfService: Bool, by: String, now: Int64)
+        throws(AlarmCommandError) -> [AlarmEvent]
+    {
         let changing = try resolve(alarm).filter { points[$0].record.outOfService != outOfService }
         guard !changing.isEmpty else { throw .alreadyInThatService(alarm, outOfService: outOfService) }
         var events: [AlarmEvent] = []
@@ -63,7 +72,10 @@ extension AlarmEngine {
             points[i].record.outOfService = outOfService
             points[i].record.outOfServiceBy = outOfService ? by : nil
             let reason = outOfService ? "taken out of service by \(by)" : "returned to service by \(by)"
-            events.append(points[i].event(outOfService ? .outOfService : .inService, value: currentValue(i), reason: reason, now: now, by: by))
+            events.append(
+                points[i].event(
+                    outOfService ? .outOfService : .inService, value: currentValue(i), reason: reason, now: now, by: by)
+            )
             if !outOfService { events += reconcile(i, now: now) }
         }
         return events

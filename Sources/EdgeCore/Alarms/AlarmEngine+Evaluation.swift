@@ -1,7 +1,8 @@
 extension AlarmEngine {
     /// Whether alarm `i` may neither raise nor clear nor run delays: suppressed, or a value alarm of an offline device.
     func isFrozen(_ i: Int) -> Bool {
-        points[i].record.suppressed || (points[i].record.kind.watchesValue && offlineSince[points[i].record.device] != nil)
+        points[i].record.suppressed
+            || (points[i].record.kind.watchesValue && offlineSince[points[i].record.device] != nil)
     }
 
     /// The last good value of the alarm's tag.
@@ -95,7 +96,10 @@ extension AlarmEngine {
             let latching = rules[points[i].rule].latching
             if latching && !points[i].record.acknowledged { return [] }
             var (value, reason) = describe(i, raising: false, now: now)
-            if latching { reason = "latch reset by acknowledgement\(points[i].record.acknowledgedBy.map { " of \($0)" } ?? ""); \(reason)" }
+            if latching {
+                reason =
+                    "latch reset by acknowledgement\(points[i].record.acknowledgedBy.map { " of \($0)" } ?? ""); \(reason)"
+            }
             points[i].record.raised = false
             points[i].record.value = value
             points[i].record.reason = reason
@@ -114,25 +118,35 @@ extension AlarmEngine {
             // A rule without a condition is never suppressed (a restored suppression whose condition was
             // removed from the configuration lifts here).
             let source = rule.suppressWhen?.source ?? "suppression"
-            let result = rule.suppressWhen.map { expression in
-                expression.condition.evaluate({ ref in
-                    lastGood[TagKey(device: ref.device ?? rule.device, tag: ref.tag)]?.value
-                }, state: { ref, name in
-                    tagDefinitions[TagKey(device: ref.device ?? rule.device, tag: ref.tag)]?.stateValue(named: name).map(Double.init)
-                })
-            } ?? false
+            let result =
+                rule.suppressWhen.map { expression in
+                    expression.condition.evaluate(
+                        { ref in
+                            lastGood[TagKey(device: ref.device ?? rule.device, tag: ref.tag)]?.value
+                        },
+                        state: { ref, name in
+                            tagDefinitions[TagKey(device: ref.device ?? rule.device, tag: ref.tag)]?.stateValue(
+                                named: name
+                            ).map(Double.init)
+                        })
+                } ?? false
             let holds = result == true
             for i in pointsOfRule[ri] where points[i].record.suppressed != holds {
                 if holds {
                     points[i].phase = points[i].phase.settled
                     points[i].record.suppressed = true
-                    events.append(points[i].event(.suppressed, value: currentValue(i), reason: "suppressed while \(source)", now: now))
+                    events.append(
+                        points[i].event(
+                            .suppressed, value: currentValue(i), reason: "suppressed while \(source)", now: now))
                     continue
                 }
                 points[i].record.suppressed = false
-                let why = rule.suppressWhen == nil ? "no longer configured"
+                let why =
+                    rule.suppressWhen == nil
+                    ? "no longer configured"
                     : result == nil ? "cannot be evaluated (a value is unknown)" : "no longer holds"
-                events.append(points[i].event(.unsuppressed, value: currentValue(i), reason: "\(source) \(why)", now: now))
+                events.append(
+                    points[i].event(.unsuppressed, value: currentValue(i), reason: "\(source) \(why)", now: now))
                 if !isFrozen(i), let s = signal(i, now: now) {
                     points[i].phase.observe(s, now: now, onDelay: points[i].onDelay, offDelay: points[i].offDelay)
                 }

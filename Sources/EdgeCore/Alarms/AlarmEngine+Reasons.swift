@@ -13,13 +13,21 @@ extension AlarmEngine {
         case .limit:
             guard let limit = p.limit, let level = p.record.level else { return (value, "\(tag) \(shown ?? "?")") }
             let sp = AlarmText.number(limit.setpoint)
-            guard let shown else { return (value, raising ? "\(tag) past \(level.label) \(sp)" : "\(tag) back to normal (\(level.label) \(sp))") }
+            guard let shown else {
+                return (
+                    value, raising ? "\(tag) past \(level.label) \(sp)" : "\(tag) back to normal (\(level.label) \(sp))"
+                )
+            }
             if raising { return (value, "\(tag) \(shown) \(level.isHigh ? "≥" : "≤") \(level.label) \(sp)\(heldFor)") }
             let op = level.isHigh ? "<" : ">"
             guard limit.deadband > 0 else { return (value, "\(tag) \(shown) \(op) \(level.label) \(sp)\(heldFor)") }
-            let edge = AlarmText.number(level.isHigh ? limit.setpoint - limit.deadband : limit.setpoint + limit.deadband)
+            let edge = AlarmText.number(
+                level.isHigh ? limit.setpoint - limit.deadband : limit.setpoint + limit.deadband)
             let sign = level.isHigh ? "−" : "+"
-            return (value, "\(tag) \(shown) \(op) \(edge) (\(level.label) \(sp) \(sign) deadband \(AlarmText.number(limit.deadband)))\(heldFor)")
+            return (
+                value,
+                "\(tag) \(shown) \(op) \(edge) (\(level.label) \(sp) \(sign) deadband \(AlarmText.number(limit.deadband)))\(heldFor)"
+            )
         case .rate:
             let per = rule.rate?.per ?? TimeSpan(milliseconds: 0)
             let change = AlarmText.quantity(rule.rate?.change ?? 0, units: definition?.units)
@@ -27,17 +35,31 @@ extension AlarmEngine {
                 return (value, "\(tag) moved no more than \(change) within \(per)\(shown.map { "; now \($0)" } ?? "")")
             }
             let amount = AlarmText.quantity(move.amount, units: definition?.units)
-            return (move.amount, "\(tag) \(move.rising ? "rose" : "fell") \(amount) within \(per) (limit \(change))\(heldFor)")
+            return (
+                move.amount,
+                "\(tag) \(move.rising ? "rose" : "fell") \(amount) within \(per) (limit \(change))\(heldFor)"
+            )
         case .state:
             guard let value else { return (nil, "\(tag) state unknown") }
             let named = AlarmText.state(value, of: definition)
-            return (value, raising ? "\(tag) is \(named)\(heldFor)" : "\(tag) is \(named), no longer an alarm state\(heldFor)")
+            return (
+                value,
+                raising ? "\(tag) is \(named)\(heldFor)" : "\(tag) is \(named), no longer an alarm state\(heldFor)"
+            )
         case .stale:
             let after = rule.after ?? TimeSpan(milliseconds: 0)
-            return raising ? (value, "\(tag): no good reading for \(after)") : (value, "\(tag) read again\(shown.map { ": \($0)" } ?? "")")
+            return raising
+                ? (value, "\(tag): no good reading for \(after)")
+                : (value, "\(tag) read again\(shown.map { ": \($0)" } ?? "")")
         case .commLoss:
             let after = rule.after ?? TimeSpan(milliseconds: 0)
-            if raising { return (nil, after.milliseconds > 0 ? "\(rule.device) not answering for \(after)" : "\(rule.device) not answering") }
+            if raising {
+                return (
+                    nil,
+                    after.milliseconds > 0
+                        ? "\(rule.device) not answering for \(after)" : "\(rule.device) not answering"
+                )
+            }
             return (nil, "\(rule.device) answering again")
         }
     }

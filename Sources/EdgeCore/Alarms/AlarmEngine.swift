@@ -71,12 +71,14 @@ public struct AlarmEngine: Sendable {
         var pointsOfRule: [[Int]] = []
         var watched = Set<TagKey>()
         for (i, rule) in rules.enumerated() {
-            let levels: [LimitSet.Level?] = rule.kind == .limit
+            let levels: [LimitSet.Level?] =
+                rule.kind == .limit
                 ? LimitSet.Level.allCases.filter { rule.limits?[$0] != nil } : [nil]
-            pointsOfRule.append(levels.map { level in
-                points.append(AlarmPoint(rule: rule, index: i, level: level))
-                return points.count - 1
-            })
+            pointsOfRule.append(
+                levels.map { level in
+                    points.append(AlarmPoint(rule: rule, index: i, level: level))
+                    return points.count - 1
+                })
             if let tag = rule.tag { watched.insert(TagKey(device: rule.device, tag: tag)) }
             for ref in rule.suppressWhen?.condition.references ?? [] {
                 watched.insert(TagKey(device: ref.device ?? rule.device, tag: ref.tag))
@@ -113,7 +115,8 @@ public struct AlarmEngine: Sendable {
             touched.insert(key)
             guard let v = r.value?.number, v.isFinite else { continue }
             lastGood[key] = Sample(at: now, value: v)
-            for (ri, rule) in rules.enumerated() where rule.kind == .rate && rule.device == r.device && rule.tag == r.tag {
+            for (ri, rule) in rules.enumerated()
+            where rule.kind == .rate && rule.device == r.device && rule.tag == r.tag {
                 let per = rule.rate?.per.milliseconds ?? 0
                 rateSamples[ri, default: []].removeAll { $0.at < now - per }
                 rateSamples[ri, default: []].append(Sample(at: now, value: v))

@@ -35,9 +35,11 @@ public struct AlarmEvent: Sendable, Codable, Equatable {
     /// For `shelved`: when the shelve expires (wall-clock milliseconds).
     public var shelvedUntil: Int64?
 
-    public init(id: String, alarm: String, kind: AlarmRule.Kind, device: String, tag: String?, level: LimitSet.Level?,
-                transition: Transition, priority: AlarmPriority, value: Double?, limit: Double?, reason: String,
-                wallMillis: Int64, by: String? = nil, shelvedUntil: Int64? = nil) {
+    public init(
+        id: String, alarm: String, kind: AlarmRule.Kind, device: String, tag: String?, level: LimitSet.Level?,
+        transition: Transition, priority: AlarmPriority, value: Double?, limit: Double?, reason: String,
+        wallMillis: Int64, by: String? = nil, shelvedUntil: Int64? = nil
+    ) {
         self.id = id; self.alarm = alarm; self.kind = kind; self.device = device; self.tag = tag; self.level = level
         self.transition = transition; self.priority = priority; self.value = value; self.limit = limit
         self.reason = reason; self.wallMillis = wallMillis; self.by = by; self.shelvedUntil = shelvedUntil

@@ -60,8 +60,9 @@ public struct AlarmHealthLog: Sendable, Codable, Equatable {
             let n = times.filter { Self.within(AlarmHealth.chatterWindow, $0, now) }.count
             return n >= AlarmHealth.chatterLimit ? AlarmHealth.Chatter(id: id, transitions: n) : nil
         }.sorted { ($0.transitions, $1.id) > ($1.transitions, $0.id) }
-        return AlarmHealth(raisedInFloodWindow: recent, flooding: recent > AlarmHealth.floodLimit, floods: floods,
-                           chattering: chattering, chatterEpisodes: chatterEpisodes)
+        return AlarmHealth(
+            raisedInFloodWindow: recent, flooding: recent > AlarmHealth.floodLimit, floods: floods,
+            chattering: chattering, chatterEpisodes: chatterEpisodes)
     }
 
     /// Whether `t` lies within `window` ending at `now` (later than `now − window`, not after `now`).

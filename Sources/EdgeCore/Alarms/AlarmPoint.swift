@@ -75,16 +75,20 @@ struct AlarmPoint: Sendable {
         self.onDelay = (limit?.onDelay ?? rule.onDelay).milliseconds
         self.offDelay = (limit?.offDelay ?? rule.offDelay).milliseconds
         let id = level.map { "\(rule.name).\($0.rawValue)" } ?? rule.name
-        self.record = AlarmRecord(id: id, alarm: rule.name, kind: rule.kind, device: rule.device, tag: rule.tag, level: level,
-                                  priority: limit?.priority ?? rule.priority, limit: limit?.setpoint ?? rule.rate?.change)
+        self.record = AlarmRecord(
+            id: id, alarm: rule.name, kind: rule.kind, device: rule.device, tag: rule.tag, level: level,
+            priority: limit?.priority ?? rule.priority, limit: limit?.setpoint ?? rule.rate?.change)
     }
 
     /// An event about this alarm, with its naming fields filled in.
-    func event(_ transition: AlarmEvent.Transition, value: Double?, reason: String, now: Int64,
-               by: String? = nil, shelvedUntil: Int64? = nil) -> AlarmEvent {
-        AlarmEvent(id: record.id, alarm: record.alarm, kind: record.kind, device: record.device, tag: record.tag,
-                   level: record.level, transition: transition, priority: record.priority, value: value,
-                   limit: record.limit, reason: reason, wallMillis: now, by: by, shelvedUntil: shelvedUntil)
+    func event(
+        _ transition: AlarmEvent.Transition, value: Double?, reason: String, now: Int64,
+        by: String? = nil, shelvedUntil: Int64? = nil
+    ) -> AlarmEvent {
+        AlarmEvent(
+            id: record.id, alarm: record.alarm, kind: record.kind, device: record.device, tag: record.tag,
+            level: record.level, transition: transition, priority: record.priority, value: value,
+            limit: record.limit, reason: reason, wallMillis: now, by: by, shelvedUntil: shelvedUntil)
     }
 }
 

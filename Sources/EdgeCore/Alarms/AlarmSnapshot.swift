@@ -78,7 +78,9 @@ public struct AlarmSnapshot: Sendable, Codable, Equatable {
     /// before it was kept: the health then starts afresh).
     public var health: AlarmHealthLog?
 
-    public init(version: Int = currentVersion, alarms: [AlarmRecord], offlineDevices: [OfflineDevice], values: [LastValue]) {
+    public init(
+        version: Int = currentVersion, alarms: [AlarmRecord], offlineDevices: [OfflineDevice], values: [LastValue]
+    ) {
         self.version = version; self.alarms = alarms; self.offlineDevices = offlineDevices; self.values = values
     }
 }
@@ -92,9 +94,14 @@ extension AlarmEngine {
             r.conditionActive = p.phase.settledActive
             return r
         }.filter(\.isNotable)
-        let offline = offlineSince.sorted { $0.key < $1.key }.map { AlarmSnapshot.OfflineDevice(device: $0.key, since: $0.value) }
+        let offline = offlineSince.sorted { $0.key < $1.key }.map {
+            AlarmSnapshot.OfflineDevice(device: $0.key, since: $0.value)
+        }
         let values = lastGood.sorted { ($0.key.device, $0.key.tag) < ($1.key.device, $1.key.tag) }
-            .map { AlarmSnapshot.LastValue(device: $0.key.device, tag: $0.key.tag, value: $0.value.value, wallMillis: $0.value.at) }
+            .map {
+                AlarmSnapshot.LastValue(
+                    device: $0.key.device, tag: $0.key.tag, value: $0.value.value, wallMillis: $0.value.at)
+            }
         var s = AlarmSnapshot(alarms: alarms, offlineDevices: offline, values: values)
         s.health = healthLog
         return s
@@ -131,10 +138,12 @@ extension AlarmEngine {
                 points[i].record = r
                 points[i].phase = r.conditionActive ? .active : .normal
             } else if record.raised {
-                events.append(AlarmEvent(id: record.id, alarm: record.alarm, kind: record.kind, device: record.device,
-                                         tag: record.tag, level: record.level, transition: .cleared, priority: record.priority,
-                                         value: nil, limit: record.limit, reason: "alarm no longer configured; cleared at restart",
-                                         wallMillis: startedAt))
+                events.append(
+                    AlarmEvent(
+                        id: record.id, alarm: record.alarm, kind: record.kind, device: record.device,
+                        tag: record.tag, level: record.level, transition: .cleared, priority: record.priority,
+                        value: nil, limit: record.limit, reason: "alarm no longer configured; cleared at restart",
+                        wallMillis: startedAt))
             }
         }
         return events

@@ -49,7 +49,9 @@ extension AlarmEngine {
     public var active: [AlarmStatus] {
         points.indices.compactMap { i -> AlarmStatus? in
             let r = points[i].record
-            guard r.raised || !r.acknowledged || r.shelvedUntil != nil || r.suppressed || r.outOfService else { return nil }
+            guard r.raised || !r.acknowledged || r.shelvedUntil != nil || r.suppressed || r.outOfService else {
+                return nil
+            }
             let rule = rules[points[i].rule]
             let state: AlarmStatus.State
             if r.raised {
@@ -57,12 +59,13 @@ extension AlarmEngine {
             } else {
                 state = r.acknowledged ? .normal : .returnedUnacknowledged
             }
-            return AlarmStatus(id: r.id, alarm: r.alarm, kind: r.kind, device: r.device, tag: r.tag, level: r.level,
-                               priority: r.priority, state: state, conditionActive: points[i].phase.settledActive,
-                               acknowledged: r.acknowledged, acknowledgedBy: r.acknowledgedBy, raisedAt: r.raisedAt,
-                               value: currentValue(i), limit: r.limit, reason: r.reason, shelvedUntil: r.shelvedUntil,
-                               shelvedBy: r.shelvedBy, suppressed: r.suppressed, outOfService: r.outOfService,
-                               description: rule.description)
+            return AlarmStatus(
+                id: r.id, alarm: r.alarm, kind: r.kind, device: r.device, tag: r.tag, level: r.level,
+                priority: r.priority, state: state, conditionActive: points[i].phase.settledActive,
+                acknowledged: r.acknowledged, acknowledgedBy: r.acknowledgedBy, raisedAt: r.raisedAt,
+                value: currentValue(i), limit: r.limit, reason: r.reason, shelvedUntil: r.shelvedUntil,
+                shelvedBy: r.shelvedBy, suppressed: r.suppressed, outOfService: r.outOfService,
+                description: rule.description)
         }.sorted { a, b in
             if a.priority != b.priority { return a.priority < b.priority }
             let ta = a.raisedAt ?? .min, tb = b.raisedAt ?? .min

@@ -99,11 +99,13 @@ public struct BufferStats: Sendable, Equatable {
     /// The highest seq ever given out (never reused).
     public var lastSeq: Int64
 
-    public init(epoch: String, alarmRecords: Int64 = 0, readingRecords: Int64 = 0, deadLetterRecords: Int64 = 0,
-                gapRecords: Int64 = 0, bytesOnDisk: Int64 = 0, databaseBytes: Int64 = 0, walBytes: Int64 = 0,
-                shmBytes: Int64 = 0, peakBytesOnDisk: Int64 = 0, budgetBytes: Int64 = 0, evictions: Int64 = 0,
-                evictedRecords: Int64 = 0, notStoredRecords: Int64 = 0, gapRecordsWritten: Int64 = 0,
-                deadLetterBatches: Int64 = 0, oldestReadingMillis: Int64? = nil, lastSeq: Int64 = 0) {
+    public init(
+        epoch: String, alarmRecords: Int64 = 0, readingRecords: Int64 = 0, deadLetterRecords: Int64 = 0,
+        gapRecords: Int64 = 0, bytesOnDisk: Int64 = 0, databaseBytes: Int64 = 0, walBytes: Int64 = 0,
+        shmBytes: Int64 = 0, peakBytesOnDisk: Int64 = 0, budgetBytes: Int64 = 0, evictions: Int64 = 0,
+        evictedRecords: Int64 = 0, notStoredRecords: Int64 = 0, gapRecordsWritten: Int64 = 0,
+        deadLetterBatches: Int64 = 0, oldestReadingMillis: Int64? = nil, lastSeq: Int64 = 0
+    ) {
         self.epoch = epoch; self.alarmRecords = alarmRecords; self.readingRecords = readingRecords
         self.deadLetterRecords = deadLetterRecords; self.gapRecords = gapRecords; self.bytesOnDisk = bytesOnDisk
         self.databaseBytes = databaseBytes; self.walBytes = walBytes; self.shmBytes = shmBytes

@@ -44,7 +44,9 @@ public struct BufferError: Error, Sendable, Equatable, CustomStringConvertible {
     public var file: String
     public var line: Int
 
-    public init(_ code: Code, path: String, operation: String, detail: String, file: String = #fileID, line: Int = #line) {
+    public init(
+        _ code: Code, path: String, operation: String, detail: String, file: String = #fileID, line: Int = #line
+    ) {
         self.code = code; self.path = path; self.operation = operation; self.detail = detail
         self.file = file; self.line = line
     }

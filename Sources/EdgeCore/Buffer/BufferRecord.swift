@@ -62,9 +62,11 @@ public struct AlarmEventRecord: Sendable, Codable, Equatable {
     /// False when `wallMillis` was taken with the clock unsynchronized; nil (stored as absent) when it was.
     public var clockSynchronized: Bool?
 
-    public init(alarm: String, occurrence: String, kind: String, device: String, tag: String?, level: String? = nil,
-                transition: AlarmTransition, priority: String, value: Double?, limit: Double?, reason: String,
-                wallMillis: Int64, by: String? = nil, until: Int64? = nil, clockSynchronized: Bool = true) {
+    public init(
+        alarm: String, occurrence: String, kind: String, device: String, tag: String?, level: String? = nil,
+        transition: AlarmTransition, priority: String, value: Double?, limit: Double?, reason: String,
+        wallMillis: Int64, by: String? = nil, until: Int64? = nil, clockSynchronized: Bool = true
+    ) {
         self.alarm = alarm; self.occurrence = occurrence; self.kind = kind; self.device = device; self.tag = tag
         self.level = level; self.transition = transition; self.priority = priority; self.value = value
         self.limit = limit; self.reason = reason; self.wallMillis = wallMillis; self.by = by; self.until = until
@@ -119,10 +121,11 @@ public struct GapRecord: Sendable, Codable, Equatable {
 
     /// This gap widened to include `other` (ranges and spans united, counts added, this gap's reason kept).
     public func absorbing(_ other: GapRecord) -> GapRecord {
-        GapRecord(firstSeq: min(firstSeq, other.firstSeq), lastSeq: max(lastSeq, other.lastSeq),
-                  count: count + other.count,
-                  fromMillis: min(fromMillis, other.fromMillis), toMillis: max(toMillis, other.toMillis),
-                  reason: reason)
+        GapRecord(
+            firstSeq: min(firstSeq, other.firstSeq), lastSeq: max(lastSeq, other.lastSeq),
+            count: count + other.count,
+            fromMillis: min(fromMillis, other.fromMillis), toMillis: max(toMillis, other.toMillis),
+            reason: reason)
     }
 }
 
@@ -139,16 +142,19 @@ public struct StoredReading: Sendable, Equatable {
     /// Whether the clock was synchronized when `wallMillis` was taken (`Reading.clockSynchronized`).
     public var clockSynchronized: Bool
 
-    public init(device: String, tag: String, units: String?, wallMillis: Int64, value: TagValue?, quality: Quality,
-                clockSynchronized: Bool = true) {
+    public init(
+        device: String, tag: String, units: String?, wallMillis: Int64, value: TagValue?, quality: Quality,
+        clockSynchronized: Bool = true
+    ) {
         self.device = device; self.tag = tag; self.units = units; self.wallMillis = wallMillis
         self.value = value; self.quality = quality; self.clockSynchronized = clockSynchronized
     }
 
     /// The stored form of a poller reading.
     public init(_ reading: Reading, units: String?) {
-        self.init(device: reading.device, tag: reading.tag, units: units, wallMillis: reading.wallMillis,
-                  value: reading.value, quality: reading.quality, clockSynchronized: reading.clockSynchronized)
+        self.init(
+            device: reading.device, tag: reading.tag, units: units, wallMillis: reading.wallMillis,
+            value: reading.value, quality: reading.quality, clockSynchronized: reading.clockSynchronized)
     }
 }
 
@@ -179,10 +185,16 @@ public struct BufferedRecord: Sendable, Equatable {
     public var estimatedWireBytes: Int {
         switch payload {
         case .reading(let r):
-            let value: Int = switch r.value { case .number: 24; case .text(let s): s.utf8.count + 4; case nil: 4 }
+            let value: Int =
+                switch r.value {
+                case .number: 24;
+                case .text(let s): s.utf8.count + 4;
+                case nil: 4
+                }
             return 72 + r.device.utf8.count + r.tag.utf8.count + (r.units?.utf8.count ?? 0) + value
         case .alarm(let a):
-            return 160 + a.alarm.utf8.count + a.device.utf8.count + (a.tag?.utf8.count ?? 0) + a.reason.utf8.count + a.priority.utf8.count
+            return 160 + a.alarm.utf8.count + a.device.utf8.count + (a.tag?.utf8.count ?? 0) + a.reason.utf8.count
+                + a.priority.utf8.count
         case .gap:
             return 140
         }

@@ -10,8 +10,9 @@ public struct LossLedger: Sendable, Equatable {
 
         /// The gap record for this loss, its records given the seqs from `firstSeq` on.
         public func gapRecord(firstSeq: Int64) -> GapRecord {
-            GapRecord(firstSeq: firstSeq, lastSeq: firstSeq + count - 1, count: count,
-                      fromMillis: fromMillis, toMillis: toMillis, reason: reason)
+            GapRecord(
+                firstSeq: firstSeq, lastSeq: firstSeq + count - 1, count: count,
+                fromMillis: fromMillis, toMillis: toMillis, reason: reason)
         }
     }
 
@@ -44,14 +45,19 @@ public struct LossLedger: Sendable, Equatable {
         var out = LossLedger()
         for (reason, now) in byReason {
             let diff = now.count - (earlier.byReason[reason]?.count ?? 0)
-            if diff > 0 { out.byReason[reason] = Loss(reason: reason, count: diff, fromMillis: now.fromMillis, toMillis: now.toMillis) }
+            if diff > 0 {
+                out.byReason[reason] = Loss(
+                    reason: reason, count: diff, fromMillis: now.fromMillis, toMillis: now.toMillis)
+            }
         }
         return out
     }
 
     /// Adds every loss of `other`.
     public mutating func merge(_ other: LossLedger) {
-        for l in other.byReason.values { lost(count: l.count, fromMillis: l.fromMillis, toMillis: l.toMillis, reason: l.reason) }
+        for l in other.byReason.values {
+            lost(count: l.count, fromMillis: l.fromMillis, toMillis: l.toMillis, reason: l.reason)
+        }
     }
 }
 
@@ -72,10 +78,13 @@ public struct BufferCounters: Sendable, Equatable {
     public var totalRecords: Int64 { alarmRecords + readingRecords + deadLetterRecords }
 
     /// Names and values, for persistence.
-    public static var fields: [(String, WritableKeyPath<BufferCounters, Int64>)] { [
-        ("alarm_records", \.alarmRecords), ("reading_records", \.readingRecords), ("gap_records", \.gapRecords),
-        ("dead_letter_records", \.deadLetterRecords), ("evictions", \.evictions), ("evicted_records", \.evictedRecords),
-        ("not_stored_records", \.notStoredRecords), ("gap_records_written", \.gapRecordsWritten),
-        ("dead_letter_batches", \.deadLetterBatches),
-    ] }
+    public static var fields: [(String, WritableKeyPath<BufferCounters, Int64>)] {
+        [
+            ("alarm_records", \.alarmRecords), ("reading_records", \.readingRecords), ("gap_records", \.gapRecords),
+            ("dead_letter_records", \.deadLetterRecords), ("evictions", \.evictions),
+            ("evicted_records", \.evictedRecords),
+            ("not_stored_records", \.notStoredRecords), ("gap_records_written", \.gapRecordsWritten),
+            ("dead_letter_batches", \.deadLetterBatches)
+        ]
+    }
 }

@@ -43,7 +43,8 @@ public struct ReportByException: Sendable {
     public let defaultIntegrity: TimeSpan
 
     /// Starts with no stored values, with zero counts for each device's tags.
-    public init(tags: [String: [TagDefinition]] = [:], defaultIntegrity: TimeSpan = ReportByException.defaultIntegrity) {
+    public init(tags: [String: [TagDefinition]] = [:], defaultIntegrity: TimeSpan = ReportByException.defaultIntegrity)
+    {
         self.defaultIntegrity = defaultIntegrity
         for (device, defs) in tags {
             for def in defs { counts[TagKey(device: device, tag: def.name)] = Counts() }
@@ -69,7 +70,8 @@ public struct ReportByException: Sendable {
             store = true
         }
         if store {
-            last[key] = LastStored(value: reading.value, quality: reading.quality, monotonicNanos: reading.monotonicNanos)
+            last[key] = LastStored(
+                value: reading.value, quality: reading.quality, monotonicNanos: reading.monotonicNanos)
             counts[key, default: Counts()].stored += 1
         }
         return store
@@ -78,12 +80,15 @@ public struct ReportByException: Sendable {
     /// Seen/stored counts of one tag.
     public func counts(device: String, tag: String) -> Counts { counts[TagKey(device: device, tag: tag)] ?? Counts() }
 
-    private static func isException(_ r: Reading, since p: LastStored, tag: TagDefinition, defaultIntegrity: TimeSpan) -> Bool {
+    private static func isException(_ r: Reading, since p: LastStored, tag: TagDefinition, defaultIntegrity: TimeSpan)
+        -> Bool
+    {
         if r.quality != p.quality { return true }
         let integrity = tag.integrity ?? defaultIntegrity
         // A monotonic clock that went backwards (it should not) is treated as the interval having passed.
         if r.monotonicNanos < p.monotonicNanos { return true }
-        if integrity.milliseconds > 0, r.monotonicNanos - p.monotonicNanos >= UInt64(integrity.milliseconds) * 1_000_000 {
+        if integrity.milliseconds > 0, r.monotonicNanos - p.monotonicNanos >= UInt64(integrity.milliseconds) * 1_000_000
+        {
             return true
         }
         switch (r.value, p.value) {

@@ -37,7 +37,7 @@ public enum RetryAfter {
     public static func millis(_ value: String, nowWallMillis: Int64) -> Int64? {
         let v = value.trimmingCharacters(in: .whitespaces)
         if !v.isEmpty, v.allSatisfy({ $0.isASCII && $0.isNumber }) {
-            return Int64(v).map { min($0, maxMillis / 1000) * 1000 } ?? maxMillis   // too many digits: over an hour
+            return Int64(v).map { min($0, maxMillis / 1000) * 1000 } ?? maxMillis  // too many digits: over an hour
         }
         guard let date = HTTPDate.parse(v) else { return nil }
         return min(maxMillis, max(0, date - nowWallMillis))
@@ -52,18 +52,18 @@ enum HTTPDate {
 
     static func parse(_ s: String) -> Int64? {
         let parts = s.split(separator: " ")
-        if parts.count == 6, parts[5] == "GMT", parts[0].hasSuffix(",") {                 // IMF-fixdate
+        if parts.count == 6, parts[5] == "GMT", parts[0].hasSuffix(",") {  // IMF-fixdate
             guard let day = Int(parts[1]), let year = Int(parts[3]) else { return nil }
             return millis(year, parts[2], day, parts[4])
         }
-        if parts.count == 4, parts[3] == "GMT", parts[0].hasSuffix(",") {                 // RFC 850
+        if parts.count == 4, parts[3] == "GMT", parts[0].hasSuffix(",") {  // RFC 850
             let dmy = parts[1].split(separator: "-")
             guard dmy.count == 3, let day = Int(dmy[0]), let yy = Int(dmy[2]) else { return nil }
             // Two-digit years: RFC 9110 §5.6.7 says a year more than 50 years ahead is in the past century.
             let year = dmy[2].count == 2 ? (yy < 70 ? 2000 + yy : 1900 + yy) : yy
             return millis(year, dmy[1], day, parts[2])
         }
-        if parts.count == 5 {                                                             // asctime
+        if parts.count == 5 {  // asctime
             guard let day = Int(parts[2]), let year = Int(parts[4]) else { return nil }
             return millis(year, parts[1], day, parts[3])
         }

@@ -63,24 +63,33 @@ public struct BatchEncoder: Sendable {
         var unsynchronized: [ClosedRange<Int64>] = []
         var previousFlagged = false
         for r in records {
-            let flagged: Bool = switch r.payload {
-            case .reading(let s): !s.clockSynchronized
-            case .alarm(let a): a.clockSynchronized == false
-            case .gap: false
-            }
+            let flagged: Bool =
+                switch r.payload {
+                case .reading(let s): !s.clockSynchronized
+                case .alarm(let a): a.clockSynchronized == false
+                case .gap: false
+                }
             if flagged {
-                if previousFlagged, let last = unsynchronized.popLast() { unsynchronized.append(last.lowerBound...r.seq) } else { unsynchronized.append(r.seq...r.seq) }
+                if previousFlagged, let last = unsynchronized.popLast() {
+                    unsynchronized.append(last.lowerBound...r.seq)
+                } else {
+                    unsynchronized.append(r.seq...r.seq)
+                }
             }
             previousFlagged = flagged
             switch r.payload {
             case .reading(let s):
                 let key = SeriesKey(device: s.device, tag: s.tag, units: s.units ?? "")
                 let i: Int
-                if let found = index[key] { i = found } else {
+                if let found = index[key] {
+                    i = found
+                } else {
                     i = series.count
                     index[key] = i
-                    series.append(Series(device: s.device, tag: s.tag, units: s.units,
-                                         format: formats["\(s.device).\(s.tag)"] ?? .shortest))
+                    series.append(
+                        Series(
+                            device: s.device, tag: s.tag, units: s.units,
+                            format: formats["\(s.device).\(s.tag)"] ?? .shortest))
                 }
                 series[i].append(seq: r.seq, t: s.wallMillis, value: s.value, quality: s.quality)
             case .alarm(let a): alarms.append(alarm(a, seq: r.seq))
@@ -174,7 +183,11 @@ public struct BatchEncoder: Sendable {
         static func writeDeltas(_ xs: [Int64], into out: inout [UInt8]) {
             var previous: Int64?
             for x in xs {
-                if let p = previous { out.append(UInt8(ascii: ",")); out.appendDecimal(x &- p) } else { out.appendDecimal(x) }
+                if let p = previous {
+                    out.append(UInt8(ascii: ",")); out.appendDecimal(x &- p)
+                } else {
+                    out.appendDecimal(x)
+                }
                 previous = x
             }
         }
@@ -205,7 +218,8 @@ public struct BatchEncoder: Sendable {
     }
 
     private func alarm(_ a: AlarmEventRecord, seq: Int64) -> String {
-        var o = "{\"seq\":\(seq),\"t\":\(a.wallMillis),\"alarm\":\(JSON.string(a.alarm)),\"id\":\(JSON.string(a.occurrence)),"
+        var o =
+            "{\"seq\":\(seq),\"t\":\(a.wallMillis),\"alarm\":\(JSON.string(a.alarm)),\"id\":\(JSON.string(a.occurrence)),"
             + "\"kind\":\(JSON.string(a.kind)),\"device\":\(JSON.string(a.device))"
         if let t = a.tag { o += ",\"tag\":\(JSON.string(t))" }
         if let l = a.level { o += ",\"level\":\(JSON.string(l))" }
@@ -236,7 +250,11 @@ enum JSON {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if u.value < 0x20 { out += "\\u" + String(u.value, radix: 16).leftPadded(4) } else { out.unicodeScalars.append(u) }
+                if u.value < 0x20 {
+                    out += "\\u" + String(u.value, radix: 16).leftPadded(4)
+                } else {
+                    out.unicodeScalars.append(u)
+                }
             }
         }
         return out + "\""
@@ -261,4 +279,3 @@ extension [UInt8] {
         }
     }
 }
-

@@ -82,7 +82,9 @@ public enum NumberFormat: Sendable, Equatable {
                     out.append(UInt8(ascii: "."))
                     var unit: UInt64 = 1
                     for _ in 1..<max(1, digits) { unit *= 10 }
-                    while unit > 0 { out.append(UInt8(ascii: "0") + UInt8(fraction / unit)); fraction %= unit; unit /= 10 }
+                    while unit > 0 {
+                        out.append(UInt8(ascii: "0") + UInt8(fraction / unit)); fraction %= unit; unit /= 10
+                    }
                 }
                 return
             }
@@ -97,7 +99,9 @@ public enum NumberFormat: Sendable, Equatable {
     /// `95.30` → `95.3`, `100.0` → `100`; exponents (`1e-05`) are left alone.
     static func trim(_ s: String) -> String {
         var bytes = Array(s.utf8)
-        guard bytes.contains(UInt8(ascii: ".")), !bytes.contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) else { return s }
+        guard bytes.contains(UInt8(ascii: ".")),
+            !bytes.contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") })
+        else { return s }
         while bytes.last == UInt8(ascii: "0") { bytes.removeLast() }
         if bytes.last == UInt8(ascii: ".") { bytes.removeLast() }
         return bytes == Array("-0".utf8) ? "0" : String(decoding: bytes, as: UTF8.self)

@@ -24,8 +24,10 @@ public enum UplinkOutcome: Sendable, Equatable {
         case 404, 405: return .wrongEndpoint(status)
         case 413: return .tooLarge
         case 408, 429, 500...599:
-            return .retry(status: status, retryAfterMillis: retryAfter.flatMap { RetryAfter.millis($0, nowWallMillis: nowWallMillis) },
-                          reason: "HTTP \(status)")
+            return .retry(
+                status: status,
+                retryAfterMillis: retryAfter.flatMap { RetryAfter.millis($0, nowWallMillis: nowWallMillis) },
+                reason: "HTTP \(status)")
         default:
             let snippet = body.prefix(300)
             return .rejected(status: status, reason: "HTTP \(status)\(snippet.isEmpty ? "" : ": \(snippet)")")
@@ -82,7 +84,8 @@ public struct UplinkMachine: Sendable {
             actions.append(.acknowledge)
             consecutiveFailures = 0
             lastError = nil
-            for alarm in [UplinkAlarm.unauthorized, .wrongEndpoint, .untrustedServer] where activeAlarms.remove(alarm) != nil {
+            for alarm in [UplinkAlarm.unauthorized, .wrongEndpoint, .untrustedServer]
+            where activeAlarms.remove(alarm) != nil {
                 actions.append(.clearAlarm(alarm))
             }
             // Grow back toward the configured size after a 413 forced smaller batches.
@@ -91,13 +94,18 @@ public struct UplinkMachine: Sendable {
             consecutiveFailures += 1
             lastError = "HTTP \(status): the server refused the gateway's token"
             if activeAlarms.insert(.unauthorized).inserted {
-                actions.append(.raiseAlarm(.unauthorized, message: "sync endpoint answered \(status): token refused; buffering continues"))
+                actions.append(
+                    .raiseAlarm(
+                        .unauthorized, message: "sync endpoint answered \(status): token refused; buffering continues"))
             }
         case .wrongEndpoint(let status):
             consecutiveFailures += 1
             lastError = "HTTP \(status): the endpoint URL is not a sync endpoint"
             if activeAlarms.insert(.wrongEndpoint).inserted {
-                actions.append(.raiseAlarm(.wrongEndpoint, message: "sync endpoint answered \(status): check uplink.endpoint; buffering continues"))
+                actions.append(
+                    .raiseAlarm(
+                        .wrongEndpoint,
+                        message: "sync endpoint answered \(status): check uplink.endpoint; buffering continues"))
             }
         case .untrusted(let reason):
             consecutiveFailures += 1
@@ -113,7 +121,10 @@ public struct UplinkMachine: Sendable {
             } else {
                 actions.append(.deadLetter(reason: "HTTP 413 for a single record"))
                 if activeAlarms.insert(.rejectedBatch).inserted {
-                    actions.append(.raiseAlarm(.rejectedBatch, message: "a record too large for the server was moved to the dead-letter lane"))
+                    actions.append(
+                        .raiseAlarm(
+                            .rejectedBatch,
+                            message: "a record too large for the server was moved to the dead-letter lane"))
                 }
             }
         case .retry(_, _, let reason):
@@ -123,7 +134,10 @@ public struct UplinkMachine: Sendable {
             lastError = reason
             actions.append(.deadLetter(reason: reason))
             if activeAlarms.insert(.rejectedBatch).inserted {
-                actions.append(.raiseAlarm(.rejectedBatch, message: "sync endpoint rejected a batch (\(reason)); it is kept in the dead-letter lane"))
+                actions.append(
+                    .raiseAlarm(
+                        .rejectedBatch,
+                        message: "sync endpoint rejected a batch (\(reason)); it is kept in the dead-letter lane"))
             }
         }
         return actions

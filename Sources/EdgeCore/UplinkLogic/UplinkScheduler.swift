@@ -26,11 +26,16 @@ public struct UplinkScheduler: Sendable, Equatable {
         /// While a token is refused, how often the loop looks at the token source.
         public var tokenCheckEvery: TimeSpan
 
-        public init(backoffBase: TimeSpan = .seconds(1), backoffCap: TimeSpan = .seconds(30), longOutageAfter: TimeSpan = .minutes(5),
-                    longOutageWait: TimeSpan = .minutes(1), slowRetryFirst: TimeSpan = .seconds(30), slowRetryCap: TimeSpan = .minutes(10), tokenCheckEvery: TimeSpan = .seconds(30)) {
+        public init(
+            backoffBase: TimeSpan = .seconds(1), backoffCap: TimeSpan = .seconds(30),
+            longOutageAfter: TimeSpan = .minutes(5),
+            longOutageWait: TimeSpan = .minutes(1), slowRetryFirst: TimeSpan = .seconds(30),
+            slowRetryCap: TimeSpan = .minutes(10), tokenCheckEvery: TimeSpan = .seconds(30)
+        ) {
             self.backoffBase = backoffBase; self.backoffCap = backoffCap
             self.longOutageAfter = longOutageAfter; self.longOutageWait = longOutageWait
-            self.slowRetryFirst = slowRetryFirst; self.slowRetryCap = slowRetryCap; self.tokenCheckEvery = tokenCheckEvery
+            self.slowRetryFirst = slowRetryFirst; self.slowRetryCap = slowRetryCap;
+            self.tokenCheckEvery = tokenCheckEvery
         }
     }
 
@@ -90,8 +95,10 @@ public struct UplinkScheduler: Sendable, Equatable {
     /// A batch was sent with `token` and ended with `outcome`. Returns how long nothing may go (nil: the
     /// endpoint may be tried again at once).
     @discardableResult
-    public mutating func sent(_ outcome: UplinkOutcome, token: String, nowMillis now: Int64,
-                              random: (ClosedRange<Int64>) -> Int64) -> Int64? {
+    public mutating func sent(
+        _ outcome: UplinkOutcome, token: String, nowMillis now: Int64,
+        random: (ClosedRange<Int64>) -> Int64
+    ) -> Int64? {
         switch outcome {
         case .stored:
             reset(now)

@@ -2,13 +2,14 @@ import EdgeCore
 import Testing
 
 @Suite struct AlarmAcknowledgementTests {
-    static let rodPart = "  - {name: rod, type: state, device: well-1, tag: rod_part, states: [true], priority: critical, latching: true}\n"
+    static let rodPart =
+        "  - {name: rod, type: state, device: well-1, tag: rod_part, states: [true], priority: critical, latching: true}\n"
     static let tubing = "  - {name: tp, type: limit, device: well-1, tag: tubing_pressure, h: 450, hh: 600}\n"
 
     @Test func aLatchingAlarmStaysRaisedUntilAcknowledged() throws {
         var e = try AlarmPad.engine(Self.rodPart)
         var events = e.read("rod_part", 1, at: 0)
-        events += e.read("rod_part", 0, at: 10)                     // the condition is gone
+        events += e.read("rod_part", 0, at: 10)  // the condition is gone
         events += e.tick(from: 10, through: 29)
         #expect(events.brief == ["rod raised@0"])
         #expect(events[0].reason == "rod_part is true")

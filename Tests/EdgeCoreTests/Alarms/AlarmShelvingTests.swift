@@ -8,7 +8,7 @@ import Testing
         var e = try AlarmPad.engine(Self.tubing)
         var events = e.read("tubing_pressure", 500, at: 0)
         events += try e.shelve("tp.h", for: .minutes(10), by: "jdoe", now: t(10))
-        events += e.read("tubing_pressure", 400, at: 20)           // would clear: held
+        events += e.read("tubing_pressure", 400, at: 20)  // would clear: held
         events += e.read("tubing_pressure", 500, at: 30)
         events += e.tick(from: 30, through: 609)
         #expect(events.brief == ["tp.h raised@0", "tp.h shelved@10"])
@@ -18,7 +18,7 @@ import Testing
         #expect(e.status("tp.h")?.shelvedUntil == t(610))
         #expect(e.status("tp.h")?.shelvedBy == "jdoe")
         let expiry = e.tick(now: t(610))
-        #expect(expiry.brief == ["tp.h unshelved@610"])              // still high: stays raised, no new raise
+        #expect(expiry.brief == ["tp.h unshelved@610"])  // still high: stays raised, no new raise
         #expect(expiry[0].by == nil)
         #expect(expiry[0].reason == "shelve expired (shelved by jdoe)")
         #expect(e.read("tubing_pressure", 400, at: 620).brief == ["tp.h cleared@620"])
@@ -27,15 +27,18 @@ import Testing
     @Test func unshelvingReconcilesAtOnce() throws {
         var e = try AlarmPad.engine(Self.tubing)
         var events = try e.shelve("tp.h", for: .hours(2), by: "jdoe", now: t(0))
-        events += e.read("tubing_pressure", 500, at: 10)           // would raise: held
+        events += e.read("tubing_pressure", 500, at: 10)  // would raise: held
         events += try e.unshelve("tp.h", by: "ann", now: t(20))
         #expect(events.brief == ["tp.h shelved@0", "tp.h unshelved@20", "tp.h raised@20"])
         #expect(events[1].by == "ann")
 
-        events = try e.shelve("tp", for: .hours(1), by: "jdoe", now: t(30))   // a rule name shelves every level
+        events = try e.shelve("tp", for: .hours(1), by: "jdoe", now: t(30))  // a rule name shelves every level
         events += e.read("tubing_pressure", 100, at: 40)
         events += try e.unshelve("tp", by: "jdoe", now: t(50))
-        #expect(events.brief == ["tp.hh shelved@30", "tp.h shelved@30", "tp.hh unshelved@50", "tp.h unshelved@50", "tp.h cleared@50"])
+        #expect(
+            events.brief == [
+                "tp.hh shelved@30", "tp.h shelved@30", "tp.hh unshelved@50", "tp.h unshelved@50", "tp.h cleared@50"
+            ])
     }
 
     @Test func shelveCommandsAreCheckedAndBounded() throws {
@@ -44,7 +47,8 @@ import Testing
         for (span, text) in cases {
             do { _ = try e.shelve("tp.h", for: span, by: "jdoe", now: 0); Issue.record("shelved for \(span)") } catch {
                 #expect(error.code == .invalidShelveDuration)
-                #expect(error.description == "cannot shelve tp.h for \(text): a shelve lasts more than 0s and at most 1d")
+                #expect(
+                    error.description == "cannot shelve tp.h for \(text): a shelve lasts more than 0s and at most 1d")
             }
         }
         do { _ = try e.unshelve("tp.h", by: "jdoe", now: 0); Issue.record("unshelved") } catch {
@@ -63,7 +67,7 @@ import Testing
         events += e.tick(from: 10, through: 20)
         #expect(events.brief == ["tp.h out-of-service@0"])
         #expect(e.status("tp.h")?.outOfService == true)
-        #expect(e.status("tp.h")?.conditionActive == true)           // still tracked
+        #expect(e.status("tp.h")?.conditionActive == true)  // still tracked
         do { _ = try e.setOutOfService("tp.h", true, by: "tech", now: t(21)); Issue.record("twice") } catch {
             #expect(error.code == .alreadyInThatService)
             #expect(error.description == "tp.h is already out of service")

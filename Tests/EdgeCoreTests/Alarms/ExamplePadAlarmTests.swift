@@ -8,8 +8,10 @@ import Testing
         let pad = try ExamplePad.load()
         let e = AlarmEngine(config: pad, now: 0)
         let ids = Set(e.alarmIDs)
-        for id in ["rpc-1-tubing.h", "rpc-1-tubing.hh", "rpc-1-fillage.l", "rpc-1-fillage.ll", "rpc-1-malfunction",
-                   "rpc-1-rod-part", "rpc-1-comm", "efm-no-flow.ll", "efm-stale", "mvt-dp-rate", "tanks-comm"] {
+        for id in [
+            "rpc-1-tubing.h", "rpc-1-tubing.hh", "rpc-1-fillage.l", "rpc-1-fillage.ll", "rpc-1-malfunction",
+            "rpc-1-rod-part", "rpc-1-comm", "efm-no-flow.ll", "efm-stale", "mvt-dp-rate", "tanks-comm"
+        ] {
             #expect(ids.contains(id), "\(id)")
         }
         #expect(e.alarmIDs.count == ids.count)

@@ -4,17 +4,17 @@ import Testing
 @Suite struct StaleAndCommLossAlarmTests {
     static let stale = "  - {name: flow-stale, type: stale, device: well-1, tag: flow_rate, after: 1m}\n"
     static let comm = """
-      - {name: w1-comm, type: comm-loss, device: well-1, after: 2m}
-      - {name: w2-comm, type: comm-loss, device: well-2, priority: high}
-      - {name: tp, type: limit, device: well-1, tag: tubing_pressure, h: 450, onDelay: 30s}
+          - {name: w1-comm, type: comm-loss, device: well-1, after: 2m}
+          - {name: w2-comm, type: comm-loss, device: well-2, priority: high}
+          - {name: tp, type: limit, device: well-1, tag: tubing_pressure, h: 450, onDelay: 30s}
 
-    """
+        """
 
     @Test func noGoodReadingForAfterRaisesAStaleAlarmAndAGoodOneClearsIt() throws {
         var e = try AlarmPad.engine(Self.stale)
         var events = e.read("flow_rate", 7, at: 0)
         events += e.tick(from: 1, through: 29)
-        events += e.readBad("flow_rate", at: 30)                   // bad readings do not refresh it
+        events += e.readBad("flow_rate", at: 30)  // bad readings do not refresh it
         events += e.tick(from: 30, through: 59)
         #expect(events.isEmpty)
         events += e.tick(now: t(60))
@@ -35,7 +35,7 @@ import Testing
         var e = try AlarmPad.engine(Self.stale + "  - {name: w1-comm, type: comm-loss, device: well-1}\n")
         var events = e.read("flow_rate", 7, at: 0)
         events += e.deviceComm("well-1", online: false, now: t(10))
-        events += e.tick(from: 10, through: 199)                   // the comm-loss alarm stands instead
+        events += e.tick(from: 10, through: 199)  // the comm-loss alarm stands instead
         events += e.deviceComm("well-1", online: true, now: t(200))
         events += e.readBad("flow_rate", at: 205)
         events += e.tick(from: 200, through: 259)
@@ -55,7 +55,7 @@ import Testing
         events += e.tick(now: t(160))
         #expect(events.brief == ["w1-comm raised@160"])
         #expect(events[0].reason == "well-1 not answering for 2m")
-        #expect(Set(e.active.map(\.id)) == ["tp.h", "w1-comm"])   // the value alarm is frozen, not cleared
+        #expect(Set(e.active.map(\.id)) == ["tp.h", "w1-comm"])  // the value alarm is frozen, not cleared
         events = e.deviceComm("well-1", online: false, now: t(170))  // repeated: nothing
         events += e.deviceComm("well-1", online: true, now: t(200))
         events += e.read("tubing_pressure", 400, at: 205)
@@ -69,16 +69,17 @@ import Testing
         events += e.deviceComm("well-1", online: false, now: t(10))
         events += e.tick(from: 10, through: 100).filter { $0.id == "tp.h" }
         events += e.deviceComm("well-1", online: true, now: t(101)).filter { $0.id == "tp.h" }
-        events += e.read("tubing_pressure", 500, at: 105)          // the on-delay starts over
+        events += e.read("tubing_pressure", 500, at: 105)  // the on-delay starts over
         events += e.tick(from: 105, through: 135)
         #expect(events.brief == ["tp.h raised@135"])
     }
 
     @Test func aPendingClearIsAbandonedWhenTheDeviceGoesOffline() throws {
-        var e = try AlarmPad.engine("  - {name: tp, type: limit, device: well-1, tag: tubing_pressure, h: 450, offDelay: 20s}\n")
+        var e = try AlarmPad.engine(
+            "  - {name: tp, type: limit, device: well-1, tag: tubing_pressure, h: 450, offDelay: 20s}\n")
         var events = e.read("tubing_pressure", 500, at: 0)
-        events += e.read("tubing_pressure", 400, at: 10)           // the off-delay starts …
-        events += e.deviceComm("well-1", online: false, now: t(20)) // … and is abandoned
+        events += e.read("tubing_pressure", 400, at: 10)  // the off-delay starts …
+        events += e.deviceComm("well-1", online: false, now: t(20))  // … and is abandoned
         events += e.tick(from: 20, through: 100)
         events += e.deviceComm("well-1", online: true, now: t(101))
         #expect(events.brief == ["tp.h raised@0"])
