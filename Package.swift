@@ -70,7 +70,7 @@ let package = Package(
         .target(name: "EdgeControl", dependencies: ["EdgeCore", "EdgeRuntime", "ModbusPoller", "Uplink"]),
 
         // The device simulator: serves templates over TCP and serial ports, with faults on demand.
-        .target(name: "EdgeSim", dependencies: ["EdgeCore", "CModbus"]),
+        .target(name: "EdgeSim", dependencies: ["EdgeCore", "EdgeSystem", "CModbus"]),
 
         // Executables only wire things together.
         .executableTarget(

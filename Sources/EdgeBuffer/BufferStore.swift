@@ -49,6 +49,8 @@ public struct BufferOptions: Sendable {
 /// calling thread on SQLite: call them from a dedicated thread, or use the `async` forms of `nextBatch`,
 /// `acknowledge` and `deadLetter`, which run on GRDB's queues. `close()` must be called: the writer thread
 /// keeps the store alive until then.
+// Guard: `lock` protects `state`, `remembered`, `closed` and `refusedSinceFull` (a transaction works on a copy
+// of `state` and publishes it under `lock`); the rest is immutable after init.
 public final class BufferStore: @unchecked Sendable {
     /// The buffer file.
     public let path: String

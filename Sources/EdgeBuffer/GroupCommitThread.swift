@@ -94,6 +94,9 @@ protocol GroupCommitPerformer: AnyObject, Sendable {
 
 /// The buffer's single writer: a dedicated thread (never the cooperative pool) that gathers appends into
 /// group commits as `GroupCommitGate` decides.
+// Guard: `cond` protects every stored `var` (`start()` sets `running` before the thread exists) except
+// `performer`, which the thread reads unlocked: set by `start()` before the thread starts, cleared by `stop()`
+// only after `finished`. The rest is immutable after init.
 final class GroupCommitThread: @unchecked Sendable {
     private let cond = MonotonicCondition()
     private var items: [PendingItem] = []

@@ -1,4 +1,5 @@
 import CEdgeShim
+import EdgeSystem
 import Foundation
 
 /// Who is on the other end of the control socket (SO_PEERCRED), logged for every change.
@@ -48,6 +49,7 @@ public struct ControlSocketError: Error, Sendable, CustomStringConvertible {
 /// accepts; each connection is served on a thread of its own, at most `maxConnections` at once, so an idle
 /// client or a request waiting on a hung disk does not hold up the others. `handler` runs on the
 /// connection's thread and may block (it bridges to the daemon's async state).
+// Guard: `lock` protects `fd`, `stopping`, `connections` and `startNotes`; `path` and `handler` are immutable.
 public final class ControlServer: @unchecked Sendable {
     public static let maxRequestBytes = 64 * 1024
     public static let maxConnections = 8
@@ -67,34 +69,30 @@ public final class ControlServer: @unchecked Sendable {
     public func start() throws(ControlSocketError) {
         let dir = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        unlink(path)
-        guard var addr = Self.address(path) else { throw ControlSocketError("control socket path too long: \(path)") }
-        // Non-blocking, so a connection that went away between poll and accept cannot park the thread.
-        let fd = socket(
-            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw ControlSocketError("socket: \(String(cString: strerror(errno)))") }
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        let fd: Int32
+        var notes: [String] = []
+        do {
+            fd = try UnixSocket.listen(path: path, backlog: 16) { path in
+                // Between bind and listen: no client can connect before the mode and group are right.
+                if chmod(path, 0o660) != 0 { notes.append("chmod 0660 \(path): \(String(cString: strerror(errno)))") }
+                if let group = getgrnam("edged"), chown(path, uid_t.max, group.pointee.gr_gid) != 0 {
+                    notes.append("chown :edged \(path): \(String(cString: strerror(errno)))")
+                }
             }
+        } catch {
+            throw ControlSocketError("cannot serve the control socket: \(error)")
         }
-        guard bound == 0 else {
-            let why = String(cString: strerror(errno))
-            close(fd)
-            throw ControlSocketError("cannot bind \(path): \(why)")
+        lock.withLock {
+            self.fd = fd; startNotes = notes
         }
-        chmod(path, 0o660)
-        if let group = getgrnam("edged") { chown(path, uid_t.max, group.pointee.gr_gid) }
-        guard listen(fd, 16) == 0 else {
-            let why = String(cString: strerror(errno))
-            close(fd)
-            throw ControlSocketError("cannot listen on \(path): \(why)")
-        }
-        lock.withLock { self.fd = fd }
         let t = Thread { [self] in serve(fd) }
         t.name = "control-socket"
         t.start()
     }
+
+    /// What could not be set on the socket file (mode, group), for the daemon's log.
+    public var notes: [String] { lock.withLock { startNotes } }
+    private var startNotes: [String] = []
 
     /// Stops serving. The serving thread closes the listening socket when it sees the flag: closing it here
     /// could hand its number to another open() while that thread still polls or accepts on it.
@@ -106,15 +104,6 @@ public final class ControlServer: @unchecked Sendable {
         unlink(path)
     }
 
-    static func address(_ path: String) -> sockaddr_un? {
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in bytes.enumerated() { p[i] = b } }
-        return addr
-    }
-
     private func serve(_ fd: Int32) {
         defer {
             lock.withLock {
@@ -122,11 +111,9 @@ public final class ControlServer: @unchecked Sendable {
             }
         }
         while !lock.withLock({ stopping }) {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, 250) > 0 else { continue }
-            let client = accept(fd, nil, nil)
-            guard client >= 0 else { continue }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            guard (try? UnixSocket.waitReadable(fd, timeoutMillis: 250)) == true,
+                let client = try? UnixSocket.accept(fd)
+            else { continue }
             let admitted = lock.withLock { () -> Bool in
                 guard connections < Self.maxConnections else { return false }
                 connections += 1
@@ -152,16 +139,15 @@ public final class ControlServer: @unchecked Sendable {
     /// One connection: requests until the peer closes, each line answered in order.
     private func handle(_ client: Int32) {
         var pid: Int32 = 0, uid: UInt32 = UInt32.max, gid: UInt32 = UInt32.max
-        _ = edge_peer_credentials(client, &pid, &uid, &gid)
+        // Without the peer's credentials a change could not be attributed: such a peer gets no answer.
+        guard edge_peer_credentials(client, &pid, &uid, &gid) == 0 else { return }
         let peer = ControlPeer(pid: pid, uid: uid, gid: gid)
         var buffer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            var p = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, 30_000) > 0 else { return }
-            let n = read(client, &chunk, chunk.count)
-            guard n > 0 else { return }
-            buffer += chunk[..<n]
+            guard (try? UnixSocket.waitReadable(client, timeoutMillis: 30_000)) == true,
+                let chunk = try? UnixSocket.read(client, max: 4096), !chunk.isEmpty
+            else { return }
+            buffer += chunk
             while let nl = buffer.firstIndex(of: 10) {
                 let line = Data(buffer[..<nl])
                 buffer.removeSubrange(...nl)
@@ -190,15 +176,7 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     static func writeAll(_ fd: Int32, _ data: Data) -> Bool {
-        data.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
-                if n < 0 { if errno == EINTR { continue }; return false }
-                off += n
-            }
-            return true
-        }
+        (try? UnixSocket.writeAll(fd, Array(data))) != nil
     }
 }
 
@@ -207,37 +185,29 @@ public enum ControlClient {
     public static func call(_ path: String, _ request: ControlRequest, timeoutSeconds: Int = 10)
         throws(ControlSocketError) -> Data
     {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ControlSocketError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard var addr = ControlServer.address(path) else {
-            throw ControlSocketError("control socket path too long: \(path)")
-        }
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
-            }
-        }
-        guard ok else {
-            let why = String(cString: strerror(errno))
+        let fd: Int32
+        do { fd = try UnixSocket.connect(path: path) } catch {
             throw ControlSocketError(
-                "cannot reach edged at \(path): \(why)"
-                    + (errno == ENOENT || errno == ECONNREFUSED
+                "cannot reach edged at \(path): \(error.reason)"
+                    + (error.errno == ENOENT || error.errno == ECONNREFUSED
                         ? " (is edged running? systemctl status edged)"
-                        : errno == EACCES ? " (are you in the edged group?)" : ""))
+                        : error.errno == EACCES ? " (are you in the edged group?)" : ""))
         }
+        defer { close(fd) }
         guard let body = try? JSONEncoder().encode(request) else { throw ControlSocketError("cannot encode request") }
         guard ControlServer.writeAll(fd, body + Data([10])) else { throw ControlSocketError("cannot send to \(path)") }
         var reply: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, Int32(timeoutSeconds * 1000)) > 0 else {
-                throw ControlSocketError("edged did not answer within \(timeoutSeconds) s")
+            let ready: Bool, chunk: [UInt8]
+            do {
+                ready = try UnixSocket.waitReadable(fd, timeoutMillis: Int32(timeoutSeconds * 1000))
+                chunk = ready ? try UnixSocket.read(fd, max: 65536) : []
+            } catch {
+                throw ControlSocketError("reading edged's answer: \(error)")
             }
-            let n = read(fd, &chunk, chunk.count)
-            guard n > 0 else { break }
-            reply += chunk[..<n]
+            guard ready else { throw ControlSocketError("edged did not answer within \(timeoutSeconds) s") }
+            guard !chunk.isEmpty else { break }
+            reply += chunk
             if reply.last == 10 { break }
         }
         return Data(reply.prefix { $0 != 10 })

@@ -1,9 +1,11 @@
 import EdgeCore
+import EdgeSystem
 import Foundation
 
 /// A line-oriented control socket for a running simulator, so tests, the demo and field techs can inject
 /// faults and move values: `fault rpc-1 silent`, `fault rpc-1 exception:2`, `set rpc-1.tubing_pressure 650`,
 /// `list`. Each command gets one reply line starting with `ok` or `error`.
+// Guard: `lock` protects `fd` and `stopping`; `devices` (each `SimDevice` guards itself) and `path` are immutable.
 public final class SimControl: @unchecked Sendable {
     private let devices: [String: SimDevice]
     private let path: String
@@ -54,29 +56,8 @@ public final class SimControl: @unchecked Sendable {
     }
 
     public func start() throws {
-        unlink(path)
-        let fd = socket(
-            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw SimError("socket: \(String(cString: strerror(errno)))") }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            close(fd); throw SimError("control socket path too long: \(path)")
-        }
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in
-            for (i, b) in bytes.enumerated() { p[i] = b }
-        }
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
-            }
-        }
-        guard ok, listen(fd, 4) == 0 else {
-            let why = String(cString: strerror(errno))
-            close(fd)
-            throw SimError("cannot listen on \(path): \(why)")
-        }
+        let fd: Int32
+        do { fd = try UnixSocket.listen(path: path, backlog: 4) } catch { throw SimError("cannot listen: \(error)") }
         lock.withLock { self.fd = fd }
         let t = Thread { [self] in loop(fd) }
         t.name = "edgesim-control"
@@ -99,24 +80,19 @@ public final class SimControl: @unchecked Sendable {
             }
         }
         while !lock.withLock({ stopping }) {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, 200) > 0 else { continue }
-            let client = accept(fd, nil, nil)
-            guard client >= 0 else { continue }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            guard (try? UnixSocket.waitReadable(fd, timeoutMillis: 200)) == true,
+                let client = try? UnixSocket.accept(fd)
+            else { continue }
             var buffer = [UInt8]()
-            var chunk = [UInt8](repeating: 0, count: 512)
-            while true {
-                var cp = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
-                guard poll(&cp, 1, 2000) > 0 else { break }
-                let n = read(client, &chunk, chunk.count)
-                if n <= 0 { break }
-                buffer += chunk[..<n]
+            reading: while (try? UnixSocket.waitReadable(client, timeoutMillis: 2000)) == true {
+                guard let chunk = try? UnixSocket.read(client, max: 512), !chunk.isEmpty else { break }
+                buffer += chunk
                 while let nl = buffer.firstIndex(of: 10) {
                     let line = String(decoding: buffer[..<nl], as: UTF8.self).trimmingCharacters(in: .whitespaces)
                     buffer.removeSubrange(...nl)
-                    let reply = Array((handle(line) + "\n").utf8)
-                    _ = reply.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                    guard (try? UnixSocket.writeAll(client, Array((handle(line) + "\n").utf8))) != nil else {
+                        break reading
+                    }
                 }
             }
             close(client)

@@ -4,6 +4,7 @@ import Foundation
 
 /// One simulated device: a unit id answering from a template's register map, with values that move.
 /// Addresses outside the template (and inside its `neverRead` ranges) answer exception 02, as real devices do.
+// Guard: `lock` protects `signals`, `fault`, `served` and the register image `mapping`; the rest is immutable.
 public final class SimDevice: @unchecked Sendable {
     public let name: String
     public let unit: Int
@@ -15,7 +16,9 @@ public final class SimDevice: @unchecked Sendable {
     /// libmodbus's register image; only touched with `lock` held.
     let mapping: UnsafeMutablePointer<modbus_mapping_t>
     private let started: UInt64
-    public private(set) var requestsServed = 0
+    private var served = 0
+    /// Requests answered so far.
+    public var requestsServed: Int { lock.withLock { served } }
 
     public init(
         name: String, unit: Int, tags: [TagDefinition], neverRead: [AddressRange] = [],
@@ -118,7 +121,7 @@ public final class SimDevice: @unchecked Sendable {
     func begin() -> SimFault {
         refresh()
         return lock.withLock {
-            requestsServed += 1
+            served += 1
             return fault
         }
     }

@@ -5,6 +5,9 @@ import Foundation
 /// Serves simulated devices on one bus: Modbus TCP on a loopback port (several unit ids behind one
 /// endpoint), or Modbus RTU on a serial port or pty (several unit ids on one line). Replies are built by
 /// libmodbus (`modbus_reply`), so the poller is tested against libmodbus on the other end too.
+// Guard: `lock` protects `started` and `stopping`, `done` protects `finished`; `ctx`, `listenFD` and `port` are
+// set by `start()` before the serving thread starts and reset by `stop()` only after it finished (or never
+// started): this holds only while `start()` and `stop()` are not called concurrently. `devices` is immutable.
 public final class SimServer: @unchecked Sendable {
     public enum Transport: Sendable {
         /// Listen on host:port (port 0 picks a free one; see `port`).

@@ -3,6 +3,7 @@ import Foundation
 /// A dedicated thread that runs submitted jobs one at a time, in order: blocking C calls and waits (curl,
 /// stopping a bus thread, opening or closing the buffer) live here, never on Swift's cooperative pool or on
 /// an actor.
+// Guard: `condition` protects `jobs` and `stopping`; the jobs run one at a time on the worker's own thread.
 public final class BlockingWorker: @unchecked Sendable {
     // Guard: `condition` protects `jobs` and `stopping`.
     private let condition = NSCondition()

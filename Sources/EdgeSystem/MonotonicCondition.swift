@@ -8,6 +8,8 @@
 /// (often by years) at the first NTP sync, and a wait whose deadline was set before the step lasts as much
 /// longer as the clock went back — a bus thread or the buffer's writer asleep for hours. Deadlines here are
 /// monotonic nanoseconds (`MonotonicCondition.now()`), which no clock step moves.
+// Guard: immutable after init (two `let` pointers); the pthread mutex and condition they point to are made
+// for use from any thread, and are destroyed only in `deinit`.
 public final class MonotonicCondition: @unchecked Sendable {
     // Guard: the pthread objects are used only through their own locking calls.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>

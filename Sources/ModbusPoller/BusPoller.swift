@@ -37,6 +37,8 @@ public struct DeviceStatus: Sendable, Codable, Equatable {
 /// Polls the devices of one bus on a dedicated thread: one libmodbus context, one transaction at a time,
 /// the device with the nearest deadline first. Blocking calls never touch Swift's cooperative pool;
 /// results leave through `report`, which must not block.
+// Guard: `condition` protects every stored `var`; the link lives only on the bus thread (`run()`); the rest is
+// immutable after init.
 public final class BusPoller: @unchecked Sendable {
     public let bus: BusConfig
     private let makeLink: @Sendable () throws(ModbusError) -> any ModbusLink

@@ -70,6 +70,8 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
 /// HTTPS through libcurl and the system OpenSSL. `curl_easy_perform` blocks, so every request runs on this
 /// client's own thread, one at a time, reusing one easy handle (and so its connection: keep-alive, HTTP/2).
 /// Certificate and host verification are always on.
+// Guard: `handle` is used only by jobs on `worker`'s thread, and by `deinit` once no job holds `self` (it hands
+// the handle to `worker` to clean up); the rest is immutable after init.
 public final class CurlClient: @unchecked Sendable {
     public let tls: TLSSettings
     public let connectTimeout: TimeSpan
@@ -107,6 +109,7 @@ public final class CurlClient: @unchecked Sendable {
         return box.value!
     }
 
+    // Guard: `value` is written on the worker thread before `done.signal()` and read after `done.wait()`.
     private final class ResultBox: @unchecked Sendable { var value: Result<HTTPResponse, TransportError>? }
 
     /// Collects the response body and headers from libcurl's callbacks.

@@ -2,6 +2,7 @@ import EdgeCore
 import Foundation
 
 /// Sends batches and probes to the sync endpoint: encoding, gzip, headers, and the HTTP exchange.
+// Guard: immutable after init: only `let`s of Sendable types (`http`, a `CurlClient`, has its own guard).
 public final class SyncClient: @unchecked Sendable {
     public let uplink: UplinkConfig
     public let encoder: BatchEncoder

@@ -54,6 +54,7 @@ public struct UplinkAlarmChange: Sendable, Equatable {
 ///   within `batch.maxBytes`;
 /// - while a backlog drains, the next batch is read and encoded while the current one is in flight, and the
 ///   acknowledged one is deleted meanwhile too, so the drain goes at the server's pace.
+// Guard: `lock` protects `_status` and `rejectedAcknowledged`; the rest is immutable after init.
 public final class UplinkService: Service, @unchecked Sendable {
     /// The configuration in force (it changes on reload) and the buffer to drain.
     public struct Source: Sendable {

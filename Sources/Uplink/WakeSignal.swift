@@ -5,6 +5,7 @@ import Foundation
 ///
 /// One waiter at a time (the upload loop). A signal that arrives while nobody waits is kept for the next
 /// wait; a wait that ends by timeout or cancellation does not leave a signal behind.
+// Guard: `lock` protects `pending`, `waiter`, `waits` and `expiredThrough`.
 public final class WakeSignal: @unchecked Sendable {
     public init() {}
     private let lock = NSLock()

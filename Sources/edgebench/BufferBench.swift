@@ -225,6 +225,7 @@ struct BufferBench: ParsableCommand {
 
 /// Runs async work from the synchronous command and waits for it.
 func blocking(_ body: @escaping @Sendable () async throws -> Void) throws {
+    // Guard: `error` is written by the task before `done.signal()` and read after `done.wait()`.
     final class Box: @unchecked Sendable { var error: (any Error)? }
     let box = Box()
     let done = DispatchSemaphore(value: 0)

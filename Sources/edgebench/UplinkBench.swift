@@ -191,6 +191,7 @@ struct UplinkBench: ParsableCommand {
         var units: [String: String] = [:]
         for d in pad.devices { for t in pad.effectiveTags(of: d) { units["\(d.name)\u{0}\(t.name)"] = t.units } }
         let unitsOf: @Sendable (String, String) -> String? = { [units] in units["\($0)\u{0}\($1)"] }
+        // Guard: appended to only in the one task `blocking` runs, read after `blocking` has returned.
         final class Seqs: @unchecked Sendable { var ranges: [ClosedRange<Int64>] = [] }
         let seqs = Seqs()
         let seconds = try Report.time {

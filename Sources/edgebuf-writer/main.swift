@@ -11,6 +11,7 @@ import EdgeBuffer
 import EdgeCore
 import Foundation
 
+// Guard: `blocking` writes `value` in its task before `done.signal()` and reads it after `done.wait()`.
 final class Box<T>: @unchecked Sendable { var value: T?; init() {} }
 
 /// Runs an async buffer call from a plain thread and waits for it (the producers are dedicated threads).
@@ -26,6 +27,7 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws(BufferErr
 }
 
 /// The side file: one line per committed append, written with one write(2) and then fsynced.
+// Guard: `fd` is immutable after init; `lock` serializes each line's write(2) and fsync.
 final class SeqLog: @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()

@@ -43,6 +43,7 @@ struct ControlService: Service {
         do { try server.start() } catch {
             logger.error("control socket: \(error); edgectl will not reach this daemon")
         }
+        for note in server.notes { logger.warning("control socket: \(note); edgectl may not be allowed to connect") }
         try? await gracefulShutdown()
         server.stop()
     }

@@ -7,6 +7,7 @@ import ModbusPoller
 
 /// Owns one `BusPoller` thread per bus. Applying a configuration restarts only the buses whose settings or
 /// devices changed; the others keep their threads and connections.
+// Guard: `lock` protects `running`; `worker` runs `applyNow` and `stopAll` one at a time; the rest is immutable.
 final class PollingSupervisor: @unchecked Sendable {
     private let logger: Logger
     private let sink: @Sendable (PollReport) -> Void
