@@ -36,7 +36,12 @@ format:
 # The unit and integration suites under ThreadSanitizer (its own build folder; slow: minutes to build).
 tsan: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan $(BUILD_FLAGS)
-	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan $(BUILD_FLAGS)
+	@# edged, edgesim and edgectl run as child processes: their reports land beside the test process's.
+	rm -rf .build-tsan/reports && mkdir -p .build-tsan/reports
+	EDGED_TSAN=1 TSAN_OPTIONS="second_deadlock_stack=1 log_path=$(CURDIR)/.build-tsan/reports/race" \
+	  $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan $(BUILD_FLAGS); rc=$$?; \
+	if ls .build-tsan/reports/race.* >/dev/null 2>&1; then cat .build-tsan/reports/race.*; echo "ThreadSanitizer reports above"; exit 1; fi; \
+	exit $$rc
 
 # Long fault loops and soaks (not part of `make test`), then edged polling the example pad x10 for ten
 # minutes: its own memory must stay flat.

@@ -68,7 +68,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// Waits for the process to exit and returns its wait status, or nil on timeout.
     @discardableResult
     public func wait(timeout: Double = 30) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(timeout * TestEnvironment.timeScale)
         while Date() < deadline {
             var status: Int32 = 0
             let r = lock.withLock { reaped ? -1 : waitpid(pid, &status, WNOHANG) }
@@ -83,7 +83,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// test runs on that pool too: a test that blocks it can starve the very thing it waits for).
     @discardableResult
     public func wait(timeout: Double = 30) async -> Int32? {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * TestEnvironment.timeScale * 1000))
         while ContinuousClock.now < deadline {
             var status: Int32 = 0
             let r = lock.withLock { reaped ? -1 : waitpid(pid, &status, WNOHANG) }

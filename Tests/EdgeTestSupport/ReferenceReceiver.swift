@@ -254,7 +254,7 @@ public enum LoopbackHTTP {
 public func eventually(timeout: Double = 10, poll: Duration = .milliseconds(20), _ condition: () async throws -> Bool)
     async rethrows -> Bool
 {
-    let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+    let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * TestEnvironment.timeScale * 1000))
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
         try? await Task.sleep(for: poll)

@@ -2,6 +2,14 @@ import EdgeCore
 import Foundation
 
 /// Paths used by tests: the repository root and the fixtures folder.
+/// How this test run was built: `make tsan` sets EDGED_TSAN=1, and every wait for a condition or a
+/// process then allows 5 times as long (ThreadSanitizer slows code 5–15×). Assertions about figures the
+/// sanitizer itself changes (glibc's heap counters: it brings its own allocator) check `sanitized`.
+public enum TestEnvironment {
+    public static let sanitized = ProcessInfo.processInfo.environment["EDGED_TSAN"] == "1"
+    public static let timeScale: Double = sanitized ? 5 : 1
+}
+
 public enum TestPaths {
     /// The package root, found from this file's location.
     public static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
