@@ -38,7 +38,7 @@ tsan: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan $(BUILD_FLAGS)
 	@# edged, edgesim and edgectl run as child processes: their reports land beside the test process's.
 	rm -rf .build-tsan/reports && mkdir -p .build-tsan/reports
-	EDGED_TSAN=1 TSAN_OPTIONS="second_deadlock_stack=1 log_path=$(CURDIR)/.build-tsan/reports/race" \
+	EDGED_TSAN=1 EDGECTL_TIMEOUT=50 TSAN_OPTIONS="second_deadlock_stack=1 log_path=$(CURDIR)/.build-tsan/reports/race" \
 	  $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan $(BUILD_FLAGS); rc=$$?; \
 	if ls .build-tsan/reports/race.* >/dev/null 2>&1; then cat .build-tsan/reports/race.*; echo "ThreadSanitizer reports above"; exit 1; fi; \
 	exit $$rc

@@ -1,6 +1,6 @@
 import CEdgeShim
+import EdgeSystem
 import Glibc
-import Synchronization
 
 /// Whether the system clock is synchronized (NTP / chrony / systemd-timesyncd), from the kernel's view.
 public enum ClockStatus {
@@ -18,5 +18,5 @@ public enum ClockStatus {
 
     /// Why the last look at the clock failed, if it did.
     public static var lastFailure: String? { failure.withLock { $0 } }
-    private static let failure = Mutex<String?>(nil)
+    private static let failure = Locked<String?>(nil)
 }

@@ -1,4 +1,4 @@
-import Synchronization
+import EdgeSystem
 
 /// The value of `operation` if it finishes within `limit`, else nil — without waiting for it: an operation
 /// stuck on a hung disk goes on in its own task, and its result is dropped. For replies that must come
@@ -16,7 +16,7 @@ public func valueWithin<T: Sendable>(_ limit: Duration, _ operation: @escaping @
 
 /// A continuation resumed by whichever caller comes first; later calls do nothing.
 private final class ResumeOnce<T: Sendable>: Sendable {
-    private let continuation: Mutex<CheckedContinuation<T?, Never>?>
-    init(_ c: CheckedContinuation<T?, Never>) { continuation = Mutex(c) }
+    private let continuation: Locked<CheckedContinuation<T?, Never>?>
+    init(_ c: CheckedContinuation<T?, Never>) { continuation = Locked(c) }
     func resume(_ value: T?) { continuation.withLock { $0.take() }?.resume(returning: value) }
 }

@@ -9,13 +9,15 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What it was called on (a path, an address), if anything.
     public var target: String?
     public var errno: Int32
+    /// Words of the failure's own where errno says too little (a resolver's error, a timeout).
+    public var detail: String?
 
-    public init(_ call: String, target: String? = nil, errno: Int32) {
-        self.call = call; self.target = target; self.errno = errno
+    public init(_ call: String, target: String? = nil, errno: Int32, detail: String? = nil) {
+        self.call = call; self.target = target; self.errno = errno; self.detail = detail
     }
 
-    /// strerror's words for it.
-    public var reason: String { String(cString: strerror(errno)) }
+    /// What went wrong, in words: `detail`, or strerror's words for errno.
+    public var reason: String { detail ?? String(cString: strerror(errno)) }
 
     public var description: String { "\(call)\(target.map { " \($0)" } ?? ""): \(reason)" }
 }

@@ -1,4 +1,4 @@
-import Synchronization
+import EdgeSystem
 
 /// Poll reports on their way from the bus threads to ingest: bounded, oldest dropped first, and never
 /// silently — every report that is dropped (the queue was full, or it came after `finish`) goes to
@@ -29,7 +29,7 @@ public final class PollReportQueue: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     public let capacity: Int
     private let onDrop: @Sendable (PollReport) -> Void
 

@@ -9,12 +9,15 @@ struct SocketOption: ParsableArguments {
     @Option(name: .customLong("socket"), help: "edged's control socket.")
     var path: String = ProcessInfo.processInfo.environment["EDGED_CONTROL_SOCKET"] ?? "/run/edged/control.sock"
     @Flag(help: "JSON output.") var json = false
+    @Option(help: "Seconds to wait for edged's answer (default 10, or $EDGECTL_TIMEOUT).")
+    var timeout: Int = ProcessInfo.processInfo.environment["EDGECTL_TIMEOUT"].flatMap(Int.init) ?? 10
 
     /// Sends one request and decodes its result as `T`; with `--json`, prints the result as edged sent it.
     /// Prints edged's error (or a reply this edgectl does not understand) and exits 1.
     func call<T: Decodable>(_ command: ControlCommand, _ args: [String: String]? = nil, as type: T.Type) throws -> T {
         do {
-            let data = try ControlClient.call(path, ControlRequest(command, args: args))
+            let data = try ControlClient.call(
+                path, ControlRequest(command, args: args), timeoutSeconds: max(1, timeout))
             let (value, json) = try ControlEnvelope.decode(data, as: T.self)
             if self.json { print(String(decoding: json, as: UTF8.self)) }
             return value

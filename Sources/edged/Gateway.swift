@@ -1,10 +1,10 @@
 import EdgeBuffer
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import Foundation
 import Logging
 import ModbusPoller
-import Synchronization
 
 /// The running gateway's state: configuration, alarm engine, report-by-exception and the latest values.
 /// Poll reports reach it through `reports` (IngestService); everything that changes this state goes through
@@ -39,7 +39,7 @@ actor Gateway {
     nonisolated let startedWallMillis = PollClock.wallMillis()
     /// `storage.stuckAfter` in ms, readable without a hop onto this actor: the watchdog decides on in-memory
     /// state alone, whatever the actor is waiting for.
-    nonisolated let writerStuckAfterMillis: Mutex<Int64>
+    nonisolated let writerStuckAfterMillis: Locked<Int64>
 
     struct IngestStats: Sendable, Codable {
         var reports = 0
@@ -63,7 +63,7 @@ actor Gateway {
 
     /// `Intake` behind its lock, shared by the bus threads' sink and the report queue.
     final class IntakeCounters: Sendable {
-        private let counts = Mutex(Intake())
+        private let counts = Locked(Intake())
         func withLock<T>(_ body: (inout Intake) -> T) -> T { counts.withLock { body(&$0) } }
     }
 
@@ -121,7 +121,7 @@ actor Gateway {
         self.engine = engine
         self.occurrences = occurrences
         self.rbe = ReportByException(config: loaded.config)
-        self.writerStuckAfterMillis = Mutex(loaded.config.storage.stuckAfter.milliseconds)
+        self.writerStuckAfterMillis = Locked(loaded.config.storage.stuckAfter.milliseconds)
         let intake = IntakeCounters()
         self.intake = intake
         let reports = PollReportQueue(capacity: Self.reportQueueCapacity) { [store, logger] dropped in
