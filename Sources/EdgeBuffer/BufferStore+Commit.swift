@@ -22,6 +22,7 @@ extension BufferStore {
         }
         switch outcome {
         case .success(let firstSeqs):
+            noteOldest(items)
             for (item, first) in zip(items, firstSeqs) {
                 switch item {
                 case .readings(let rows, let done): done(.success(first...(first + Int64(rows.count) - 1)))
@@ -32,6 +33,15 @@ extension BufferStore {
         case .failure(let error):
             for item in items { item.fail(error) }
         }
+    }
+
+    /// The remembered figures (`rememberedStats`) said no reading was queued when the file was last read:
+    /// the readings just committed are now the oldest, until the next read says more exactly.
+    private func noteOldest(_ items: [PendingItem]) {
+        var oldest: Int64?
+        for case .readings(let rows, _) in items { oldest = min(oldest ?? .max, rows.map(\.wall).min() ?? .max) }
+        guard let oldest, oldest != .max else { return }
+        lock.withLock { if remembered.oldestReadingMillis == nil { remembered.oldestReadingMillis = oldest } }
     }
 
     private func commitOnWriter(_ db: Database, _ items: [PendingItem], operation: String) -> Result<

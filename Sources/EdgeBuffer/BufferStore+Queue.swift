@@ -151,9 +151,12 @@ extension BufferStore {
         let now = GroupCommitThread.now()
         return lock.withLock {
             let r = remembered
+            // With no reading queued now (the counts are current), there is no oldest, whatever was read.
+            let queued = state.counters.readingRecords > state.counters.gapRecords
             return RememberedBufferStats(
                 stats: figures(
-                    state, oldest: r.oldestReadingMillis, sizes: r.sizes ?? FileSizes(database: 0, wal: 0, shm: 0)),
+                    state, oldest: queued ? r.oldestReadingMillis : nil,
+                    sizes: r.sizes ?? FileSizes(database: 0, wal: 0, shm: 0)),
                 diskFiguresAgeMillis: r.readAtNanos.map { Int64((now &- $0) / 1_000_000) })
         }
     }

@@ -38,6 +38,25 @@ struct BufferStoreTests {
         #expect(reading.contains("SEARCH s USING INTEGER PRIMARY KEY"), "\(reading)")
     }
 
+    /// `edgectl status` answers from memory: before the file was ever read for its figures, readings just
+    /// committed are the oldest; once nothing is queued, there is no oldest, whatever was read before.
+    @Test func rememberedFiguresKnowTheOldestReadingWithoutReadingTheFile() async throws {
+        let dir = TempDir("edged-buf")
+        let (store, _) = try BufferStore.open(path: dir.file("b.db"), maxBytes: testBudget, options: fastCommit)
+        defer { store.close() }
+        #expect(store.rememberedStats().stats.oldestReadingMillis == nil)
+        let readings = Fixtures.readings(20)
+        _ = try await store.append(readings: readings, units: Fixtures.units)
+        let remembered = store.rememberedStats()
+        #expect(remembered.stats.readingRecords == 20)
+        #expect(remembered.stats.oldestReadingMillis == readings.map(\.wallMillis).min(), "\(remembered.stats)")
+        #expect(remembered.stats.oldestReadingMillis == (try await store.stats()).oldestReadingMillis)
+        while let batch = try await store.nextBatch(maxRecords: 64, maxBytes: 1 << 20) {
+            try await store.acknowledge(batch)
+        }
+        #expect(store.rememberedStats().stats.oldestReadingMillis == nil)
+    }
+
     @Test func alarmEventsAndTheirStateCommitTogetherAndSurviveReopening() async throws {
         let dir = TempDir("edged-buf")
         let path = dir.file("b.db")
