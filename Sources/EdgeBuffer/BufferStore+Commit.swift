@@ -38,9 +38,11 @@ extension BufferStore {
     /// The remembered figures (`rememberedStats`) said no reading was queued when the file was last read:
     /// the readings just committed are now the oldest, until the next read says more exactly.
     private func noteOldest(_ items: [PendingItem]) {
-        var oldest: Int64?
-        for case .readings(let rows, _) in items { oldest = min(oldest ?? .max, rows.map(\.wall).min() ?? .max) }
-        guard let oldest, oldest != .max else { return }
+        // Only when nothing was remembered: a commit does not scan its rows otherwise.
+        guard lock.withLock({ remembered.oldestReadingMillis == nil }) else { return }
+        var oldest = Int64.max
+        for case .readings(let rows, _) in items { for r in rows { oldest = min(oldest, r.wall) } }
+        guard oldest != .max else { return }
         lock.withLock { if remembered.oldestReadingMillis == nil { remembered.oldestReadingMillis = oldest } }
     }
 

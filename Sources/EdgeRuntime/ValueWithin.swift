@@ -5,18 +5,16 @@ import EdgeSystem
 /// back in bounded time whatever the disk does (`edgectl buffer`).
 public func valueWithin<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
     await withCheckedContinuation { (c: CheckedContinuation<T?, Never>) in
-        let once = ResumeOnce(c)
-        Task { once.resume(await operation()) }
-        Task {
+        // Resumed once, by whichever comes first; the timer goes when the operation wins.
+        let once = Locked<CheckedContinuation<T?, Never>?>(c)
+        let timer = Task {
             try? await Task.sleep(for: limit)
-            once.resume(nil)
+            once.withLock { $0.take() }?.resume(returning: nil)
+        }
+        Task {
+            let value = await operation()
+            once.withLock { $0.take() }?.resume(returning: value)
+            timer.cancel()
         }
     }
-}
-
-/// A continuation resumed by whichever caller comes first; later calls do nothing.
-private final class ResumeOnce<T: Sendable>: Sendable {
-    private let continuation: Locked<CheckedContinuation<T?, Never>?>
-    init(_ c: CheckedContinuation<T?, Never>) { continuation = Locked(c) }
-    func resume(_ value: T?) { continuation.withLock { $0.take() }?.resume(returning: value) }
 }

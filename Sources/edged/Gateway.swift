@@ -31,7 +31,7 @@ actor Gateway {
     nonisolated let reports: PollReportQueue
     /// Readings the bus threads produced and readings the report queue dropped, counted where they happen
     /// (off this actor): with `stats` they account for every reading polled.
-    nonisolated let intake: IntakeCounters
+    nonisolated let intake: Locked<Intake>
     /// Wakes the uplink when an alarm event is committed (the fast lane), and the stream it waits on.
     nonisolated let uplinkWake: AsyncStream<Void>.Continuation
     nonisolated let uplinkWakeStream: AsyncStream<Void>
@@ -59,12 +59,6 @@ actor Gateway {
     struct Intake: Sendable {
         var readingsPolled = 0
         var readingsDropped = 0
-    }
-
-    /// `Intake` behind its lock, shared by the bus threads' sink and the report queue.
-    final class IntakeCounters: Sendable {
-        private let counts = Locked(Intake())
-        func withLock<T>(_ body: (inout Intake) -> T) -> T { counts.withLock { body(&$0) } }
     }
 
     /// Reports that may wait for ingest: about 10 s of 1,000 devices polled every second.
@@ -122,7 +116,7 @@ actor Gateway {
         self.occurrences = occurrences
         self.rbe = ReportByException(config: loaded.config)
         self.writerStuckAfterMillis = Locked(loaded.config.storage.stuckAfter.milliseconds)
-        let intake = IntakeCounters()
+        let intake = Locked(Intake())
         self.intake = intake
         let reports = PollReportQueue(capacity: Self.reportQueueCapacity) { [store, logger] dropped in
             // Ingest fell this far behind: the readings are named by an io-error gap record (readings that
