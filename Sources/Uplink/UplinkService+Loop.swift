@@ -6,14 +6,14 @@ import Logging
 import ModbusPoller
 import ServiceLifecycle
 
-/// The upload loop: what to read, whether to wait, which lane to send.
+/// The upload loop: does what the `UplinkScheduler` answers, and tells it what came of it.
 extension UplinkService {
     var running: Bool { !Task.isShuttingDownGracefully && !Task.isCancelled }
 
     /// Batches of readings read at once while draining a backlog.
     static let readAhead = 2
 
-    /// The lanes' next records, as read from the buffer for one turn of the loop.
+    /// The lanes' next records, as read from the buffer.
     struct Round: Sendable {
         var epoch: String
         var alarms: [BufferedRecord]
@@ -23,176 +23,214 @@ extension UplinkService {
         var prepared: Prepared?
     }
 
+    /// What the shell holds besides the scheduler: the configuration and client in force, the deletion still
+    /// committing, and the read-ahead.
+    struct Shell {
+        var config: EdgeConfig
+        var client: SyncClient
+        /// The deletion of the last acknowledged readings batch, still committing. The buffer is read from
+        /// its head only once it is committed.
+        var pendingAck: Task<Void, Never>?
+        /// While a full batch of readings is in flight, the next one is read and encoded (a backlog drains at
+        /// the pace of the server, not of the server plus the buffer plus the encoder). Used only if that
+        /// batch is acknowledged: its read-ahead assumed the batch's records gone.
+        var ahead: Task<Round?, Never>?
+        /// The readings batch the last read-ahead encoded.
+        var prepared: Prepared?
+
+        init(_ config: EdgeConfig) {
+            self.config = config
+            client = SyncClient(
+                uplink: config.uplink,
+                encoder: BatchEncoder(sender: UplinkService.sender(config), formats: BatchEncoder.formats(for: config)))
+        }
+
+        mutating func dropAhead() {
+            ahead?.cancel()
+            ahead = nil
+            prepared = nil
+        }
+    }
+
+    static func now() -> UplinkScheduler.Now {
+        UplinkScheduler.Now(monotonic: PollClock.monotonicMillis(), wall: PollClock.wallMillis())
+    }
+
     func loop(_ gateway: Source) async {
         let store = gateway.store
-        let books = Books(
-            usage: await Self.loadUsage(store, logger: logger),
-            published: await gateway.standing().filter { $0.hasPrefix("uplink-") })
-        var session = Session(await gateway.config(), books: books)
-        var mode = DataBudgetMode.normal
-        // While a full batch of readings is in flight, the next one is read and encoded (a backlog drains at the
-        // pace of the server, not of the server plus the buffer plus the encoder). Used only if that batch is
-        // acknowledged: its read-ahead assumed the batch's records gone.
-        var ahead: Task<Round?, Never>?
+        var shell = Shell(await gateway.config())
+        var scheduler = UplinkScheduler(shell.config.uplink, encoder: shell.client.encoder, random: random)
+        let usage = await Self.loadUsage(store, logger: logger)
+        let standing = await gateway.standing().filter { $0.hasPrefix("uplink-") }
+        var step = scheduler.handle(.start(usage: usage, standing: standing), now: Self.now())
         update {
-            $0.endpoint = session.config.uplink.endpoint; $0.state = "idle"
+            $0.endpoint = shell.config.uplink.endpoint; $0.state = "idle"
         }
         while running {
-            // Pick up a reloaded configuration.
+            await perform(step.effects, shell: &shell, gateway: gateway, scheduler: &scheduler)
+            publish(scheduler)
+            // What happened between steps: a reloaded configuration, an operator's acknowledgement.
             let current = await gateway.config()
-            if current != session.config {
-                await session.pendingAck?.value
-                session = session.reloaded(current, nowMillis: PollClock.monotonicMillis())
-                ahead?.cancel(); ahead = nil
-                let alarms = session.activeAlarms
-                update {
-                    $0.endpoint = current.uplink.endpoint; $0.alarms = alarms
-                }
+            if current != shell.config {
+                await shell.pendingAck?.value
+                shell.dropAhead()
+                let pending = shell.pendingAck
+                shell = Shell(current)
+                shell.pendingAck = pending
+                update { $0.endpoint = current.uplink.endpoint }
+                step = scheduler.handle(.configChanged(current.uplink, encoder: shell.client.encoder), now: Self.now())
+                continue
             }
-            let limits = session.config.uplink.batch
-            update { $0.batchRecordsLimit = session.readings.machine.batchRecords }
-            // The month's data usage: save it now and then, and save data near the cap.
-            let newMode = budget(&session)
-            if newMode != mode {
-                mode = newMode
-                if mode == .saving { session.snapshots = HourlySnapshots() }
-                await reconcileAlarms(&session, gateway, mode: mode)
-            }
-            await saveUsage(&session, store: store, force: false)
-            // An operator acknowledged the dead letters: the rejected-batch alarm clears.
             if takeRejectedAcknowledgement() {
-                for action in session.alarms.machine.acknowledgeRejected()
-                    + session.readings.machine.acknowledgeRejected()
-                {
-                    if case .clearAlarm(let a) = action {
-                        logger.notice("uplink alarm \(a.rawValue) acknowledged by an operator")
-                    }
-                }
-                await reconcileAlarms(&session, gateway, mode: mode)
-                let alarms = session.activeAlarms
-                update { $0.alarms = alarms }
+                step = scheduler.handle(.rejectedAcknowledged, now: Self.now())
+                continue
             }
-            // A refused token that has since been replaced (a field tech fixed it): retry now.
-            if session.books.scheduler.tokenRefused, let token = try? TokenLoader.load(session.config.uplink.token),
-                session.books.scheduler.tokenSeen(token, nowMillis: PollClock.monotonicMillis())
-            {
-                logger.notice("uplink: the token changed; retrying now")
+            guard let event = await carryOut(step.next, shell: &shell, scheduler: scheduler, store: store) else {
+                break
             }
+            step = scheduler.handle(event, now: Self.now())
+        }
+        shell.dropAhead()
+        await shell.pendingAck?.value
+        if let usage = scheduler.unsavedUsage(), await !saveUsage(usage, store: store) { scheduler.usageNotSaved() }
+        update { $0.state = "stopped" }
+    }
+
+    /// Carries out the scheduler's next step; returns what came of it (nil: shutdown began meanwhile).
+    func carryOut(_ next: UplinkScheduler.Next, shell: inout Shell, scheduler: UplinkScheduler, store: BufferStore)
+        async -> UplinkScheduler.Event?
+    {
+        switch next {
+        case .read(let maxRecords, let prefetched):
             // An alarm event came in: read the buffer afresh rather than use what was read ahead without it.
-            if wake.takePending() { ahead?.cancel(); ahead = nil }
-            var round = await ahead?.value
-            ahead = nil
+            if !prefetched || wake.takePending() { shell.dropAhead() }
+            var round = await shell.ahead?.value
+            shell.ahead = nil
             // A read-ahead that found nothing is no proof the buffer is empty: read its head.
             if let r = round, r.alarms.isEmpty && r.readings.isEmpty { round = nil }
             if round == nil {
-                await session.pendingAck?.value  // read from the head only once deletions are committed
-                do {
-                    // While saving, read deeper: most of what is read is dropped, not sent.
-                    let depth =
-                        mode == .saving ? max(1000, session.readings.machine.batchRecords) : session.readings.offer
-                    round = try await Self.read(store, maxRecords: depth, after: nil)
-                } catch {
-                    if !running { break }
-                    logger.error("uplink: reading the buffer failed: \(error)")
-                    await wake.wait(timeout: .seconds(5))
-                    continue
+                await shell.pendingAck?.value
+                do { round = try await Self.read(store, maxRecords: maxRecords, after: nil) } catch {
+                    return running ? .readFailed(error.description) : nil
                 }
             }
-            guard let round, !(round.alarms.isEmpty && round.readings.isEmpty) else {
-                update { $0.state = "idle" }
-                await wake.wait(timeout: .seconds(max(1, limits.maxAge.seconds)))
-                continue
+            shell.prepared = round?.prepared
+            return .read(epoch: round?.epoch ?? "", alarms: round?.alarms ?? [], readings: round?.readings ?? [])
+        case .send(let lane, let records, let epoch, let readAhead):
+            let maxBytes = Int(shell.config.uplink.batch.maxBytes.bytes)
+            // The batch the read-ahead encoded, if it is the one asked for.
+            let ready = shell.prepared.flatMap {
+                lane == .readings && $0.offered == records.count && $0.batch.records.first?.seq == records.first?.seq
+                    ? $0 : nil
             }
-            // Near the data budget's cap: readings other than the hourly snapshots are dropped (with a gap
-            // record), then the head of the lane is read again.
-            if mode == .saving && !round.readings.isEmpty {
-                let (_, drop) = session.snapshots.split(round.readings)
-                if !drop.isEmpty {
-                    ahead?.cancel(); ahead = nil
-                    await session.pendingAck?.value
+            shell.prepared = nil
+            let prepared =
+                ready ?? Self.prepare(records, epoch: epoch, encoder: shell.client.encoder, maxBytes: maxBytes)
+            if lane == .readings, readAhead != nil || prepared.batch.count < records.count {
+                let rest = Array(records.dropFirst(prepared.batch.count)) + (readAhead ?? [])
+                shell.ahead = self.readAhead(
+                    after: prepared, rest: rest, batchRecords: records.count, shell: shell, store: store)
+            }
+            let event = await send(prepared, lane: lane, shell: shell)
+            if case .sent(_, _, _, let outcome, _, _) = event, outcome == .stored {} else { shell.dropAhead() }
+            return event
+        case .drop(let records):
+            shell.dropAhead()
+            await shell.pendingAck?.value
+            do {
+                let dropped = try await store.drop(records, reason: .dataBudget) != nil ? records.count : 0
+                return .dropped(count: dropped, error: nil)
+            } catch {
+                return running ? .dropped(count: 0, error: error.description) : nil
+            }
+        case .sleep(let until):
+            let now = PollClock.monotonicMillis()
+            if let held = scheduler.heldUntil(nowMillis: now) {
+                update { $0.nextAttemptMillis = PollClock.wallMillis() + held - now }
+            }
+            // An alarm wake-up ends the wait; while the endpoint is held the scheduler sends it back to sleep.
+            await wake.wait(timeout: .milliseconds(max(0, until - now)))
+            if !running { return nil }
+            return .woke(token: scheduler.wantsToken ? try? TokenLoader.load(shell.config.uplink.token) : nil)
+        }
+    }
+
+    /// Carries out the scheduler's side effects.
+    func perform(
+        _ effects: [UplinkScheduler.Effect], shell: inout Shell, gateway: Source, scheduler: inout UplinkScheduler
+    ) async {
+        for effect in effects {
+            switch effect {
+            case .acknowledge(let lane, let batch):
+                update {
+                    $0.lastSuccessMillis = PollClock.wallMillis(); $0.nextAttemptMillis = nil
+                }
+                // In the readings lane the deletion commits while the next batch is in flight (the read-ahead
+                // already leaves these records out).
+                let previous = shell.pendingAck
+                let ack = Task { [store = gateway.store, logger] in
+                    await previous?.value
                     do {
-                        if try await store.drop(drop, reason: .dataBudget) != nil {
-                            update { $0.readingsDroppedForBudget += Int64(drop.count) }
+                        try await store.acknowledge(batch)
+                        self.update {
+                            $0.batchesSent += 1; $0.recordsAcknowledged += batch.count
                         }
                     } catch {
-                        if !running { break }
-                        logger.error("uplink: dropping readings for the data budget failed: \(error)")
-                        await wake.wait(timeout: .seconds(5))
-                    }
-                    continue
-                }
-            }
-            let now = PollClock.monotonicMillis()
-            let batchRecords = session.readings.offer
-            // A batch of readings that is neither full nor old enough waits to fill up (alarms never wait).
-            // While saving data, a batch of hourly snapshots waits up to an hour.
-            var readingsDue: Int64?
-            if !round.readings.isEmpty {
-                readingsDue = now
-                let maxAge = mode == .saving ? max(limits.maxAge.milliseconds, 3_600_000) : limits.maxAge.milliseconds
-                if round.readings.count < batchRecords,
-                    let oldest = round.readings.compactMap({ $0.reading?.wallMillis }).min()
-                {
-                    let age = PollClock.wallMillis() - oldest
-                    if age < maxAge, !bodyNearlyFull(round.readings, epoch: round.epoch, session: session) {
-                        readingsDue = now + maxAge - age
+                        logger.error(
+                            "uplink: acknowledging \(batch.count) records failed: \(error) (they will be sent again; the server deduplicates)"
+                        )
                     }
                 }
-            }
-            switch session.books.scheduler.next(
-                nowMillis: now, alarmsWaiting: !round.alarms.isEmpty, readingsDueMillis: readingsDue)
-            {
-            case .idle:
-                update { $0.state = "idle" }
-                await wake.wait(timeout: .seconds(max(1, limits.maxAge.seconds)))
-            case .sleepUntil(let t):
-                let hold = session.books.scheduler.hold, gate = session.books.scheduler.notBeforeMillis
-                update {
-                    $0.state = hold?.rawValue ?? (mode == .saving ? "saving data" : "filling")
-                    $0.nextAttemptMillis = hold == nil ? nil : PollClock.wallMillis() + max(0, gate - now)
+                if lane == .readings { shell.pendingAck = ack } else { await ack.value }
+            case .deadLetter(let batch, let reason):
+                do {
+                    try await gateway.store.deadLetter(batch, reason: reason)
+                    update { $0.deadLetterBatches += 1 }
+                } catch {
+                    logger.error("uplink: moving a rejected batch aside failed: \(error)")
                 }
-                // An alarm wake-up ends the wait; while the endpoint is held the scheduler sends it back to sleep.
-                await wake.wait(timeout: .milliseconds(max(0, t - now)))
-            case .send(.alarms):
-                let records = Array(round.alarms.prefix(session.alarms.machine.batchRecords))
-                let prepared = Self.prepare(
-                    records, epoch: round.epoch, encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
-                await send(prepared, lane: \.alarms, session: &session, store: store)
-                await reconcileAlarms(&session, gateway, mode: mode)
-            case .send(.readings):
-                let prepared =
-                    round.prepared
-                    ?? Self.prepare(
-                        Array(round.readings.prefix(batchRecords)), epoch: round.epoch,
-                        encoder: session.client.encoder, maxBytes: Int(limits.maxBytes.bytes))
-                session.readings.noteFit(prepared)
-                let rest = Array(round.readings.dropFirst(prepared.batch.count))
-                if round.readings.count >= batchRecords || !rest.isEmpty {
-                    ahead = readAhead(
-                        after: prepared, rest: rest, batchRecords: batchRecords, session: session, store: store)
+                logger.error(
+                    "uplink: batch of \(batch.count) records rejected (\(reason)); kept in the dead-letter lane")
+            case .alarm(let change):
+                await gateway.alarm(change)
+            case .saveUsage(let usage):
+                if await !saveUsage(usage, store: gateway.store) { scheduler.usageNotSaved() }
+            case .log(let level, let message):
+                switch level {
+                case .notice: logger.notice("\(message)")
+                case .warning: logger.warning("\(message)")
+                case .error: logger.error("\(message)")
                 }
-                if await !send(prepared, lane: \.readings, session: &session, store: store) {
-                    ahead?.cancel(); ahead = nil
-                }
-                await reconcileAlarms(&session, gateway, mode: mode)
             }
         }
-        ahead?.cancel()
-        await session.pendingAck?.value
-        await saveUsage(&session, store: store, force: true)
-        update { $0.state = "stopped" }
+    }
+
+    /// Shows the scheduler's state in `edgectl uplink`.
+    func publish(_ s: UplinkScheduler) {
+        let wall = PollClock.wallMillis()
+        let usage = s.usage(asOfWallMillis: wall)
+        update {
+            $0.state = s.state
+            $0.alarms = s.activeAlarms
+            $0.batchRecordsLimit = s.readingLane.machine.batchRecords
+            $0.lastError = s.lastError
+            $0.month = usage.month; $0.monthBytes = usage.bytes
+            $0.monthlyBudget = s.config.monthlyBudget?.bytes
+            $0.dataBudgetMode = s.mode.rawValue
+            $0.readingsDroppedForBudget = s.droppedForBudget
+            if s.gate.hold == nil { $0.nextAttemptMillis = nil }
+        }
     }
 
     /// While a backlog drains: reads and encodes the next batch while `prepared` is in flight. Its result is
     /// used only if that batch is acknowledged (it assumes the batch's records gone).
     func readAhead(
-        after prepared: Prepared, rest: [BufferedRecord], batchRecords: Int, session: Session,
-        store: BufferStore
+        after prepared: Prepared, rest: [BufferedRecord], batchRecords: Int, shell: Shell, store: BufferStore
     ) -> Task<Round?, Never> {
         let last = prepared.batch.readingSeqs?.upperBound ?? 0
-        let encoder = session.client.encoder, maxBytes = Int(session.config.uplink.batch.maxBytes.bytes),
+        let encoder = shell.client.encoder, maxBytes = Int(shell.config.uplink.batch.maxBytes.bytes),
             epoch = prepared.batch.epoch
-        let deleting = session.pendingAck
+        let deleting = shell.pendingAck
         return Task {
             var next: Round
             if rest.count >= batchRecords {
@@ -231,16 +269,6 @@ extension UplinkService {
             if r.lane == .alarm { round.alarms.append(r) } else if r.seq > after { round.readings.append(r) }
         }
         return round
-    }
-
-    /// Whether a not-yet-full batch of readings already fills 90 % of `batch.maxBytes` (then it goes now).
-    func bodyNearlyFull(_ records: [BufferedRecord], epoch: String, session: Session) -> Bool {
-        let limit = Int(session.config.uplink.batch.maxBytes.bytes)
-        // The estimate over-counts, so only an estimate past the limit needs the exact size.
-        guard records.reduce(0, { $0 + $1.estimatedWireBytes }) >= limit * 9 / 10 else { return false }
-        return session.client.encoder.encode(
-            BufferBatch(epoch: epoch, records: records), sentAt: 0, clockSynchronized: false
-        ).count >= limit * 9 / 10
     }
 
     public static func sender(_ c: EdgeConfig) -> BatchSender {

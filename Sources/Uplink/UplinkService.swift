@@ -35,19 +35,11 @@ public struct UplinkStatus: Sendable, Codable {
     public init() {}
 }
 
-/// A change of one of the uplink's own alarms, for the gateway to store as a `system` alarm event.
-public struct UplinkAlarmChange: Sendable, Equatable {
-    public var name: String
-    public var raised: Bool
-    public var priority: AlarmPriority
-    public var reason: String
-}
-
-/// The upload loop: takes the next batch from the buffer, sends it, and does what the `UplinkMachine` says
-/// with the answer. Records are deleted only after a 2xx.
+/// The upload loop's I/O shell: it reads the buffer, sends batches, deletes and dead-letters, and sleeps —
+/// each time as the `UplinkScheduler` (EdgeCore) answers the last thing that happened. Records are deleted
+/// only after a 2xx.
 ///
-/// Two lanes, each with its own `UplinkMachine` (batch size, dead letters, alarms); when the endpoint may be
-/// tried is the `UplinkScheduler`'s, for both (sync protocol §7):
+/// What the scheduler decides (sync protocol §7):
 /// - alarm events go at once, in requests of their own, first whenever the endpoint may be tried (an
 ///   alarm wake-up ends any wait that is not the endpoint's own backoff or Retry-After);
 /// - readings wait up to `batch.maxAge` to fill a batch of `batch.maxRecords` records whose JSON body stays
@@ -75,7 +67,7 @@ public final class UplinkService: Service, @unchecked Sendable {
     /// The buffer-file state key of the month's data usage.
     static let usageKey = "uplink-usage"
     /// The system alarm raised while the data budget is saving.
-    public static let dataBudgetAlarm = "uplink-data-budget"
+    public static let dataBudgetAlarm = UplinkScheduler.dataBudgetAlarm
     private let wakeStream: AsyncStream<Void>
     let logger: Logger
     // Guard: `lock` protects `_status` and `rejectedAcknowledged`.
@@ -131,79 +123,5 @@ public final class UplinkService: Service, @unchecked Sendable {
         } onGracefulShutdown: { [wake] in
             wake.signal()
         }
-    }
-
-    /// One lane's batch size, dead letters and alarms.
-    struct Lane {
-        let name: String
-        var machine: UplinkMachine
-        /// How many records fitted in `batch.maxBytes` the last time that bound decided (nil: the record
-        /// limit decides). Without it every batch would read and encode `batchRecords` records to keep a few.
-        var bodyFit: Int?
-        init(_ name: String, maxRecords: Int) { self.name = name; machine = UplinkMachine(maxBatchRecords: maxRecords) }
-
-        /// Records to offer for the next batch: the record limit, or a little more than fitted last time.
-        var offer: Int { min(machine.batchRecords, bodyFit.map { $0 + $0 / 4 + 1 } ?? .max) }
-
-        /// Learns from a prepared batch whether the body bound decided.
-        mutating func noteFit(_ p: Prepared) {
-            if p.batch.count < p.offered {
-                bodyFit = p.batch.count
-            } else if let f = bodyFit, p.batch.count >= f {
-                bodyFit = p.batch.count * 2 >= machine.batchRecords ? nil : p.batch.count * 2
-            }
-        }
-    }
-
-    /// What the loop carries from one batch to the next; replaced when the configuration changes.
-    struct Session {
-        var config: EdgeConfig
-        var client: SyncClient
-        var alarms: Lane
-        var readings: Lane
-        /// The deletion of the last acknowledged readings batch, still committing.
-        var pendingAck: Task<Void, Never>?
-        /// While the data budget saves: which readings are hourly snapshots.
-        var snapshots = HourlySnapshots()
-        var books: Books
-        init(_ config: EdgeConfig, books: Books) {
-            self.books = books
-            self.config = config
-            client = SyncClient(
-                uplink: config.uplink,
-                encoder: BatchEncoder(sender: UplinkService.sender(config), formats: BatchEncoder.formats(for: config)))
-            alarms = Lane("alarm lane", maxRecords: config.uplink.batch.maxRecords)
-            readings = Lane("readings", maxRecords: config.uplink.batch.maxRecords)
-        }
-
-        /// The session for a reloaded configuration. When the endpoint and the token stay, the lanes keep
-        /// their batch size and alarms (unless the batch size changed) and the scheduler its backoff.
-        func reloaded(_ new: EdgeConfig, nowMillis: Int64) -> Session {
-            var next = Session(new, books: books)
-            let same = new.uplink.endpoint == config.uplink.endpoint && new.uplink.token == config.uplink.token
-            next.books.scheduler.reloaded(endpointOrTokenChanged: !same, nowMillis: nowMillis)
-            if same && new.uplink.batch.maxRecords == config.uplink.batch.maxRecords {
-                next.alarms = alarms
-                next.readings = readings
-            }
-            return next
-        }
-        var activeAlarms: [String] {
-            alarms.machine.activeAlarms.union(readings.machine.activeAlarms).map(\.rawValue).sorted()
-        }
-    }
-
-    /// What the loop keeps across configuration changes: the month's data usage and the alarms it has
-    /// reported to the gateway.
-    struct Books {
-        var usage: DataUsage
-        var usageSavedAt = ContinuousClock.now
-        var usageDirty = false
-        /// Uplink alarms raised as system alarm events and not cleared yet.
-        var published: Set<String>
-        /// The latest reason given for each alarm the machines raised.
-        var reasons: [String: String] = [:]
-        /// When the endpoint may be tried, for both lanes; kept across reloads that keep endpoint and token.
-        var scheduler = UplinkScheduler()
     }
 }

@@ -1,193 +1,426 @@
-/// When the uplink may send, decided for the endpoint as a whole — not per lane: a server that answered
-/// 429/503 with `Retry-After`, or 5xx, or did not answer, is the same server for alarm events and readings.
-/// When the endpoint may be tried again, alarm events go first.
+/// The upload loop as one state machine: the I/O shell (`UplinkService`) tells it what happened — the buffer
+/// was read, a batch was sent and how it ended, a wake-up or a timer, the token looked at, the configuration
+/// reloaded, an operator acknowledged the dead letters — and it answers with what to do: side effects
+/// (delete, dead-letter, raise or clear an uplink alarm, save the month's usage, log) and the one next step
+/// (read the buffer, send a batch, drop readings for the data budget, or sleep until a moment). It reads no
+/// clock and does no I/O: time comes in with each event, randomness is injected.
 ///
-/// A pure state machine: events (an outcome, a token looked at, a reload) change it; `next` answers what
-/// the upload loop does now. Time is monotonic milliseconds passed in; randomness is injected.
-///
-/// - 5xx, 408, 429 without `Retry-After`, network and TLS failures: full-jitter exponential backoff,
-///   `random(0, min(cap, base·2ⁿ))`, base 1 s, cap 30 s — uploads resume soon after the endpoint returns
-///   (median under 15 s after a 60 s outage) — and once failures have lasted `longOutageAfter` (5 min),
-///   exactly `longOutageWait` (1 min): over a long outage at most one attempt a minute (each may cost a TLS
-///   handshake on a metered link), and never more than a minute after the endpoint's return.
-/// - `Retry-After`: nothing goes before it expires; then a random 0–10 % more (at least 0–1 s), so a fleet
-///   told the same time does not come back at the same instant (sync protocol §7).
-/// - 401/403: the token is refused; retry after 30 s, doubling to 10 min — at once when the token source
-///   holds another token, or on a reload. 404/405 (wrong endpoint URL) back off the same way.
-/// - A reload that changes neither the endpoint nor the token keeps all of this.
-public struct UplinkScheduler: Sendable, Equatable {
-    public struct Policy: Sendable, Equatable {
-        public var backoffBase: TimeSpan
-        public var backoffCap: TimeSpan
-        public var longOutageAfter: TimeSpan
-        public var longOutageWait: TimeSpan
-        public var slowRetryFirst: TimeSpan
-        public var slowRetryCap: TimeSpan
-        /// While a token is refused, how often the loop looks at the token source.
-        public var tokenCheckEvery: TimeSpan
+/// It holds the parts that decide:
+/// - the `EndpointGate`: when the endpoint may be tried, for both lanes (`Retry-After`, 5xx backoff, a
+///   refused token), alarm events first;
+/// - one `UplinkMachine` per lane: batch size after 413, dead letters, the uplink's alarms;
+/// - when a batch of readings is due: full, its body nearly `batch.maxBytes`, or its oldest reading
+///   `batch.maxAge` old (an hour while the data budget saves);
+/// - the data budget: the month's usage, the saving mode, the hourly snapshots kept while saving;
+/// - which uplink alarms the gateway has been told of (raised as system alarm events, cleared once).
+public struct UplinkScheduler: Sendable {
+    public typealias Lane = EndpointGate.Lane
 
-        public init(
-            backoffBase: TimeSpan = .seconds(1), backoffCap: TimeSpan = .seconds(30),
-            longOutageAfter: TimeSpan = .minutes(5),
-            longOutageWait: TimeSpan = .minutes(1), slowRetryFirst: TimeSpan = .seconds(30),
-            slowRetryCap: TimeSpan = .minutes(10), tokenCheckEvery: TimeSpan = .seconds(30)
-        ) {
-            self.backoffBase = backoffBase; self.backoffCap = backoffCap
-            self.longOutageAfter = longOutageAfter; self.longOutageWait = longOutageWait
-            self.slowRetryFirst = slowRetryFirst; self.slowRetryCap = slowRetryCap;
-            self.tokenCheckEvery = tokenCheckEvery
-        }
+    /// The loop's clock readings at an event: monotonic for waits, wall for readings' ages and the month.
+    public struct Now: Sendable, Equatable {
+        public var monotonic: Int64
+        public var wall: Int64
+        public init(monotonic: Int64, wall: Int64) { self.monotonic = monotonic; self.wall = wall }
     }
 
-    public enum Lane: String, Sendable, Equatable { case alarms, readings }
+    public enum Event: Sendable {
+        /// The loop starts: the month's usage as saved, and the uplink alarms standing from before a restart.
+        case start(usage: DataUsage, standing: Set<String>)
+        /// The buffer's head was read (or read ahead): the next records of both lanes.
+        case read(epoch: String, alarms: [BufferedRecord], readings: [BufferedRecord])
+        case readFailed(String)
+        /// Readings dropped for the data budget (`error` nil: committed).
+        case dropped(count: Int, error: String?)
+        /// A batch of `offered` records (`batch.count` of them fitted `batch.maxBytes`) was sent with `token`;
+        /// `wireBytes` went over the link (requests and responses, as libcurl counts them).
+        case sent(Lane, BufferBatch, offered: Int, outcome: UplinkOutcome, token: String, wireBytes: Int64)
+        /// The token source could not be read, so nothing was sent.
+        case noToken(String)
+        /// The sleep ended: its time came, or an alarm event was committed. `token`: what the token source
+        /// holds now, when `wantsToken` asked for it.
+        case woke(token: String?)
+        case configChanged(UplinkConfig, encoder: BatchEncoder)
+        /// An operator looked at the dead letters (`edgectl uplink ack-rejected`).
+        case rejectedAcknowledged
+    }
 
-    /// What the upload loop does now.
+    public enum LogLevel: String, Sendable, Equatable { case notice, warning, error }
+
+    public enum Effect: Sendable, Equatable {
+        /// The server holds the batch: delete its records.
+        case acknowledge(Lane, BufferBatch)
+        /// The server will never take the batch: move it to the dead-letter lane.
+        case deadLetter(BufferBatch, reason: String)
+        /// Store a change of an uplink alarm as a `system` alarm event.
+        case alarm(UplinkAlarmChange)
+        /// Save the month's data usage in the buffer file.
+        case saveUsage(DataUsage)
+        case log(LogLevel, String)
+    }
+
     public enum Next: Sendable, Equatable {
-        case send(Lane)
-        /// Nothing may or need go before this moment (an event may come sooner: then ask again).
-        case sleepUntil(Int64)
-        /// Nothing waits to be sent.
-        case idle
+        /// Read up to `maxRecords` from the head of the buffer. `prefetched`: what was read ahead while the
+        /// last batch was in flight may stand in for it (that batch was acknowledged).
+        case read(maxRecords: Int, prefetched: Bool)
+        /// Send `records` (a prefix of the lane; fewer go if the body passes `batch.maxBytes`).
+        /// `readAhead`: a backlog drains, so read and encode the next batch while this one is in flight;
+        /// these records, already read, follow the offered ones.
+        case send(Lane, records: [BufferedRecord], epoch: String, readAhead: [BufferedRecord]?)
+        /// Drop these readings with a `data-budget` gap record.
+        case drop([BufferedRecord])
+        /// Wait until this monotonic moment; a wake-up (an alarm event, an operator) may end it sooner.
+        case sleep(untilMillis: Int64)
     }
 
-    /// Why the endpoint is not tried now.
-    public enum Hold: String, Sendable, Equatable {
-        case backoff = "backing off"
-        case retryAfter = "retry-after"
-        case tokenRefused = "token refused"
-        case wrongEndpoint = "wrong endpoint"
-        case noToken = "no token"
+    public struct Step: Sendable, Equatable {
+        public var effects: [Effect]
+        public var next: Next
     }
+
+    public struct Policy: Sendable, Equatable {
+        /// How often a changed month's usage is saved.
+        public var usageSaveEvery: TimeSpan = .seconds(30)
+        /// How long to wait after the buffer could not be read or dropped from.
+        public var bufferRetry: TimeSpan = .seconds(5)
+        /// While the data budget saves, batches of hourly snapshots wait up to this long.
+        public var savingMaxAge: TimeSpan = .hours(1)
+        /// While saving, records read at once (most are dropped, not sent).
+        public var savingReadDepth = 1000
+        public var gate = EndpointGate.Policy()
+        public init() {}
+    }
+
+    /// The system alarm raised while the data budget saves.
+    public static let dataBudgetAlarm = "uplink-data-budget"
 
     public let policy: Policy
-    /// No request before this (monotonic ms).
-    public private(set) var notBeforeMillis: Int64 = .min
-    public private(set) var hold: Hold?
-    private var backoff: Backoff
-    /// When the current run of failures began.
-    private var failingSinceMillis: Int64?
-    /// The token the server refused, while it is the one the source holds.
-    private var refusedToken: String?
-    private var slowRetries = 0
+    public private(set) var config: UplinkConfig
+    private var encoder: BatchEncoder
+    public private(set) var gate: EndpointGate
+    public private(set) var alarmLane: UplinkLane
+    public private(set) var readingLane: UplinkLane
+    public private(set) var mode: DataBudgetMode = .normal
+    private var snapshots = HourlySnapshots()
+    public private(set) var usage: DataUsage
+    private var usageDirty = false
+    private var usageSavedAt: Int64 = .min
+    /// Uplink alarms raised as system alarm events and not cleared yet.
+    public private(set) var published: Set<String> = []
+    /// The latest reason given for each alarm raised.
+    private var reasons: [String: String] = [:]
+    /// What the loop is doing, for `edgectl uplink`.
+    public private(set) var state = "idle"
+    /// Readings dropped for the data budget since the start.
+    public private(set) var droppedForBudget: Int64 = 0
+    private let random: @Sendable (ClosedRange<Int64>) -> Int64
 
-    public init(policy: Policy = Policy()) {
+    public init(
+        _ config: UplinkConfig, encoder: BatchEncoder, policy: Policy = Policy(),
+        random: @escaping @Sendable (ClosedRange<Int64>) -> Int64 = { Int64.random(in: $0) }
+    ) {
         self.policy = policy
-        backoff = Backoff(base: policy.backoffBase, cap: policy.backoffCap)
+        self.config = config
+        self.encoder = encoder
+        self.random = random
+        gate = EndpointGate(policy: policy.gate)
+        alarmLane = UplinkLane(maxRecords: config.batch.maxRecords)
+        readingLane = UplinkLane(maxRecords: config.batch.maxRecords)
+        usage = DataUsage(month: "")
     }
 
-    /// Whether the server refused the token the source held (the loop then looks at the source now and then).
-    public var tokenRefused: Bool { refusedToken != nil }
+    /// The uplink's own alarms active now, sorted (the data budget's included).
+    public var activeAlarms: [String] { desiredAlarms.sorted() }
 
-    /// The next thing to do: alarm events first whenever the endpoint may be tried; readings once their
-    /// batch is due (`readingsDueMillis`: full, old enough, or its body nearly full — nil when none wait).
-    public func next(nowMillis now: Int64, alarmsWaiting: Bool, readingsDueMillis: Int64?) -> Next {
-        guard alarmsWaiting || readingsDueMillis != nil else { return .idle }
-        if now < notBeforeMillis {
-            // While a token is refused, wake up to look at the token source.
-            let look = refusedToken != nil ? now + policy.tokenCheckEvery.milliseconds : Int64.max
-            return .sleepUntil(min(notBeforeMillis, look))
+    /// While the server refuses the token, the loop looks at the token source when it wakes.
+    public var wantsToken: Bool { gate.tokenRefused }
+
+    /// The failure the lanes saw last (nil after a success).
+    public var lastError: String? { readingLane.machine.lastError ?? alarmLane.machine.lastError }
+
+    public mutating func handle(_ event: Event, now: Now) -> Step {
+        var effects: [Effect] = []
+        updateMode(now)
+        let next: Next
+        switch event {
+        case .start(let saved, let standing):
+            usage = saved.asOf(wallMillis: now.wall)
+            published = standing
+            usageSavedAt = now.monotonic
+            next = readHead(prefetched: false)
+        case .read(let epoch, let alarms, let readings):
+            next = decide(epoch: epoch, alarms: alarms, readings: readings, now: now)
+        case .readFailed(let why):
+            effects.append(.log(.error, "uplink: reading the buffer failed: \(why)"))
+            next = .sleep(untilMillis: now.monotonic + policy.bufferRetry.milliseconds)
+        case .dropped(let count, let error):
+            if let error {
+                effects.append(.log(.error, "uplink: dropping readings for the data budget failed: \(error)"))
+                next = .sleep(untilMillis: now.monotonic + policy.bufferRetry.milliseconds)
+            } else {
+                droppedForBudget += Int64(count)
+                next = readHead(prefetched: false)
+            }
+        case .sent(let lane, let batch, let offered, let outcome, let token, let wireBytes):
+            next = sent(lane, batch, offered: offered, outcome, token: token, wireBytes: wireBytes, now, &effects)
+        case .noToken(let why):
+            state = "no token"
+            gate.noToken(nowMillis: now.monotonic)
+            effects.append(.log(.error, "uplink: \(why)"))
+            next = readHead(prefetched: false)
+        case .woke(let token):
+            if let token, gate.tokenRefused, gate.tokenSeen(token, nowMillis: now.monotonic) {
+                effects.append(.log(.notice, "uplink: the token changed; retrying now"))
+            }
+            next = readHead(prefetched: false)
+        case .configChanged(let new, let encoder):
+            reload(new, encoder: encoder, now: now)
+            next = readHead(prefetched: false)
+        case .rejectedAcknowledged:
+            for action in alarmLane.machine.acknowledgeRejected() + readingLane.machine.acknowledgeRejected() {
+                if case .clearAlarm(let a) = action {
+                    effects.append(.log(.notice, "uplink alarm \(a.rawValue) acknowledged by an operator"))
+                }
+            }
+            next = readHead(prefetched: false)
         }
-        if alarmsWaiting { return .send(.alarms) }
-        guard let due = readingsDueMillis else { return .idle }
-        return due <= now ? .send(.readings) : .sleepUntil(due)
+        updateMode(now)
+        reconcileAlarms(&effects)
+        if usageDirty, now.monotonic - usageSavedAt >= policy.usageSaveEvery.milliseconds {
+            effects.append(.saveUsage(usage))
+            usageDirty = false
+            usageSavedAt = now.monotonic
+        }
+        return Step(effects: effects, next: next)
     }
 
-    /// A batch was sent with `token` and ended with `outcome`. Returns how long nothing may go (nil: the
-    /// endpoint may be tried again at once).
-    @discardableResult
-    public mutating func sent(
-        _ outcome: UplinkOutcome, token: String, nowMillis now: Int64,
-        random: (ClosedRange<Int64>) -> Int64
-    ) -> Int64? {
-        switch outcome {
-        case .stored:
-            reset(now)
-            return nil
-        case .tooLarge, .rejected:
-            // The batch's fault, not the endpoint's: the next batch goes at once.
-            return nil
-        case .unauthorized:
-            if refusedToken != token { slowRetries = 0 }
-            refusedToken = token
-            return slowRetry(now, .tokenRefused)
-        case .wrongEndpoint:
-            return slowRetry(now, .wrongEndpoint)
-        case .untrusted:
-            return fail(now, retryAfterMillis: nil, random: random)
-        case .retry(_, let retryAfter, _):
-            return fail(now, retryAfterMillis: retryAfter, random: random)
+    /// The month's usage, if it changed since it was last saved (the loop saves it on its way out).
+    public mutating func unsavedUsage() -> DataUsage? {
+        guard usageDirty else { return nil }
+        usageDirty = false
+        return usage
+    }
+
+    /// Saving the usage failed: it is saved again at the next occasion.
+    public mutating func usageNotSaved() { usageDirty = true }
+
+    /// When the endpoint may be tried next, in monotonic ms, while it is held (nil: not held).
+    public func heldUntil(nowMillis now: Int64) -> Int64? {
+        gate.hold == nil ? nil : max(now, gate.notBeforeMillis)
+    }
+
+    // MARK: - Decisions
+
+    private func readHead(prefetched: Bool) -> Next {
+        let depth = mode == .saving ? max(policy.savingReadDepth, readingLane.machine.batchRecords) : readingLane.offer
+        return .read(maxRecords: depth, prefetched: prefetched)
+    }
+
+    private mutating func decide(epoch: String, alarms: [BufferedRecord], readings: [BufferedRecord], now: Now)
+        -> Next
+    {
+        let idle = Next.sleep(untilMillis: now.monotonic + max(1000, config.batch.maxAge.milliseconds))
+        guard !(alarms.isEmpty && readings.isEmpty) else {
+            state = "idle"
+            return idle
+        }
+        // Near the data budget's cap: readings other than the hourly snapshots are dropped (with a gap record),
+        // then the head of the lane is read again.
+        if mode == .saving && !readings.isEmpty {
+            let drop = snapshots.split(readings).drop
+            if !drop.isEmpty { return .drop(drop) }
+        }
+        let batchRecords = readingLane.offer
+        // A batch of readings that is neither full nor old enough waits to fill up (alarms never wait). While
+        // saving data, a batch of hourly snapshots waits up to an hour.
+        var due: Int64?
+        if !readings.isEmpty {
+            due = now.monotonic
+            let maxAge =
+                mode == .saving
+                ? max(config.batch.maxAge.milliseconds, policy.savingMaxAge.milliseconds)
+                : config.batch.maxAge.milliseconds
+            if readings.count < batchRecords, let oldest = readings.compactMap({ $0.reading?.wallMillis }).min() {
+                let age = now.wall - oldest
+                if age < maxAge, !bodyNearlyFull(readings, epoch: epoch) { due = now.monotonic + maxAge - age }
+            }
+        }
+        switch gate.next(nowMillis: now.monotonic, alarmsWaiting: !alarms.isEmpty, readingsDueMillis: due) {
+        case .idle:
+            state = "idle"
+            return idle
+        case .sleepUntil(let t):
+            state = gate.hold?.rawValue ?? (mode == .saving ? "saving data" : "filling")
+            return .sleep(untilMillis: t)
+        case .send(.alarms):
+            state = "sending"
+            return .send(
+                .alarms, records: Array(alarms.prefix(alarmLane.machine.batchRecords)), epoch: epoch, readAhead: nil)
+        case .send(.readings):
+            state = "sending"
+            let offered = Array(readings.prefix(batchRecords))
+            return .send(
+                .readings, records: offered, epoch: epoch,
+                readAhead: readings.count >= batchRecords ? Array(readings.dropFirst(batchRecords)) : nil)
         }
     }
 
-    /// The token source could not be read: look again in `slowRetryFirst`.
-    public mutating func noToken(nowMillis now: Int64) {
-        hold = .noToken
-        notBeforeMillis = max(notBeforeMillis, now + policy.slowRetryFirst.milliseconds)
+    /// Whether a not-yet-full batch of readings already fills 90 % of `batch.maxBytes` (then it goes now).
+    private func bodyNearlyFull(_ records: [BufferedRecord], epoch: String) -> Bool {
+        let limit = Int(config.batch.maxBytes.bytes)
+        // The estimate over-counts, so only an estimate past the limit needs the exact size.
+        guard records.reduce(0, { $0 + $1.estimatedWireBytes }) >= limit * 9 / 10 else { return false }
+        return encoder.encode(BufferBatch(epoch: epoch, records: records), sentAt: 0, clockSynchronized: false).count
+            >= limit * 9 / 10
     }
 
-    /// The loop looked at the token source while a token is refused: when it holds another one, the endpoint
-    /// is tried at once. Returns true then.
-    public mutating func tokenSeen(_ token: String, nowMillis now: Int64) -> Bool {
-        guard let refused = refusedToken, refused != token else { return false }
-        refusedToken = nil
-        slowRetries = 0
-        if hold == .tokenRefused { open(now) }
-        return true
-    }
-
-    /// The configuration was reloaded. A new endpoint or token starts afresh; otherwise the state stays,
-    /// except that a refused token or a wrong endpoint is tried again at once (a field tech may have fixed it
-    /// where the gateway cannot see: on the server).
-    public mutating func reloaded(endpointOrTokenChanged: Bool, nowMillis now: Int64) {
-        if endpointOrTokenChanged {
-            self = UplinkScheduler(policy: policy)
-            return
+    private mutating func sent(
+        _ lane: Lane, _ batch: BufferBatch, offered: Int, _ outcome: UplinkOutcome, token: String, wireBytes: Int64,
+        _ now: Now, _ effects: inout [Effect]
+    ) -> Next {
+        if wireBytes > 0 {
+            usage.add(wireBytes, atWallMillis: now.wall)
+            usageDirty = true
         }
-        if hold == .tokenRefused || hold == .wrongEndpoint || hold == .noToken {
-            slowRetries = 0
-            open(now)
+        let name = lane == .alarms ? "alarm lane" : "readings"
+        if lane == .readings { readingLane.noteFit(offered: offered, kept: batch.count) }
+        let actions =
+            lane == .alarms
+            ? alarmLane.machine.handle(outcome, records: batch.count)
+            : readingLane.machine.handle(outcome, records: batch.count)
+        let machine = lane == .alarms ? alarmLane.machine : readingLane.machine
+        // When the endpoint may be tried again, for both lanes.
+        if let ms = gate.sent(outcome, token: token, nowMillis: now.monotonic, random: random) {
+            state = gate.hold?.rawValue ?? "backing off"
+            effects.append(
+                .log(
+                    .warning,
+                    "uplink (\(name)): \(machine.lastError ?? "failed"); next attempt in \(TimeSpan(milliseconds: ms))")
+            )
+        }
+        var stored = false
+        for action in actions {
+            switch action {
+            case .acknowledge:
+                stored = true
+                state = "online"
+                effects.append(.acknowledge(lane, batch))
+            case .resendSmaller:
+                effects.append(
+                    .log(
+                        .warning,
+                        "uplink: 413 for \(batch.count) records (\(name)); sending \(machine.batchRecords) at a time"))
+            case .deadLetter(let reason):
+                effects.append(.deadLetter(batch, reason: reason))
+            case .raiseAlarm(let alarm, let message):
+                reasons[alarm.rawValue] = message
+                effects.append(.log(.error, "uplink alarm \(alarm.rawValue): \(message)"))
+            case .clearAlarm(let alarm):
+                effects.append(.log(.notice, "uplink alarm \(alarm.rawValue) cleared"))
+            }
+        }
+        // After an acknowledged batch of readings, what was read ahead meanwhile may be used.
+        return readHead(prefetched: stored && lane == .readings)
+    }
+
+    /// A new endpoint or token starts the gate and the lanes afresh; otherwise they keep their state (a
+    /// changed batch size restarts the lanes).
+    private mutating func reload(_ new: UplinkConfig, encoder: BatchEncoder, now: Now) {
+        let same = new.endpoint == config.endpoint && new.token == config.token
+        gate.reloaded(endpointOrTokenChanged: !same, nowMillis: now.monotonic)
+        if !same || new.batch.maxRecords != config.batch.maxRecords {
+            alarmLane = UplinkLane(maxRecords: new.batch.maxRecords)
+            readingLane = UplinkLane(maxRecords: new.batch.maxRecords)
+        }
+        config = new
+        self.encoder = encoder
+        updateMode(now)
+    }
+
+    private mutating func updateMode(_ now: Now) {
+        if usage.month.isEmpty { usage = DataUsage(month: DataUsage.month(ofWallMillis: now.wall)) }
+        let current = usage.asOf(wallMillis: now.wall)
+        let cap = config.monthlyBudget?.bytes
+        let newMode = DataBudgetMode.of(current, budget: cap)
+        if newMode == .saving {
+            reasons[Self.dataBudgetAlarm] =
+                "\(current.bytes) of the \(cap ?? 0)-byte monthly data budget used in \(current.month); "
+                + "sending alarms and hourly snapshots only, other readings are dropped with data-budget gap records"
+            if mode != .saving { snapshots = HourlySnapshots() }
+        }
+        mode = newMode
+    }
+
+    /// The current month's usage as of `wall`.
+    public func usage(asOfWallMillis wall: Int64) -> DataUsage { usage.asOf(wallMillis: wall) }
+
+    private var desiredAlarms: Set<String> {
+        var desired = Set(alarmLane.machine.activeAlarms.union(readingLane.machine.activeAlarms).map(\.rawValue))
+        if mode == .saving { desired.insert(Self.dataBudgetAlarm) }
+        return desired
+    }
+
+    /// Tells the gateway about uplink alarms raised or cleared since it was last told.
+    private mutating func reconcileAlarms(_ effects: inout [Effect]) {
+        let desired = desiredAlarms
+        guard desired != published else { return }
+        for name in desired.subtracting(published).sorted() {
+            effects.append(
+                .alarm(
+                    UplinkAlarmChange(
+                        name: name, raised: true, priority: Self.priority(name), reason: reasons[name] ?? name)))
+        }
+        for name in published.subtracting(desired).sorted() {
+            let reason =
+                name == Self.dataBudgetAlarm
+                ? "the data budget allows everything again (a new month, or a larger budget)"
+                : "uploads go through again"
+            effects.append(
+                .alarm(UplinkAlarmChange(name: name, raised: false, priority: Self.priority(name), reason: reason)))
+        }
+        published = desired
+    }
+
+    public static func priority(_ alarm: String) -> AlarmPriority {
+        switch alarm {
+        case UplinkAlarm.unauthorized.rawValue, UplinkAlarm.untrustedServer.rawValue,
+            UplinkAlarm.wrongEndpoint.rawValue:
+            .high
+        case UplinkAlarm.rejectedBatch.rawValue: .medium
+        default: .low
         }
     }
+}
 
-    // MARK: -
-
-    private mutating func reset(_ now: Int64) {
-        backoff.reset()
-        failingSinceMillis = nil
-        refusedToken = nil
-        slowRetries = 0
-        open(now)
+/// A change of one of the uplink's own alarms, for the gateway to store as a `system` alarm event.
+public struct UplinkAlarmChange: Sendable, Equatable {
+    public var name: String
+    public var raised: Bool
+    public var priority: AlarmPriority
+    public var reason: String
+    public init(name: String, raised: Bool, priority: AlarmPriority, reason: String) {
+        self.name = name; self.raised = raised; self.priority = priority; self.reason = reason
     }
+}
 
-    private mutating func open(_ now: Int64) {
-        notBeforeMillis = now
-        hold = nil
-    }
+/// One lane's batch size, dead letters and alarms (`UplinkMachine`), and how many of its records fitted in
+/// `batch.maxBytes` last time.
+public struct UplinkLane: Sendable {
+    public var machine: UplinkMachine
+    /// How many records fitted in `batch.maxBytes` the last time that bound decided (nil: the record limit
+    /// decides). Without it every batch would read and encode `batchRecords` records to keep a few.
+    public private(set) var bodyFit: Int?
 
-    private mutating func fail(_ now: Int64, retryAfterMillis: Int64?, random: (ClosedRange<Int64>) -> Int64) -> Int64 {
-        let since = failingSinceMillis ?? now
-        failingSinceMillis = since
-        let wait: Int64
-        if let ra = retryAfterMillis {
-            wait = ra + random(0...max(1000, ra / 10))
-            hold = .retryAfter
-        } else if now - since >= policy.longOutageAfter.milliseconds {
-            wait = policy.longOutageWait.milliseconds
-            hold = .backoff
-        } else {
-            wait = backoff.next(random: random)
-            hold = .backoff
+    public init(maxRecords: Int) { machine = UplinkMachine(maxBatchRecords: maxRecords) }
+
+    /// Records to offer for the next batch: the record limit, or a little more than fitted last time.
+    public var offer: Int { min(machine.batchRecords, bodyFit.map { $0 + $0 / 4 + 1 } ?? .max) }
+
+    /// Learns whether the body bound decided: `offered` records were offered, `kept` fitted.
+    public mutating func noteFit(offered: Int, kept: Int) {
+        if kept < offered {
+            bodyFit = kept
+        } else if let f = bodyFit, kept >= f {
+            bodyFit = kept * 2 >= machine.batchRecords ? nil : kept * 2
         }
-        notBeforeMillis = now + wait
-        return wait
-    }
-
-    private mutating func slowRetry(_ now: Int64, _ why: Hold) -> Int64 {
-        let first = policy.slowRetryFirst.milliseconds, cap = policy.slowRetryCap.milliseconds
-        let wait = min(cap, first << Int64(min(slowRetries, 20)))
-        slowRetries += 1
-        hold = why
-        notBeforeMillis = now + wait
-        return wait
     }
 }
