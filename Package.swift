@@ -26,12 +26,15 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        // Typed wrappers for variadic C functions and macros (curl_easy_setopt, sd_journal_send, TIOCSRS485).
-        .target(name: "CEdgeShim", dependencies: ["CModbus", "CSystemd", "CCurl"]),
+        // Typed wrappers for libcurl's variadic functions (curl_easy_setopt, curl_easy_getinfo).
+        .target(name: "CEdgeShim", dependencies: ["CCurl"]),
+        // The OS calls Swift cannot make directly (TIOCSRS485, SO_PEERCRED, ntp_adjtime, mallopt); libc only.
+        .target(name: "CEdgeSystem"),
 
-        // What touches the OS beneath everything else: monotonic condition variables, a blocking worker with an
-        // async face.
-        .target(name: "EdgeSystem"),
+        // What touches the OS, beneath everything else: system calls with errno as a typed error, the Unix and
+        // TCP sockets, the clocks (monotonic for waits, wall for timestamps) and clock sync status, monotonic
+        // condition variables, a blocking worker with an async face, RS-485 direction control, the C heap.
+        .target(name: "EdgeSystem", dependencies: ["CEdgeSystem"]),
 
         // Pure logic: value types, config model and validation, decoding, planning, alarm logic. No I/O.
         .target(name: "EdgeCore", dependencies: [.product(name: "Yams", package: "Yams")]),
@@ -42,10 +45,10 @@ let package = Package(
         .target(
             name: "EdgeRuntime",
             dependencies: [
-                "EdgeCore", "EdgeSystem", "CSystemd", "CEdgeShim",
+                "EdgeCore", "EdgeSystem", "CSystemd",
                 .product(name: "Logging", package: "swift-log")
             ]),
-        .target(name: "SerialIO", dependencies: ["EdgeCore", "CEdgeShim"]),
+        .target(name: "SerialIO", dependencies: ["EdgeCore", "EdgeSystem"]),
         .target(
             name: "ModbusPoller",
             dependencies: [
@@ -61,7 +64,7 @@ let package = Package(
         .target(
             name: "Uplink",
             dependencies: [
-                "EdgeCore", "EdgeSystem", "EdgeBuffer", "EdgeRuntime", "ModbusPoller", "CCurl", "CEdgeShim", "CZlib",
+                "EdgeCore", "EdgeSystem", "EdgeBuffer", "EdgeRuntime", "CCurl", "CEdgeShim", "CZlib",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log")
             ]),
@@ -85,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "edgectl",
             dependencies: [
-                "EdgeCore", "EdgeRuntime", "EdgeControl", "ModbusPoller", "Uplink",
+                "EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeControl", "ModbusPoller", "Uplink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams")
             ]),
@@ -125,8 +128,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "EdgeCore", "EdgeRuntime", "EdgeControl", "EdgeTestSupport", "EdgeSim", "ModbusPoller", "EdgeBuffer",
-                "Uplink",
+                "EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeControl", "EdgeTestSupport", "EdgeSim", "ModbusPoller",
+                "EdgeBuffer", "Uplink",
                 .product(name: "Logging", package: "swift-log")
             ])
     ],

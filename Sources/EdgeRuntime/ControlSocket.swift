@@ -1,4 +1,3 @@
-import CEdgeShim
 import EdgeSystem
 import Foundation
 
@@ -138,10 +137,9 @@ public final class ControlServer: @unchecked Sendable {
 
     /// One connection: requests until the peer closes, each line answered in order.
     private func handle(_ client: Int32) {
-        var pid: Int32 = 0, uid: UInt32 = UInt32.max, gid: UInt32 = UInt32.max
         // Without the peer's credentials a change could not be attributed: such a peer gets no answer.
-        guard edge_peer_credentials(client, &pid, &uid, &gid) == 0 else { return }
-        let peer = ControlPeer(pid: pid, uid: uid, gid: gid)
+        guard let c = try? UnixSocket.peerCredentials(client) else { return }
+        let peer = ControlPeer(pid: c.pid, uid: c.uid, gid: c.gid)
         var buffer: [UInt8] = []
         while true {
             guard (try? UnixSocket.waitReadable(client, timeoutMillis: 30_000)) == true,

@@ -1,5 +1,6 @@
 import CModbus
 import EdgeCore
+import EdgeSystem
 import Foundation
 
 /// One simulated device: a unit id answering from a template's register map, with values that move.
@@ -37,9 +38,7 @@ public final class SimDevice: @unchecked Sendable {
         mapping = modbus_mapping_new_start_address(
             UInt32(c.0), UInt32(c.1), UInt32(d.0), UInt32(d.1),
             UInt32(h.0), UInt32(h.1), UInt32(i.0), UInt32(i.1))!
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        started = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        started = SystemClock.monotonicNanos()
         refresh()
     }
 
@@ -66,9 +65,7 @@ public final class SimDevice: @unchecked Sendable {
 
     /// Seconds since the device started.
     public var elapsed: Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec) - started) / 1e9
+        Double(SystemClock.monotonicNanos() - started) / 1e9
     }
 
     /// The engineering value a tag has now.

@@ -34,11 +34,7 @@ public final class MonotonicCondition: @unchecked Sendable {
     }
 
     /// Monotonic nanoseconds (CLOCK_MONOTONIC), the base of every deadline here.
-    public static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)  // cannot fail for CLOCK_MONOTONIC with a valid pointer
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    public static func now() -> UInt64 { SystemClock.monotonicNanos() }
 
     public func lock() { Self.check(pthread_mutex_lock(mutex), "pthread_mutex_lock") }
     public func unlock() { Self.check(pthread_mutex_unlock(mutex), "pthread_mutex_unlock") }

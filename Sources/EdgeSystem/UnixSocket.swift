@@ -1,3 +1,5 @@
+import CEdgeSystem
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -77,6 +79,14 @@ public enum UnixSocket {
     }
 
     /// Waits until `fd` is readable (or closed by the peer): true; false when `timeoutMillis` passed.
+    /// The peer's process, user and group (SO_PEERCRED), as the kernel recorded them at connect.
+    public static func peerCredentials(_ fd: Int32) throws(SystemError) -> (pid: Int32, uid: UInt32, gid: UInt32) {
+        var pid: Int32 = 0, uid: UInt32 = .max, gid: UInt32 = .max
+        let rc = edge_peer_credentials(fd, &pid, &uid, &gid)
+        if rc != 0 { throw SystemError("getsockopt(SO_PEERCRED)", errno: rc) }
+        return (pid, uid, gid)
+    }
+
     public static func waitReadable(_ fd: Int32, timeoutMillis: Int32) throws(SystemError) -> Bool {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         return try Syscall.run("poll") { poll(&p, 1, timeoutMillis) } > 0

@@ -63,7 +63,7 @@ public final class BusPoller: @unchecked Sendable {
         self.makeLink = makeLink
         self.report = report
         self.logger = logger
-        let now = PollClock.monotonicMillis()
+        let now = SystemClock.monotonicMillis()
         self.lastProgressMillis = now
         self.scheduler = PollScheduler(
             devices: devices.map {
@@ -105,7 +105,7 @@ public final class BusPoller: @unchecked Sendable {
                 + Int64((largestRead * 1000).rounded(.up)))
     }
 
-    private func markProgress() { condition.withLock { lastProgressMillis = PollClock.monotonicMillis() } }
+    private func markProgress() { condition.withLock { lastProgressMillis = SystemClock.monotonicMillis() } }
 
     public func status() -> [DeviceStatus] {
         condition.withLock {
@@ -128,7 +128,7 @@ public final class BusPoller: @unchecked Sendable {
         }
         while true {
             condition.lock()
-            lastProgressMillis = PollClock.monotonicMillis()
+            lastProgressMillis = SystemClock.monotonicMillis()
             if stopping { condition.unlock(); return }
             let action = scheduler.next(now: lastProgressMillis)
             switch action {
@@ -167,10 +167,10 @@ public final class BusPoller: @unchecked Sendable {
                 }
                 condition.lock()
                 devices[i] = device
-                let transition = scheduler.completed(i, answered: outcome.answered, now: PollClock.monotonicMillis())
+                let transition = scheduler.completed(i, answered: outcome.answered, now: SystemClock.monotonicMillis())
                 let online = scheduler.devices[i].online
                 switch transition {
-                case .wentOffline: offlineSinceWall[i] = PollClock.wallMillis()
+                case .wentOffline: offlineSinceWall[i] = SystemClock.wallMillis()
                 case .cameBack: offlineSinceWall[i] = nil
                 case nil: break
                 }

@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSystem
 import Foundation
 
 /// One device as the bus thread polls it: its tags, its live read plan and its counters.
@@ -59,12 +60,12 @@ public struct DevicePoller: Sendable {
             var started: UInt64
             repeat {
                 if attempt > 0 || i > 0 { pause(bus.interFrameDelay) }
-                started = PollClock.monotonicNanos()
+                started = SystemClock.monotonicNanos()
                 result = Self.read(link, unit: config.unit, r)
                 attempt += 1
             } while attempt <= bus.retries && Self.retryable(result)
-            let ended = PollClock.monotonicNanos()
-            let wall = PollClock.wallMillis()
+            let ended = SystemClock.monotonicNanos()
+            let wall = SystemClock.wallMillis()
             let latency = Int64((ended - started) / 1000)
             switch result {
             case .success(let data):
@@ -122,8 +123,8 @@ public struct DevicePoller: Sendable {
 
     private func bad(_ t: Int, _ q: Quality) -> Reading {
         Reading(
-            device: config.name, tag: tags[t].name, value: nil, quality: q, wallMillis: PollClock.wallMillis(),
-            monotonicNanos: PollClock.monotonicNanos())
+            device: config.name, tag: tags[t].name, value: nil, quality: q, wallMillis: SystemClock.wallMillis(),
+            monotonicNanos: SystemClock.monotonicNanos())
     }
 
     /// Timeouts and garbled frames are worth another attempt; exceptions and dead links are not.

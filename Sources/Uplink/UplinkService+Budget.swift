@@ -1,13 +1,13 @@
 import EdgeBuffer
 import EdgeCore
+import EdgeSystem
 import Foundation
-import ModbusPoller
 import Logging
 
 /// The month's data usage, kept in the buffer file across restarts.
 extension UplinkService {
     static func loadUsage(_ store: BufferStore, logger: Logger) async -> DataUsage {
-        let month = DataUsage.month(ofWallMillis: PollClock.wallMillis())
+        let month = DataUsage.month(ofWallMillis: SystemClock.wallMillis())
         do {
             guard let text = try await store.state(usageKey) else { return DataUsage(month: month) }
             return try JSONDecoder().decode(DataUsage.self, from: Data(text.utf8))

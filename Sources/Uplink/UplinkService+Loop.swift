@@ -1,9 +1,9 @@
 import EdgeBuffer
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import Foundation
 import Logging
-import ModbusPoller
 import ServiceLifecycle
 
 /// The upload loop: does what the `UplinkScheduler` answers, and tells it what came of it.
@@ -53,7 +53,7 @@ extension UplinkService {
     }
 
     static func now() -> UplinkScheduler.Now {
-        UplinkScheduler.Now(monotonic: PollClock.monotonicMillis(), wall: PollClock.wallMillis())
+        UplinkScheduler.Now(monotonic: SystemClock.monotonicMillis(), wall: SystemClock.wallMillis())
     }
 
     func loop(_ gateway: Source) async {
@@ -144,10 +144,7 @@ extension UplinkService {
                 return running ? .dropped(count: 0, error: error.description) : nil
             }
         case .sleep(let until):
-            let now = PollClock.monotonicMillis()
-            if let held = scheduler.heldUntil(nowMillis: now) {
-                update { $0.nextAttemptMillis = PollClock.wallMillis() + held - now }
-            }
+            let now = SystemClock.monotonicMillis()
             // An alarm wake-up ends the wait; while the endpoint is held the scheduler sends it back to sleep.
             await wake.wait(timeout: .milliseconds(max(0, until - now)))
             if !running { return nil }
@@ -163,7 +160,7 @@ extension UplinkService {
             switch effect {
             case .acknowledge(let lane, let batch):
                 update {
-                    $0.lastSuccessMillis = PollClock.wallMillis(); $0.nextAttemptMillis = nil
+                    $0.lastSuccessMillis = SystemClock.wallMillis(); $0.nextAttemptMillis = nil
                 }
                 // In the readings lane the deletion commits while the next batch is in flight (the read-ahead
                 // already leaves these records out).
@@ -207,8 +204,9 @@ extension UplinkService {
 
     /// Shows the scheduler's state in `edgectl uplink`.
     func publish(_ s: UplinkScheduler) {
-        let wall = PollClock.wallMillis()
+        let wall = SystemClock.wallMillis(), now = SystemClock.monotonicMillis()
         let usage = s.usage(asOfWallMillis: wall)
+        let next = s.heldUntil(nowMillis: now).map { wall + $0 - now }
         update {
             $0.state = s.state
             $0.alarms = s.activeAlarms
@@ -218,7 +216,7 @@ extension UplinkService {
             $0.monthlyBudget = s.config.monthlyBudget?.bytes
             $0.dataBudgetMode = s.mode.rawValue
             $0.readingsDroppedForBudget = s.droppedForBudget
-            if s.gate.hold == nil { $0.nextAttemptMillis = nil }
+            $0.nextAttemptMillis = next
         }
     }
 

@@ -1,9 +1,9 @@
 import EdgeBuffer
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import Foundation
 import Logging
-import ModbusPoller
 
 /// Encoding and sending one batch of one lane.
 extension UplinkService {
@@ -18,7 +18,7 @@ extension UplinkService {
     /// Encodes `records` (a prefix of a lane, in lane order) and gzips them. When the JSON body passes
     /// `batch.maxBytes`, keeps a shorter prefix instead (the rest goes in the next batch).
     static func prepare(_ records: [BufferedRecord], epoch: String, encoder: BatchEncoder, maxBytes: Int) -> Prepared {
-        let sentAt = PollClock.wallMillis(), synchronized = ClockStatus.isSynchronized()
+        let sentAt = SystemClock.wallMillis(), synchronized = ClockStatus.isSynchronized()
         var batch = BufferBatch(epoch: epoch, records: records)
         var json = encoder.encode(batch, sentAt: sentAt, clockSynchronized: synchronized)
         while json.count > maxBytes && batch.count > 1 {
@@ -37,7 +37,7 @@ extension UplinkService {
             return .noToken(error.description)
         }
         update {
-            $0.state = "sending"; $0.lastAttemptMillis = PollClock.wallMillis()
+            $0.state = "sending"; $0.lastAttemptMillis = SystemClock.wallMillis()
         }
         let request = shell.client.request(for: prepared.batch, gzippedBody: prepared.body, token: token)
         let outcome: UplinkOutcome
@@ -50,7 +50,8 @@ extension UplinkService {
             wireBytes = response.bytesSent + response.bytesReceived
             outcome = UplinkOutcome.classify(
                 status: response.status, retryAfter: response.headers["retry-after"],
-                body: String(decoding: response.body.prefix(400), as: UTF8.self), nowWallMillis: PollClock.wallMillis())
+                body: String(decoding: response.body.prefix(400), as: UTF8.self),
+                nowWallMillis: SystemClock.wallMillis())
         } catch {
             switch error.kind {
             case .tlsVerify, .pinMismatch: outcome = .untrusted(reason: error.description)

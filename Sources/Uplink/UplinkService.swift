@@ -3,7 +3,6 @@ import EdgeCore
 import EdgeRuntime
 import Foundation
 import Logging
-import ModbusPoller
 import ServiceLifecycle
 
 /// What `edgectl uplink` shows.

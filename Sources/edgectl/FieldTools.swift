@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeCore
+import EdgeSystem
 import Foundation
 import ModbusPoller
 
@@ -81,7 +82,7 @@ struct ProbeCommand: ParsableCommand {
         let modbus = try ModbusLinks.make(for: bus)
         let every = `repeat`.flatMap(TimeSpan.init(parsing:))
         repeat {
-            let t0 = PollClock.monotonicNanos()
+            let t0 = SystemClock.monotonicNanos()
             var out = Output(unit: unit, table: t.rawValue, address: address, latencyMillis: 0)
             do {
                 if t.isBitTable {
@@ -94,7 +95,7 @@ struct ProbeCommand: ParsableCommand {
             } catch {
                 out.error = error.description
             }
-            out.latencyMillis = Double(PollClock.monotonicNanos() - t0) / 1e6
+            out.latencyMillis = Double(SystemClock.monotonicNanos() - t0) / 1e6
             print(json ? Self.json(out) : Self.text(out))
             fflush(nil)
             if let every { Thread.sleep(forTimeInterval: every.seconds) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import EdgeControl
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import Foundation
 import Uplink
 

@@ -2,6 +2,7 @@ import EdgeBuffer
 import EdgeControl
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import Foundation
 import Logging
 import ModbusPoller

@@ -69,7 +69,7 @@ struct EdgedCommand: AsyncParsableCommand {
         await gateway.commitEvents(owed)
         // A corrupt file was moved aside: tell the operator and the server (the old epoch's data is kept).
         for n in notes where n.contains("moved") || n.contains("corrupt") {
-            await gateway.raiseSystem("buffer-recovered", .raised, priority: .high, reason: n)
+            await gateway.raiseSystem(AlarmID(rule: "buffer-recovered"), .raised, priority: .high, reason: n)
         }
 
         let uplink = UplinkService(
@@ -77,8 +77,7 @@ struct EdgedCommand: AsyncParsableCommand {
                 config: { await gateway.config }, store: store,
                 alarm: { change in
                     await gateway.raiseSystem(
-                        change.name, change.raised ? .raised : .cleared, priority: change.priority,
-                        reason: change.reason)
+                        change.id, change.transition, priority: change.priority, reason: change.reason)
                 },
                 standing: { await gateway.standingSystemAlarms }),
             wake: gateway.uplinkWakeStream, logger: logger)

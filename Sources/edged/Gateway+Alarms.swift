@@ -1,24 +1,26 @@
 import EdgeBuffer
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import Foundation
 import ModbusPoller
 
 /// Alarm events into the buffer's alarm lane, the gateway's own (system) alarms, and operator commands.
 extension Gateway {
-    var standingSystemAlarms: Set<String> { Set(systemOccurrences.keys) }
+    var standingSystemAlarms: Set<String> { Set(systemOccurrences.keys.map(\.description)) }
 
     /// Stores a system alarm's transition in the alarm lane (with the alarm state, in one transaction) and
     /// wakes the uplink. A raise of a standing alarm, or a clear of one that does not stand, is ignored.
-    func raiseSystem(_ name: String, _ transition: AlarmTransition, priority: AlarmPriority, reason: String) async {
-        let standing = systemOccurrences[name]
+    func raiseSystem(_ id: AlarmID, _ transition: AlarmTransition, priority: AlarmPriority, reason: String) async {
+        let name = id.description
+        let standing = systemOccurrences[id]
         if transition == .raised && standing != nil || transition == .cleared && standing == nil { return }
         let occurrence = standing ?? UUID().uuidString.lowercased()
-        systemOccurrences[name] = transition == .cleared ? nil : occurrence
+        systemOccurrences[id] = transition == .cleared ? nil : occurrence
         let record = AlarmEventRecord(
             alarm: name, occurrence: occurrence, kind: "system", device: config.gateway.id, tag: nil,
             transition: transition, priority: priority.rawValue, value: nil, limit: nil, reason: reason,
-            wallMillis: PollClock.wallMillis(), by: "edged", clockSynchronized: ClockStatus.isSynchronized())
+            wallMillis: SystemClock.wallMillis(), by: "edged", clockSynchronized: ClockStatus.isSynchronized())
         logger.warning("system alarm \(name) \(transition.rawValue): \(reason)", metadata: ["alarm": "\(name)"])
         do {
             _ = try await store.append(alarms: [record], state: alarmState())
@@ -30,7 +32,7 @@ extension Gateway {
 
     /// Alarm timers: on/off delays, stale values, shelving expiry.
     func tickAlarms() {
-        commit(engine.tick(now: PollClock.wallMillis()))
+        commit(engine.tick(now: SystemClock.wallMillis()))
     }
 
     /// Commits alarm events and waits until they are stored (or failed).
@@ -105,19 +107,19 @@ extension Gateway {
     // MARK: operator commands
 
     func acknowledge(_ id: String, by: String) async throws(AlarmCommandError) {
-        let events = try engine.acknowledge(id, by: by, now: PollClock.wallMillis())
+        let events = try engine.acknowledge(id, by: by, now: SystemClock.wallMillis())
         await commitEvents(events)
     }
     func shelve(_ id: String, for span: TimeSpan, by: String) async throws(AlarmCommandError) {
-        let events = try engine.shelve(id, for: span, by: by, now: PollClock.wallMillis())
+        let events = try engine.shelve(id, for: span, by: by, now: SystemClock.wallMillis())
         await commitEvents(events)
     }
     func unshelve(_ id: String, by: String) async throws(AlarmCommandError) {
-        let events = try engine.unshelve(id, by: by, now: PollClock.wallMillis())
+        let events = try engine.unshelve(id, by: by, now: SystemClock.wallMillis())
         await commitEvents(events)
     }
 
     var activeAlarms: [AlarmStatus] { engine.active }
-    func alarmHealth() -> AlarmHealth { engine.health(now: PollClock.wallMillis()) }
+    func alarmHealth() -> AlarmHealth { engine.health(now: SystemClock.wallMillis()) }
 
 }

@@ -1,6 +1,7 @@
 import EdgeBuffer
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import Foundation
 import ModbusPoller
 
@@ -10,7 +11,7 @@ extension Gateway {
     /// order), so a hung disk does not back up the report queue.
     func ingest(_ report: PollReport) {
         stats.reports += 1
-        let now = PollClock.wallMillis()
+        let now = SystemClock.wallMillis()
         for r in report.readings { latest["\(r.device).\(r.tag)"] = r }
         var events: [AlarmEvent] = []
         if let t = report.transition {
@@ -51,17 +52,17 @@ extension Gateway {
 
     func stored(_ n: Int) async {
         stats.readingsStored += n
-        if systemOccurrences["buffer-not-stored"] != nil {
-            await raiseSystem("buffer-not-stored", .cleared, priority: .high, reason: "readings are stored again")
+        if systemOccurrences[Self.notStoredAlarm] != nil {
+            await raiseSystem(Self.notStoredAlarm, .cleared, priority: .high, reason: "readings are stored again")
         }
     }
     func storeFailed(_ e: any Error) async {
         stats.storeErrors += 1
         stats.lastStoreError = "\(e)"
         logger.error("buffer: \(e)")
-        if systemOccurrences["buffer-not-stored"] == nil {
+        if systemOccurrences[Self.notStoredAlarm] == nil {
             await raiseSystem(
-                "buffer-not-stored", .raised, priority: .high,
+                Self.notStoredAlarm, .raised, priority: .high,
                 reason: "readings could not be stored (\(e)); they are counted in a gap record")
         }
     }

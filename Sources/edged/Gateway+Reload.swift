@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSystem
 import Foundation
 import ModbusPoller
 
@@ -17,7 +18,7 @@ extension Gateway {
         }
         writerStuckAfterMillis.withLock { $0 = new.stuckAfter.milliseconds }
         loaded = newLoaded
-        engine = AlarmEngine(config: newLoaded.config, now: PollClock.wallMillis())
+        engine = AlarmEngine(config: newLoaded.config, now: SystemClock.wallMillis())
         let events = engine.restore(snapshot)
         rbe = ReportByException(config: newLoaded.config)
         await polling.apply(newLoaded.config)

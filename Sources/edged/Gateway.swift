@@ -22,11 +22,11 @@ actor Gateway {
     /// Last reading of every device.tag, for `status`, `tail` and conditions.
     var latest: [String: Reading] = [:]
     /// Open alarm occurrences: alarm point id → occurrence id sent to the server.
-    var occurrences: [String: String]
+    var occurrences: [AlarmID: String]
     /// The gateway's own alarms (kind `system` in the sync protocol) that stand, with their occurrence ids:
     /// buffer health and the uplink's alarms. Kept with the alarm state, so a restart neither raises them
     /// twice nor forgets to clear them.
-    var systemOccurrences: [String: String]
+    var systemOccurrences: [AlarmID: String]
     /// Poll reports from the bus threads, in arrival order; what it drops is counted as not stored.
     nonisolated let reports: PollReportQueue
     /// Readings the bus threads produced and readings the report queue dropped, counted where they happen
@@ -36,7 +36,7 @@ actor Gateway {
     nonisolated let uplinkWake: AsyncStream<Void>.Continuation
     nonisolated let uplinkWakeStream: AsyncStream<Void>
     var stats = IngestStats()
-    nonisolated let startedWallMillis = PollClock.wallMillis()
+    nonisolated let startedWallMillis = SystemClock.wallMillis()
     /// `storage.stuckAfter` in ms, readable without a hop onto this actor: the watchdog decides on in-memory
     /// state alone, whatever the actor is waiting for.
     nonisolated let writerStuckAfterMillis: Locked<Int64>
@@ -63,14 +63,16 @@ actor Gateway {
 
     /// Reports that may wait for ingest: about 10 s of 1,000 devices polled every second.
     static let reportQueueCapacity = 10_000
+    /// The system alarm raised while readings cannot be stored.
+    static let notStoredAlarm = AlarmID(rule: "buffer-not-stored")
 
     /// Persisted alarm engine state with the open occurrence ids, kept in the buffer file and written in the
     /// same transaction as the alarm events that changed it.
     struct AlarmState: Codable {
         var snapshot: AlarmSnapshot
-        var occurrences: [String: String]
+        var occurrences: [AlarmID: String]
         /// Standing system alarms (buffer, uplink) → occurrence id.
-        var system: [String: String]?
+        var system: [AlarmID: String]?
         static let key = "alarms"
     }
 
@@ -80,7 +82,7 @@ actor Gateway {
     static func make(loaded: LoadedConfig, store: BufferStore, restored: AlarmState?, logger: Logger) -> (
         Gateway, [AlarmEvent]
     ) {
-        var engine = AlarmEngine(config: loaded.config, now: PollClock.wallMillis())
+        var engine = AlarmEngine(config: loaded.config, now: SystemClock.wallMillis())
         var owed: [AlarmEvent] = []
         if let restored {
             owed = engine.restore(restored.snapshot)
@@ -105,8 +107,8 @@ actor Gateway {
     }
 
     private init(
-        loaded: LoadedConfig, store: BufferStore, logger: Logger, engine: AlarmEngine, occurrences: [String: String],
-        systemOccurrences: [String: String]
+        loaded: LoadedConfig, store: BufferStore, logger: Logger, engine: AlarmEngine, occurrences: [AlarmID: String],
+        systemOccurrences: [AlarmID: String]
     ) {
         self.systemOccurrences = systemOccurrences
         self.loaded = loaded

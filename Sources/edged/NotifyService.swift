@@ -1,5 +1,6 @@
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import Foundation
 import Logging
 import ModbusPoller
@@ -40,7 +41,7 @@ struct NotifyService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let limit = gateway.writerStuckAfterMillis.withLock { $0 }
             let verdict = WatchdogVerdict.decide(
-                now: PollClock.monotonicMillis(), buses: gateway.polling.progress(),
+                now: SystemClock.monotonicMillis(), buses: gateway.polling.progress(),
                 writerStallMillis: gateway.store.writerStalledMillis, writerLimitMillis: limit)
             switch verdict {
             case .ping:

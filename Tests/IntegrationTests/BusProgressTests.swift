@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSystem
 import EdgeTestSupport
 import Foundation
 import Logging
@@ -69,7 +70,7 @@ import Testing
 
     func verdict(_ p: BusPoller) -> WatchdogVerdict {
         WatchdogVerdict.decide(
-            now: PollClock.monotonicMillis(),
+            now: SystemClock.monotonicMillis(),
             buses: [
                 WatchdogVerdict.Bus(
                     name: p.bus.name, lastProgress: p.lastProgress, allowance: p.progressAllowanceMillis)
@@ -101,7 +102,7 @@ import Testing
         var longestStill: Int64 = 0
         #expect(
             await eventually(timeout: 30) {
-                longestStill = max(longestStill, PollClock.monotonicMillis() - p.lastProgress)
+                longestStill = max(longestStill, SystemClock.monotonicMillis() - p.lastProgress)
                 return reports.value >= 3
             })
         // Marked between transactions: still for about one exchange (500 ms), not a whole poll (3 s).

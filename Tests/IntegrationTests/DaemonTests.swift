@@ -1,6 +1,7 @@
 import EdgeBuffer
 import EdgeCore
 import EdgeRuntime
+import EdgeSystem
 import EdgeTestSupport
 import Foundation
 import Testing

@@ -15,7 +15,7 @@ final class UplinkHarness: @unchecked Sendable {
     let config: EdgeConfig
     /// Every range a backoff or jitter was drawn from; the draw is the range's lower bound, so waits are
     /// as short as the rules allow (and exactly Retry-After when the server sends one).
-    let draws = Draws()
+    let draws: Draws
     /// What the test stored, by seq.
     private(set) var appended: [Int64: Reading] = [:]
     private var task: Task<Void, any Error>?
@@ -27,10 +27,13 @@ final class UplinkHarness: @unchecked Sendable {
     /// - Parameters:
     ///   - maxRecords: `uplink.batch.maxRecords`.
     ///   - configure: changes to the uplink configuration (token, TLS, limits).
-    init(_ receiver: ReferenceReceiver, maxRecords: Int = 100, configure: (inout UplinkConfig) -> Void = { _ in })
-        throws
-    {
+    ///   - randomWaits: waits drawn at random, as in the field (otherwise the shortest the rules allow).
+    init(
+        _ receiver: ReferenceReceiver, maxRecords: Int = 100, randomWaits: Bool = false,
+        configure: (inout UplinkConfig) -> Void = { _ in }
+    ) throws {
         self.receiver = receiver
+        draws = Draws(random: randomWaits)
         var c = try ExamplePad.load()
         c.gateway.id = receiver.gateway
         c.uplink.endpoint = receiver.endpoint
@@ -181,16 +184,20 @@ final class ChangeLog: @unchecked Sendable {
     func append(_ c: UplinkAlarmChange) { lock.withLock { items.append(c) } }
     var all: [UplinkAlarmChange] { lock.withLock { items } }
     /// `+name` for a raise, `-name` for a clear, in order.
-    var summary: [String] { all.map { ($0.raised ? "+" : "-") + $0.name } }
+    var summary: [String] { all.map { ($0.transition == .raised ? "+" : "-") + $0.id.description } }
 }
 
-/// Records the ranges waits were drawn from and answers the lower bound.
+/// Records the ranges waits were drawn from and answers the lower bound (`random`: a random draw, as in
+/// the field).
+// Guard: `lock` protects `ranges`.
 final class Draws: @unchecked Sendable {
     private let lock = NSLock()
     private var ranges: [ClosedRange<Int64>] = []
+    let random: Bool
+    init(random: Bool = false) { self.random = random }
     func draw(_ r: ClosedRange<Int64>) -> Int64 {
         lock.withLock { ranges.append(r) }
-        return r.lowerBound
+        return random ? Int64.random(in: r) : r.lowerBound
     }
     var all: [ClosedRange<Int64>] { lock.withLock { ranges } }
 }

@@ -83,8 +83,8 @@ extension AlarmEngine {
 
     /// The alarms a name stands for: the alarm with that id, or all levels of the limit rule of that name.
     func resolve(_ name: String) throws(AlarmCommandError) -> [Int] {
-        if let i = index[name] { return [i] }
+        if let id = AlarmID(parsing: name), let i = index[id] { return [i] }
         if let ri = rules.firstIndex(where: { $0.name == name }), !pointsOfRule[ri].isEmpty { return pointsOfRule[ri] }
-        throw .unknownAlarm(name, known: points.map(\.id))
+        throw .unknownAlarm(name, known: points.map(\.id.description))
     }
 }

@@ -89,7 +89,7 @@ extension AlarmEngine {
             points[i].record.acknowledgedAt = nil
             points[i].record.value = value
             points[i].record.reason = reason
-            healthLog.record(points[i].id, raised: true, now: now)
+            healthLog.record(points[i].id, .raised, now: now)
             return [points[i].event(.raised, value: value, reason: reason, now: now)]
         }
         if !active && points[i].record.raised {
@@ -103,7 +103,7 @@ extension AlarmEngine {
             points[i].record.raised = false
             points[i].record.value = value
             points[i].record.reason = reason
-            healthLog.record(points[i].id, raised: false, now: now)
+            healthLog.record(points[i].id, .cleared, now: now)
             return [points[i].event(.cleared, value: value, reason: reason, now: now)]
         }
         return []

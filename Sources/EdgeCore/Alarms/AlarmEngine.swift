@@ -42,7 +42,7 @@ public struct AlarmEngine: Sendable {
     /// The points of each rule, by rule index.
     let pointsOfRule: [[Int]]
     /// Point index by alarm id.
-    let index: [String: Int]
+    let index: [AlarmID: Int]
     /// Tags the rules read: watched tags and those their conditions refer to.
     let watched: Set<TagKey>
     /// Last good numeric value per watched tag.
@@ -167,7 +167,7 @@ public struct AlarmEngine: Sendable {
     }
 
     /// Every alarm's id, in rule order (limit levels HH, H, L, LL).
-    public var alarmIDs: [String] { points.map(\.id) }
+    public var alarmIDs: [AlarmID] { points.map(\.id) }
 
     /// Health of the alarm system up to `now`: floods and chattering alarms.
     public func health(now: Int64) -> AlarmHealth { healthLog.health(now: now) }

@@ -10,7 +10,7 @@ public struct AlarmEvent: Sendable, Codable, Equatable {
     public typealias Transition = AlarmTransition
 
     /// The alarm id (see the type's documentation for the scheme).
-    public var id: String
+    public var id: AlarmID
     /// The rule's name.
     public var alarm: String
     public var kind: AlarmRule.Kind
@@ -36,7 +36,7 @@ public struct AlarmEvent: Sendable, Codable, Equatable {
     public var shelvedUntil: Int64?
 
     public init(
-        id: String, alarm: String, kind: AlarmRule.Kind, device: String, tag: String?, level: LimitSet.Level?,
+        id: AlarmID, alarm: String, kind: AlarmRule.Kind, device: String, tag: String?, level: LimitSet.Level?,
         transition: Transition, priority: AlarmPriority, value: Double?, limit: Double?, reason: String,
         wallMillis: Int64, by: String? = nil, shelvedUntil: Int64? = nil
     ) {

@@ -9,9 +9,9 @@ public struct AlarmHealth: Sendable, Codable, Equatable {
 
     /// One chattering alarm and its raises and clears within the last minute.
     public struct Chatter: Sendable, Codable, Equatable {
-        public var id: String
+        public var id: AlarmID
         public var transitions: Int
-        public init(id: String, transitions: Int) { self.id = id; self.transitions = transitions }
+        public init(id: AlarmID, transitions: Int) { self.id = id; self.transitions = transitions }
     }
 
     /// Alarms raised within the last 10 minutes.
@@ -33,15 +33,15 @@ public struct AlarmHealthLog: Sendable, Codable, Equatable {
     /// Times of raises within the flood window.
     private var raises: [Int64] = []
     /// Times of raises and clears within the chatter window, by alarm id.
-    private var transitions: [String: [Int64]] = [:]
+    private var transitions: [AlarmID: [Int64]] = [:]
     private var floods = 0
     private var chatterEpisodes = 0
 
     init() {}
 
     /// Notes a raise or clear of `id` at `now`, counting a new flood or chatter episode when one begins.
-    mutating func record(_ id: String, raised: Bool, now: Int64) {
-        if raised {
+    mutating func record(_ id: AlarmID, _ transition: AlarmTransition, now: Int64) {
+        if transition == .raised {
             raises.removeAll { !Self.within(AlarmHealth.floodWindow, $0, now) }
             raises.append(now)
             if raises.count == AlarmHealth.floodLimit + 1 { floods += 1 }

@@ -65,7 +65,7 @@ struct AlarmPoint: Sendable {
     /// The durable part; its naming fields never change after init.
     var record: AlarmRecord
 
-    var id: String { record.id }
+    var id: AlarmID { record.id }
     var isShelved: Bool { record.shelvedUntil != nil }
 
     init(rule: AlarmRule, index: Int, level: LimitSet.Level?) {
@@ -74,7 +74,7 @@ struct AlarmPoint: Sendable {
         self.limit = limit
         self.onDelay = (limit?.onDelay ?? rule.onDelay).milliseconds
         self.offDelay = (limit?.offDelay ?? rule.offDelay).milliseconds
-        let id = level.map { "\(rule.name).\($0.rawValue)" } ?? rule.name
+        let id = AlarmID(rule: rule.name, level: level)
         self.record = AlarmRecord(
             id: id, alarm: rule.name, kind: rule.kind, device: rule.device, tag: rule.tag, level: level,
             priority: limit?.priority ?? rule.priority, limit: limit?.setpoint ?? rule.rate?.change)

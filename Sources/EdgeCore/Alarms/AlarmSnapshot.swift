@@ -4,7 +4,7 @@
 /// rule was removed from the configuration can still be cleared after a restart.
 public struct AlarmRecord: Sendable, Codable, Equatable {
     /// The alarm id (`rpc-1-tubing.hh`, `rpc-1-comm`).
-    public var id: String
+    public var id: AlarmID
     /// The rule's name.
     public var alarm: String
     public var kind: AlarmRule.Kind

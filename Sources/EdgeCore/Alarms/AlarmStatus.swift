@@ -14,7 +14,7 @@ public struct AlarmStatus: Sendable, Codable, Equatable {
     }
 
     /// The alarm id (`rpc-1-tubing.hh`).
-    public var id: String
+    public var id: AlarmID
     /// The rule's name.
     public var alarm: String
     public var kind: AlarmRule.Kind

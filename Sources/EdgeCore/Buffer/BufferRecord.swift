@@ -72,6 +72,9 @@ public struct AlarmEventRecord: Sendable, Codable, Equatable {
         self.limit = limit; self.reason = reason; self.wallMillis = wallMillis; self.by = by; self.until = until
         self.clockSynchronized = clockSynchronized ? nil : false
     }
+
+    /// The alarm's identity, as the engine and the status name it.
+    public var id: AlarmID { AlarmID(rule: alarm, level: level.flatMap(LimitSet.Level.init(rawValue:))) }
 }
 
 /// Why records are missing.

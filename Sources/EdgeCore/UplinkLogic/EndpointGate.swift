@@ -6,7 +6,7 @@
 /// the upload loop does now. Time is monotonic milliseconds passed in; randomness is injected.
 ///
 /// - 5xx, 408, 429 without `Retry-After`, network and TLS failures: full-jitter exponential backoff,
-///   `random(0, min(cap, base·2ⁿ))`, base 1 s, cap 30 s — uploads resume soon after the endpoint returns
+///   `random(0, min(cap, base·2ⁿ))`, base 1 s, cap 20 s — uploads resume soon after the endpoint returns
 ///   (median under 15 s after a 60 s outage) — and once failures have lasted `longOutageAfter` (5 min),
 ///   exactly `longOutageWait` (1 min): over a long outage at most one attempt a minute (each may cost a TLS
 ///   handshake on a metered link), and never more than a minute after the endpoint's return.
@@ -27,7 +27,7 @@ public struct EndpointGate: Sendable, Equatable {
         public var tokenCheckEvery: TimeSpan
 
         public init(
-            backoffBase: TimeSpan = .seconds(1), backoffCap: TimeSpan = .seconds(30),
+            backoffBase: TimeSpan = .seconds(1), backoffCap: TimeSpan = .seconds(20),
             longOutageAfter: TimeSpan = .minutes(5),
             longOutageWait: TimeSpan = .minutes(1), slowRetryFirst: TimeSpan = .seconds(30),
             slowRetryCap: TimeSpan = .minutes(10), tokenCheckEvery: TimeSpan = .seconds(30)

@@ -366,8 +366,7 @@ public struct UplinkScheduler: Sendable {
         for name in desired.subtracting(published).sorted() {
             effects.append(
                 .alarm(
-                    UplinkAlarmChange(
-                        name: name, raised: true, priority: Self.priority(name), reason: reasons[name] ?? name)))
+                    UplinkAlarmChange(name, .raised, priority: Self.priority(name), reason: reasons[name] ?? name)))
         }
         for name in published.subtracting(desired).sorted() {
             let reason =
@@ -375,7 +374,7 @@ public struct UplinkScheduler: Sendable {
                 ? "the data budget allows everything again (a new month, or a larger budget)"
                 : "uploads go through again"
             effects.append(
-                .alarm(UplinkAlarmChange(name: name, raised: false, priority: Self.priority(name), reason: reason)))
+                .alarm(UplinkAlarmChange(name, .cleared, priority: Self.priority(name), reason: reason)))
         }
         published = desired
     }
@@ -393,12 +392,14 @@ public struct UplinkScheduler: Sendable {
 
 /// A change of one of the uplink's own alarms, for the gateway to store as a `system` alarm event.
 public struct UplinkAlarmChange: Sendable, Equatable {
-    public var name: String
-    public var raised: Bool
+    public var id: AlarmID
+    /// `.raised` or `.cleared`.
+    public var transition: AlarmTransition
     public var priority: AlarmPriority
     public var reason: String
-    public init(name: String, raised: Bool, priority: AlarmPriority, reason: String) {
-        self.name = name; self.raised = raised; self.priority = priority; self.reason = reason
+    public init(_ name: String, _ transition: AlarmTransition, priority: AlarmPriority, reason: String) {
+        self.id = AlarmID(rule: name)
+        self.transition = transition; self.priority = priority; self.reason = reason
     }
 }
 

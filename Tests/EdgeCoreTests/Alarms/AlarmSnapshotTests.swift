@@ -59,7 +59,7 @@ import Testing
                 "fill.l unshelved@170", "fill.l cleared@170", "w2-comm cleared@180"
             ])
         let all = events + later
-        for id in ["tp.h", "tp.hh", "rod", "fill.l", "w2-comm"] {
+        for id: AlarmID in ["tp.h", "tp.hh", "rod", "fill.l", "w2-comm"] {
             #expect(all.filter { $0.id == id && $0.transition == .raised }.count == 1, "\(id)")
             #expect(all.filter { $0.id == id && $0.transition == .cleared }.count == 1, "\(id)")
         }

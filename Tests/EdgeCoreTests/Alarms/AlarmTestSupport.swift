@@ -74,7 +74,7 @@ extension AlarmEngine {
     }
 
     /// The status line of alarm `id`, if listed.
-    func status(_ id: String) -> AlarmStatus? { active.first { $0.id == id } }
+    func status(_ id: AlarmID) -> AlarmStatus? { active.first { $0.id == id } }
 }
 
 extension [AlarmEvent] {

@@ -8,7 +8,7 @@ import Testing
         let pad = try ExamplePad.load()
         let e = AlarmEngine(config: pad, now: 0)
         let ids = Set(e.alarmIDs)
-        for id in [
+        for id: AlarmID in [
             "rpc-1-tubing.h", "rpc-1-tubing.hh", "rpc-1-fillage.l", "rpc-1-fillage.ll", "rpc-1-malfunction",
             "rpc-1-rod-part", "rpc-1-comm", "efm-no-flow.ll", "efm-stale", "mvt-dp-rate", "tanks-comm"
         ] {

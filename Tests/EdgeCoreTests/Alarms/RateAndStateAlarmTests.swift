@@ -27,7 +27,7 @@ import Testing
               - {name: any, type: rate, device: well-1, tag: flow_rate, change: 50, per: 1m}
 
             """)
-        var raised: [String] = []
+        var raised: [AlarmID] = []
         raised += e.read("flow_rate", 200, at: 0).filter { $0.transition == .raised }.map(\.id)
         raised += e.read("flow_rate", 120, at: 10).filter { $0.transition == .raised }.map(\.id)
         #expect(raised == ["down", "any"])

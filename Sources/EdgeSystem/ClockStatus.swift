@@ -1,6 +1,4 @@
-import CEdgeShim
-import EdgeSystem
-import Glibc
+import CEdgeSystem
 
 /// Whether the system clock is synchronized (NTP / chrony / systemd-timesyncd), from the kernel's view.
 public enum ClockStatus {
@@ -10,7 +8,7 @@ public enum ClockStatus {
     public static func isSynchronized() -> Bool {
         let r = edge_clock_synchronized()
         if r < 0 {
-            failure.withLock { $0 = "adjtimex failed: \(String(cString: strerror(-r)))" }
+            failure.withLock { $0 = SystemError("adjtimex", errno: -r).description }
             return false
         }
         return r == 1

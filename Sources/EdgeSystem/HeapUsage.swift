@@ -1,4 +1,4 @@
-import CEdgeShim
+import CEdgeSystem
 
 /// The C heap as glibc's allocator sees it, over all its arenas: what live allocations use, and what the
 /// allocator holds (live plus freed chunks it keeps for reuse). Reported by `edgectl status` so a growing
