@@ -16,7 +16,8 @@
 ///      from there); an earlier or invalid one means the ring was reset (`.report(.resync)`, archive held);
 ///   2. read from the cursor + 1 to the last written, oldest first, one record per request; each must be later
 ///      than the one before (else `.report(.resync)` and the archive is held until `resume(_:)`);
-///   3. `.store` every `storeBatch` records with the cursor of the last one, and wait for `stored()`.
+///   3. `.store` every `storeBatch` records with the cursor of the last one, and wait for `stored()` (or
+///      `storeFailed`, which drops them: they are read again next cycle).
 ///   Without a cursor, the newest record is read first (none: the archive is empty, nothing more is read), then
 ///   the newest `backfillLimit` records (default all the ring holds), oldest first; slots that hold no valid
 ///   record before the first one are unwritten and skipped.
