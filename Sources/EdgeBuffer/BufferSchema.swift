@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSystem
 import Foundation
 import GRDB
 
@@ -106,7 +107,7 @@ enum BufferSchema {
         }
         try FileSync.sync(path: scratch)
         guard rename(scratch, path) == 0 else {
-            throw DatabaseError(message: "rename \(scratch) → \(path): \(String(cString: strerror(errno)))")
+            throw DatabaseError(message: "rename \(scratch) → \(path): \(SystemError.reason(errno: errno))")
         }
         try FileSync.fsyncDirectory(of: path)
         return epoch
@@ -137,9 +138,9 @@ extension String {
 enum FileSync {
     static func sync(path: String) throws {
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw DatabaseError(message: "open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw DatabaseError(message: "open \(path): \(SystemError.reason(errno: errno))") }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw DatabaseError(message: "fsync \(path): \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else { throw DatabaseError(message: "fsync \(path): \(SystemError.reason(errno: errno))") }
     }
 
     static func fsyncDirectory(of path: String) throws {

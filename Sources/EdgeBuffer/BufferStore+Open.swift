@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSystem
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -186,12 +187,12 @@ extension BufferStore {
             guard rename(path + suffix, base + suffix) == 0 else {
                 throw BufferError(
                     .cannotOpen, path: path, operation: "move aside",
-                    detail: "rename \(path + suffix): \(String(cString: strerror(errno)))")
+                    detail: "rename \(path + suffix): \(SystemError.reason(errno: errno))")
             }
         }
         guard rename(path, base) == 0 else {
             throw BufferError(
-                .cannotOpen, path: path, operation: "move aside", detail: "rename: \(String(cString: strerror(errno)))")
+                .cannotOpen, path: path, operation: "move aside", detail: "rename: \(SystemError.reason(errno: errno))")
         }
         try? FileSync.fsyncDirectory(of: path)
         return base

@@ -73,9 +73,9 @@ public final class ControlServer: @unchecked Sendable {
         do {
             fd = try UnixSocket.listen(path: path, backlog: 16) { path in
                 // Between bind and listen: no client can connect before the mode and group are right.
-                if chmod(path, 0o660) != 0 { notes.append("chmod 0660 \(path): \(String(cString: strerror(errno)))") }
+                if chmod(path, 0o660) != 0 { notes.append("chmod 0660 \(path): \(SystemError.reason(errno: errno))") }
                 if let group = getgrnam("edged"), chown(path, uid_t.max, group.pointee.gr_gid) != 0 {
-                    notes.append("chown :edged \(path): \(String(cString: strerror(errno)))")
+                    notes.append("chown :edged \(path): \(SystemError.reason(errno: errno))")
                 }
             }
         } catch {

@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSystem
 import Foundation
 
 /// Reads configuration and template files from the local file system.
@@ -7,11 +8,11 @@ public struct DiskConfigFiles: ConfigFileAccess {
 
     public func readText(_ path: String) throws(ConfigFileError) -> String {
         var st = stat()
-        guard stat(path, &st) == 0 else { throw ConfigFileError(path: path, reason: String(cString: strerror(errno))) }
+        guard stat(path, &st) == 0 else { throw ConfigFileError(path: path, reason: SystemError.reason(errno: errno)) }
         guard st.st_mode & S_IFMT == S_IFREG else { throw ConfigFileError(path: path, reason: "not a regular file") }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigFileError(
-                path: path, reason: access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "unreadable")
+                path: path, reason: access(path, R_OK) != 0 ? SystemError.reason(errno: errno) : "unreadable")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigFileError(path: path, reason: "not UTF-8 text")

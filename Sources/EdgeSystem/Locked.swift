@@ -17,7 +17,7 @@ public final class Locked<Value>: @unchecked Sendable {
         self.value = value
         mutex = .allocate(capacity: 1)
         let rc = pthread_mutex_init(mutex, nil)
-        precondition(rc == 0, "pthread_mutex_init failed: \(String(cString: strerror(rc)))")
+        precondition(rc == 0, "pthread_mutex_init failed: \(SystemError.reason(errno: rc))")
     }
 
     deinit {
@@ -28,7 +28,7 @@ public final class Locked<Value>: @unchecked Sendable {
     /// Runs `body` with the lock held and the value to read or change.
     public func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
         let rc = pthread_mutex_lock(mutex)
-        precondition(rc == 0, "pthread_mutex_lock failed: \(String(cString: strerror(rc)))")
+        precondition(rc == 0, "pthread_mutex_lock failed: \(SystemError.reason(errno: rc))")
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)
     }

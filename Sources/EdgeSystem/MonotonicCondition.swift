@@ -68,6 +68,6 @@ public final class MonotonicCondition: @unchecked Sendable {
     /// A pthread call on objects this class owns can fail only through a bug (EINVAL, EDEADLK) or when the
     /// system is out of resources at init: neither can be carried on from.
     private static func check(_ rc: Int32, _ call: StaticString) {
-        precondition(rc == 0, "\(call) failed: \(String(cString: strerror(rc)))")
+        precondition(rc == 0, "\(call) failed: \(SystemError.reason(errno: rc))")
     }
 }

@@ -17,7 +17,10 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// What went wrong, in words: `detail`, or strerror's words for errno.
-    public var reason: String { detail ?? String(cString: strerror(errno)) }
+    public var reason: String { detail ?? Self.reason(errno: errno) }
+
+    /// strerror's words for an errno: the one place they are looked up.
+    public static func reason(errno: Int32) -> String { String(cString: strerror(errno)) }
 
     public var description: String { "\(call)\(target.map { " \($0)" } ?? ""): \(reason)" }
 }

@@ -1,4 +1,5 @@
 import EdgeCore
+import EdgeSystem
 import Foundation
 
 /// Reads the bearer token from its configured source. Never logs it.
@@ -16,7 +17,7 @@ public enum TokenLoader {
             path = p
             var st = stat()
             guard stat(p, &st) == 0 else {
-                throw Failure(description: "token file \(p): \(String(cString: strerror(errno)))")
+                throw Failure(description: "token file \(p): \(SystemError.reason(errno: errno))")
             }
             if st.st_mode & 0o077 != 0 {
                 throw Failure(
