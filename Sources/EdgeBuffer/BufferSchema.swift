@@ -51,6 +51,47 @@ enum BufferSchema {
             value REAL,
             quality INTEGER NOT NULL,
             body TEXT);
+        \(efmTables)
+        """
+
+    /// EFM records (`BufferStore+EFM`): their own tables, made with a new file or with the first EFM store
+    /// into an older one.
+    static let efmTables = """
+        CREATE TABLE IF NOT EXISTS efm_record(
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            device TEXT NOT NULL,
+            archive TEXT NOT NULL,
+            key TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            device_time TEXT NOT NULL,
+            collected INTEGER NOT NULL,
+            raw BLOB NOT NULL,
+            decoded TEXT NOT NULL,
+            uploaded INTEGER NOT NULL DEFAULT 0,
+            UNIQUE(device, archive, key));
+        CREATE TABLE IF NOT EXISTS efm_conflict(
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            device TEXT NOT NULL,
+            archive TEXT NOT NULL,
+            key TEXT NOT NULL,
+            stored_hash TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            collected INTEGER NOT NULL,
+            raw BLOB NOT NULL,
+            decoded TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS efm_gap(
+            device TEXT NOT NULL,
+            archive TEXT NOT NULL,
+            from_time TEXT NOT NULL,
+            to_time TEXT NOT NULL,
+            periods INTEGER NOT NULL,
+            noted INTEGER NOT NULL,
+            PRIMARY KEY(device, archive, from_time, to_time)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS efm_cursor(
+            device TEXT NOT NULL,
+            archive TEXT NOT NULL,
+            cursor TEXT NOT NULL,
+            PRIMARY KEY(device, archive)) WITHOUT ROWID;
         """
 
     /// The dequeue statements. Tests check their query plans.

@@ -28,6 +28,7 @@ extension BufferStore {
                 case .readings(let rows, let done): done(.success(first...(first + Int64(rows.count) - 1)))
                 case .alarms(let list, _, let done):
                     done(.success(list.isEmpty ? [] : Array(first..<(first + Int64(list.count)))))
+                case .efm(_, let outcome, let done): done(.success(outcome.result))
                 }
             }
         case .failure(let error):
@@ -63,6 +64,9 @@ extension BufferStore {
                             let first = try list.map { try self.insertAlarm(db, $0, &st) }.first ?? 0
                             if let state { try self.saveState(db, state) }
                             return first
+                        case .efm(let write, let outcome, _):
+                            try self.insertEFM(db, write, into: outcome)
+                            return 0
                         }
                     }
                 }

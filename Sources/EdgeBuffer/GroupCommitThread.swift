@@ -10,20 +10,30 @@ enum PendingItem: Sendable {
     case readings([PendingReading], ReadingsDone)
     /// Alarm events (committed at once) and, in the same transaction, state that must agree with them.
     case alarms([AlarmEventRecord], state: StateEntry?, AlarmsDone)
+    typealias EFMDone = @Sendable (Result<EFMStoreResult, BufferError>) -> Void
+    /// EFM records with their collector's cursor (committed at once: the collector waits for it).
+    case efm(EFMWrite, EFMOutcome, EFMDone)
 
     var recordCount: Int {
         switch self {
         case .readings(let rows, _): rows.count
         case .alarms(let list, _, _): list.count
+        case .efm(let write, _, _): write.rows.count
         }
     }
-    var isUrgent: Bool { if case .alarms = self { true } else { false } }
+    var isUrgent: Bool {
+        switch self {
+        case .readings: false
+        case .alarms, .efm: true
+        }
+    }
     /// Payload bytes it adds to a transaction, roughly.
     var estimatedBytes: Int {
         switch self {
         case .readings(let rows, _): rows.reduce(0) { $0 + 40 + ($1.text?.utf8.count ?? 0) }
         case .alarms(let list, let state, _):
             list.reduce(0) { $0 + 256 + $1.reason.utf8.count } + (state?.value.utf8.count ?? 0)
+        case .efm(let write, _, _): write.rows.reduce(0) { $0 + 128 + $1.raw.count * 2 + $1.decoded.utf8.count }
         }
     }
     /// What it adds to the database, for eviction planning.
@@ -31,7 +41,7 @@ enum PendingItem: Sendable {
         switch self {
         case .readings(let rows, _):
             Incoming(readings: rows.count, extraBytes: rows.reduce(0) { $0 + Int64($1.text?.utf8.count ?? 0) })
-        case .alarms: Incoming(readings: 0, extraBytes: Int64(estimatedBytes))
+        case .alarms, .efm: Incoming(readings: 0, extraBytes: Int64(estimatedBytes))
         }
     }
     /// The records and their time span, for counting them as not stored.
@@ -42,12 +52,15 @@ enum PendingItem: Sendable {
             Loss(
                 count: Int64(list.count), fromMillis: list.map(\.wallMillis).min() ?? 0,
                 toMillis: list.map(\.wallMillis).max() ?? 0)
+        // EFM records that fail to commit are not lost: the collector reads them again from the device.
+        case .efm: Loss(count: 0, fromMillis: 0, toMillis: 0)
         }
     }
     func fail(_ error: BufferError) {
         switch self {
         case .readings(_, let done): done(.failure(error))
         case .alarms(_, _, let done): done(.failure(error))
+        case .efm(_, _, let done): done(.failure(error))
         }
     }
 }

@@ -97,6 +97,36 @@ public final class LibmodbusLink: ModbusLink {
         }.map { $0 != 0 }
     }
 
+    /// One request sent as given (unit id and function code first; libmodbus adds the CRC or the MBAP
+    /// header) and its confirmation as received — for Enron Modbus, whose replies libmodbus's read calls
+    /// reject (4 bytes per 32-bit register; an archive read's quantity is a record index). libmodbus checks
+    /// the CRC, the byte count against the frame and the ADU size; everything else — unit id, function code,
+    /// exception, byte count against the request — is the caller's (`EnronFrame`).
+    public func rawExchange(unit: Int, request: [UInt8], describe: String) throws(ModbusError) -> [UInt8] {
+        try connect()
+        guard modbus_set_slave(ctx, Int32(unit)) == 0 else {
+            let why =
+                UnitID.refusal(unit, on: bus.kind)
+                ?? "libmodbus refused unit \(unit): \(String(cString: modbus_strerror(errno)))"
+            throw ModbusError(.link("\(why); nothing was sent"), bus: bus.name, unit: unit, request: describe)
+        }
+        let sent = request.withUnsafeBufferPointer { modbus_send_raw_request(ctx, $0.baseAddress, Int32($0.count)) }
+        guard sent > 0 else { throw rawFailure(errno, unit: unit, request: describe, rc: sent) }
+        var reply = [UInt8](repeating: 0, count: Int(MODBUS_MAX_ADU_LENGTH))
+        let n = reply.withUnsafeMutableBufferPointer { modbus_receive_confirmation(ctx, $0.baseAddress) }
+        guard n > 0 else { throw rawFailure(errno, unit: unit, request: describe, rc: n) }
+        return Array(reply.prefix(Int(n)))
+    }
+
+    /// A raw exchange failed. libmodbus does not match a raw confirmation to its request (no TCP transaction
+    /// id check), so after a timeout or a garbled reply a TCP connection is replaced and a serial line
+    /// flushed: a late answer must never be read as the answer to the next request.
+    private func rawFailure(_ err: Int32, unit: Int, request: String, rc: Int32) -> ModbusError {
+        let error = failure(err, unit: unit, request: request, rc: rc, expected: nil)
+        if bus.kind == .tcp, error.kind == .timeout { close() }
+        return error
+    }
+
     /// One read: connects if needed, addresses `unit`, and calls `read` (context, start, count, buffer),
     /// which must fill `count` values; anything else becomes a typed error.
     private func transaction<T>(
@@ -116,19 +146,19 @@ public final class LibmodbusLink: ModbusLink {
         }
         var out = [T](repeating: zero, count: count)
         let rc = out.withUnsafeMutableBufferPointer { buf in read(ctx, Int32(start), Int32(count), buf.baseAddress) }
-        guard rc == count else { throw failure(errno, unit: unit, table: table, start: start, count: count, rc: rc) }
+        guard rc == count else {
+            throw failure(
+                errno, unit: unit, request: "\(table.rawValue) \(start)..\(start + count - 1)", rc: rc, expected: count)
+        }
         return out
     }
 
     /// Maps libmodbus's errno to a typed error, and leaves the link ready for the next transaction.
-    private func failure(_ err: Int32, unit: Int, table: RegisterTable, start: Int, count: Int, rc: Int32)
-        -> ModbusError
-    {
-        let request = "\(table.rawValue) \(start)..\(start + count - 1)"
+    private func failure(_ err: Int32, unit: Int, request: String, rc: Int32, expected: Int?) -> ModbusError {
         let base = Int32(MODBUS_ENOBASE)
         let kind: ModbusError.Kind
         if rc >= 0 {
-            kind = .framing("\(rc) values instead of \(count)")
+            kind = .framing(expected.map { "\(rc) values instead of \($0)" } ?? "an empty reply")
         } else if err > base && err <= base + 11 {
             kind = .exception(UInt8(err - base))
         } else if err > base + 11 {

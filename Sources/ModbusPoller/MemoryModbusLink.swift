@@ -31,4 +31,11 @@ public final class MemoryModbusLink: ModbusLink {
         let map = bits[table] ?? [:]
         return (start..<(start + count)).map { map[$0] ?? false }
     }
+
+    /// Enron Modbus needs a bus that libmodbus drives (RTU or TCP): this link has no raw request path.
+    public func rawExchange(unit: Int, request: [UInt8], describe: String) throws(ModbusError) -> [UInt8] {
+        throw ModbusError(
+            .link("Enron Modbus needs an RTU or TCP bus; this one has no raw request path"), bus: "memory", unit: unit,
+            request: describe)
+    }
 }

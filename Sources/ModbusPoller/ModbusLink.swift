@@ -11,6 +11,9 @@ public protocol ModbusLink: AnyObject {
     func readRegisters(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [UInt16]
     /// Reads `count` bits (coils or discrete inputs) from `unit`.
     func readBits(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [Bool]
+    /// Sends `request` as given (unit id and function code first) and returns the confirmation as received,
+    /// header included (Enron Modbus: archive and event reads). `describe` names it in errors.
+    func rawExchange(unit: Int, request: [UInt8], describe: String) throws(ModbusError) -> [UInt8]
 }
 
 /// Builds the link for a bus: libmodbus for RTU and TCP, our own framing for RTU over TCP.

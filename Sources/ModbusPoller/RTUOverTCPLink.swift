@@ -95,4 +95,11 @@ public final class RTUOverTCPLink: ModbusLink {
             throw fail(.framing("\(error)"))
         }
     }
+
+    /// Enron Modbus needs a bus that libmodbus drives (RTU or TCP): this link has no raw request path.
+    public func rawExchange(unit: Int, request: [UInt8], describe: String) throws(ModbusError) -> [UInt8] {
+        throw ModbusError(
+            .link("Enron Modbus needs an RTU or TCP bus; this one has no raw request path"), bus: bus.name, unit: unit,
+            request: describe)
+    }
 }

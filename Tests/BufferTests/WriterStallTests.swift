@@ -21,6 +21,7 @@ import Testing
                 switch item {
                 case .readings(_, let done): done(.success(1...1))
                 case .alarms(let list, _, let done): done(.success(list.map { _ in 1 }))
+                case .efm(_, _, let done): done(.success(EFMStoreResult()))
                 }
             }
         }

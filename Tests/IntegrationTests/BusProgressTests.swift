@@ -30,6 +30,9 @@ import Testing
         func readBits(unit: Int, table: RegisterTable, start: Int, count: Int) throws(ModbusError) -> [Bool] {
             Array(repeating: false, count: count)
         }
+        func rawExchange(unit: Int, request: [UInt8], describe: String) throws(ModbusError) -> [UInt8] {
+            throw ModbusError(.link("no raw path"), bus: "controlled", unit: unit, request: describe)
+        }
         func hold(_ on: Bool) {
             gate.withLock {
                 held = on; gate.broadcast()
