@@ -225,3 +225,37 @@ public struct EFMCounts: Sendable, Equatable {
 final class EFMOutcome: @unchecked Sendable {
     var result = EFMStoreResult()
 }
+
+extension EFMWrite {
+    /// What an EFM collection asks to store, as rows of this device.
+    public init(
+        device: String, archive: String, records: [ArchiveRecord], events: [EventRecord], gaps: [EFMCollector.Gap],
+        cursor: EFMCollector.Cursor?, collectedWallMillis: Int64
+    ) throws {
+        let rows =
+            try records.map { try EFMRow($0, collectedWallMillis: collectedWallMillis) }
+            + events.map { try EFMRow($0, collectedWallMillis: collectedWallMillis) }
+        let gapRows = gaps.map {
+            EFMGapRow(
+                from: $0.lastCollected.timestamp.description, to: $0.oldestAvailable.timestamp.description,
+                periods: $0.periodsLost, notedWallMillis: collectedWallMillis)
+        }
+        let encoded = try cursor.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        self.init(device: device, archive: archive, rows: rows, gaps: gapRows, cursor: encoded)
+    }
+}
+
+extension BufferStore {
+    /// The collector's cursors for `device`, decoded (an unreadable one counts as none: the archive is then
+    /// collected as the first time, and what is already stored is kept once).
+    public func efmCollectorCursors(device: String) throws(BufferError) -> [ArchiveKind: EFMCollector.Cursor] {
+        var out: [ArchiveKind: EFMCollector.Cursor] = [:]
+        for (archive, text) in try efmCursors(device: device) {
+            guard let kind = ArchiveKind(rawValue: archive),
+                let cursor = try? JSONDecoder().decode(EFMCollector.Cursor.self, from: Data(text.utf8))
+            else { continue }
+            out[kind] = cursor
+        }
+        return out
+    }
+}
