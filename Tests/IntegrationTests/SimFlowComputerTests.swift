@@ -198,3 +198,33 @@ import Testing
         #expect(reply == [0xBE, 0xEF, 0, 0, 0, 7, Self.unit, 0x03, 4] + EnronRegister.bytes(of: Float(2)))
     }
 }
+
+/// How a flow computer is declared in a profile file and driven through the control socket's `efm` commands.
+@Suite struct SimFlowComputerConfigTests {
+    @Test func profileFileDeclaresAndControlSocketDrives() throws {
+        let json = """
+            {"devices": {}, "flowComputers": {"meter-1": {"profile": "floboss-dl8000", "bus": "lan", "unit": 20,
+             "historyHours": 48, "contractHour": 8, "clock": "2024-03-03T00:00:00"}}}
+            """
+        let profile = try JSONDecoder().decode(SimProfile.self, from: Data(json.utf8))
+        let fc = try #require(profile.flowComputers?["meter-1"]).make(name: "meter-1")
+        #expect(fc.profile == .flobossDL8000 && fc.unit == 20)
+        #expect(fc.clock == DeviceTimestamp(year: 2024, month: 3, day: 3, hour: 0, minute: 0, second: 0))
+        #expect(fc.pointer(.hourly) == 48 && fc.pointer(.daily) == 2)  // next to write; days closed at 08:00
+        #expect(fc.value(of: 3001) == .int16(8))
+
+        let control = SimControl(path: "/nonexistent/unused.sock", devices: [], flowComputers: [fc])
+        #expect(control.handle("efm meter-1 advance 3").hasPrefix("ok meter-1 clock 2024-03-03T03:00:00"))
+        #expect(control.handle("efm meter-1 skip hourly 5") == "ok meter-1 hourly pointer 56")
+        #expect(control.handle("efm meter-1 param 7112 55").hasPrefix("ok"))
+        #expect(fc.pendingEvents == 1)
+        #expect(control.handle("efm meter-1 param 7999 1").hasPrefix("error"))
+        #expect(control.handle("efm meter-1 fault record-size:-4") == "ok meter-1 next reply record-size:-4")
+        #expect(fc.withModel { $0.pendingFaults } == [.recordSize(delta: -4)])
+        #expect(control.handle("efm meter-1 fault truncated:0").hasPrefix("error"))
+        #expect(control.handle("efm meter-2 advance 1").hasPrefix("error: usage"))
+        #expect(throws: SimError.self) {
+            try SimProfile.FlowComputerSpec(profile: "rocplus", bus: "lan", unit: 1).make(name: "x")
+        }
+    }
+}
