@@ -129,7 +129,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeControl", "EdgeTestSupport", "EdgeSim", "ModbusPoller",
-                "EdgeBuffer", "Uplink",
+                "EdgeBuffer", "Uplink", "CModbus",
                 .product(name: "Logging", package: "swift-log")
             ])
     ],

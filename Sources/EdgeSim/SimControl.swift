@@ -4,18 +4,22 @@ import Foundation
 
 /// A line-oriented control socket for a running simulator, so tests, the demo and field techs can inject
 /// faults and move values: `fault rpc-1 silent`, `fault rpc-1 exception:2`, `set rpc-1.tubing_pressure 650`,
-/// `list`. Each command gets one reply line starting with `ok` or `error`.
-// Guard: `lock` protects `fd` and `stopping`; `devices` (each `SimDevice` guards itself) and `path` are immutable.
+/// `list`, and for flow computers `efm meter-1 advance 24` (see `handleFlowComputer`). Each command gets one reply
+/// line starting with `ok` or `error`.
+// Guard: `lock` protects `fd` and `stopping`; `devices`, `flowComputers` (each guards itself) and `path` are
+// immutable.
 public final class SimControl: @unchecked Sendable {
     private let devices: [String: SimDevice]
+    let flowComputers: [String: SimFlowComputer]
     private let path: String
     private var fd: Int32 = -1
     private let lock = NSLock()
     private var stopping = false
 
-    public init(path: String, devices: [SimDevice]) {
+    public init(path: String, devices: [SimDevice], flowComputers: [SimFlowComputer] = []) {
         self.path = path
         self.devices = Dictionary(devices.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        self.flowComputers = Dictionary(flowComputers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// Handles one command line; public so it can be tested without a socket.
@@ -50,8 +54,10 @@ public final class SimControl: @unchecked Sendable {
                 return "error: usage: get DEVICE.TAG"
             }
             return "ok \(v)"
+        case "efm":
+            return handleFlowComputer(Array(words.dropFirst()))
         default:
-            return "error: unknown command '\(verb)' (list, fault, set, get)"
+            return "error: unknown command '\(verb)' (list, fault, set, get, efm)"
         }
     }
 

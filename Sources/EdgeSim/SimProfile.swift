@@ -11,13 +11,20 @@ import Foundation
 ///     casing_pressure: {sine: {mid: 80, amplitude: 5, period: 2m}}
 /// faults:
 ///   rpc-2: silent
+/// flowComputers:
+///   meter-1: {profile: scanner2000, bus: lan, unit: 20, historyHours: 72, contractHour: 8}
 /// ```
 public struct SimProfile: Sendable, Decodable {
     public var devices: [String: [String: SignalSpec]]
     public var faults: [String: String]?
+    /// Enron flow computers by name (see `FlowComputerSpec`).
+    public var flowComputers: [String: FlowComputerSpec]?
 
-    public init(devices: [String: [String: SignalSpec]] = [:], faults: [String: String]? = nil) {
-        self.devices = devices; self.faults = faults
+    public init(
+        devices: [String: [String: SignalSpec]] = [:], faults: [String: String]? = nil,
+        flowComputers: [String: FlowComputerSpec]? = nil
+    ) {
+        self.devices = devices; self.faults = faults; self.flowComputers = flowComputers
     }
 
     /// One signal, written with exactly one key.

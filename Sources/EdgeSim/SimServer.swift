@@ -4,10 +4,12 @@ import Foundation
 
 /// Serves simulated devices on one bus: Modbus TCP on a loopback port (several unit ids behind one
 /// endpoint), or Modbus RTU on a serial port or pty (several unit ids on one line). Replies are built by
-/// libmodbus (`modbus_reply`), so the poller is tested against libmodbus on the other end too.
+/// libmodbus (`modbus_reply`), so the poller is tested against libmodbus on the other end too — except for
+/// units that are `SimFlowComputer`s, whose Enron replies the server frames itself (`SimServer+Enron.swift`).
 // Guard: `lock` protects `started` and `stopping`, `done` protects `finished`; `ctx`, `listenFD` and `port` are
 // set by `start()` before the serving thread starts and reset by `stop()` only after it finished (or never
-// started): this holds only while `start()` and `stop()` are not called concurrently. `devices` is immutable.
+// started): this holds only while `start()` and `stop()` are not called concurrently. `devices` and
+// `flowComputers` are immutable (each flow computer guards itself).
 public final class SimServer: @unchecked Sendable {
     public enum Transport: Sendable {
         /// Listen on host:port (port 0 picks a free one; see `port`).
@@ -18,6 +20,7 @@ public final class SimServer: @unchecked Sendable {
 
     public let transport: Transport
     private let devices: [Int: SimDevice]
+    private let flowComputers: [Int: SimFlowComputer]
     private let lock = NSLock()
     private var started = false
     private var stopping = false
@@ -28,10 +31,14 @@ public final class SimServer: @unchecked Sendable {
     private var ctx: OpaquePointer?
     private var listenFD: Int32 = -1
 
-    public init(transport: Transport, devices: [SimDevice]) {
+    /// A server for `devices` and `flowComputers` on one bus; a unit id given to both is the flow computer's.
+    public init(transport: Transport, devices: [SimDevice], flowComputers: [SimFlowComputer] = []) {
         self.transport = transport
         self.devices = Dictionary(devices.map { ($0.unit, $0) }, uniquingKeysWith: { a, _ in a })
+        self.flowComputers = Dictionary(flowComputers.map { ($0.unit, $0) }, uniquingKeysWith: { a, _ in a })
     }
+
+    public func flowComputer(unit: Int) -> SimFlowComputer? { flowComputers[unit] }
 
     public func device(unit: Int) -> SimDevice? { devices[unit] }
 
@@ -114,6 +121,10 @@ public final class SimServer: @unchecked Sendable {
                     continue
                 }
                 let unit = Int(query[6])
+                if let computer = flowComputers[unit] {
+                    answerEnronTCP(computer, request: Array(query[..<Int(rc)]), fd: p.fd)
+                    continue
+                }
                 answer(ctx, Array(query[..<Int(rc)]), unit: unit, offset: 7, fd: p.fd)
             }
         }
@@ -141,6 +152,10 @@ public final class SimServer: @unchecked Sendable {
                 if RTUFraming.checks(frame) {
                     buffer.removeFirst(8)
                     let unit = Int(frame[0])
+                    if let computer = flowComputers[unit] {
+                        answerEnronRTU(computer, frame: frame, fd: fd)
+                        continue
+                    }
                     // A unit libmodbus cannot address is not answered (a real line would stay silent too).
                     if devices[unit] != nil, modbus_set_slave(ctx, Int32(unit)) == 0 {
                         answer(ctx, frame, unit: unit, offset: 1, fd: fd)

@@ -16,7 +16,9 @@ struct EdgeSimCommand: ParsableCommand {
             TCP buses are served on their configured host and port. Serial buses need the simulator's end of the
             line: --serial BUS=PATH (for a pty pair: socat PTY,link=/tmp/gw,raw,echo=0 PTY,link=/tmp/sim,raw,echo=0).
             Faults and values can be changed while running through --control (commands: list, fault DEVICE FAULT,
-            set DEVICE.TAG VALUE, get DEVICE.TAG).
+            set DEVICE.TAG VALUE, get DEVICE.TAG, efm NAME advance HOURS and other efm commands).
+            Enron flow computers are declared in the profile file under flowComputers (profile scanner2000 or
+            floboss-dl8000, bus, unit, historyHours, contractHour, clock).
             """)
 
     @Option(help: "edged configuration whose devices to simulate.") var config: String
@@ -49,9 +51,20 @@ struct EdgeSimCommand: ParsableCommand {
                 return p.count == 2 ? (p[0], Int(p[1]) ?? 0) : nil
             }, uniquingKeysWith: { _, b in b })
 
+        var computers: [SimFlowComputer] = []
+        for (name, spec) in (prof.flowComputers ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard c.buses.contains(where: { $0.name == spec.bus }) else {
+                throw SimError("flow computer \(name): no bus \(spec.bus) in \(config)")
+            }
+            computers.append(try spec.make(name: name))
+        }
+        let computerBus = Dictionary(
+            (prof.flowComputers ?? [:]).map { ($0.key, $0.value.bus) }, uniquingKeysWith: { a, _ in a })
+
         var servers: [SimServer] = []
         var all: [SimDevice] = []
         for bus in c.buses {
+            let busComputers = computers.filter { computerBus[$0.name] == bus.name }
             let devices = c.devices.filter { $0.bus == bus.name }.map { d -> SimDevice in
                 var signals: [String: SimSignal] = [:]
                 for (tag, spec) in prof.devices[d.name] ?? [:] { signals[tag] = spec.signal }
@@ -61,7 +74,7 @@ struct EdgeSimCommand: ParsableCommand {
                 if let f = prof.faults?[d.name].flatMap(SimFault.init(parsing:)) { sim.set(fault: f) }
                 return sim
             }
-            guard !devices.isEmpty else { continue }
+            guard !devices.isEmpty || !busComputers.isEmpty else { continue }
             let transport: SimServer.Transport
             switch bus.kind {
             case .tcp:
@@ -74,7 +87,7 @@ struct EdgeSimCommand: ParsableCommand {
                 transport = .rtu(path: path, baud: bus.serial?.baud ?? 9600)
             }
             all += devices
-            let server = SimServer(transport: transport, devices: devices)
+            let server = SimServer(transport: transport, devices: devices, flowComputers: busComputers)
             try server.start()
             servers.append(server)
             let where_ =
@@ -84,11 +97,13 @@ struct EdgeSimCommand: ParsableCommand {
                 }
             print(
                 "edgesim: bus \(bus.name) on \(where_): "
-                    + devices.map { "\($0.name) (unit \($0.unit))" }.joined(separator: ", "))
+                    + (devices.map { "\($0.name) (unit \($0.unit))" }
+                    + busComputers.map { "\($0.name) (unit \($0.unit), \($0.profile.name), clock \($0.clock))" })
+                    .joined(separator: ", "))
         }
         var controller: SimControl?
         if let path = control {
-            controller = SimControl(path: path, devices: all)
+            controller = SimControl(path: path, devices: all, flowComputers: computers)
             try controller?.start()
             print("edgesim: control socket \(path)")
         }

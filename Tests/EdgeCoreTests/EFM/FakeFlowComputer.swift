@@ -36,39 +36,21 @@ struct FakeFlowComputer {
     mutating func write(_ kind: ArchiveKind) {
         let a = profile.archive(kind)
         let n = written[kind]!
-        let ts = DeviceTimestamp(secondsSince2000: clock)
-        let order = profile.wordOrder.value
-        var raw =
-            a.layout.stampOrder.value == .dateFirst
-            ? EnronRegister.bytes(of: ts.dateFloat, order: order)
-                + EnronRegister.bytes(of: ts.timeFloat(.hhmmss), order: order)
-            : EnronRegister.bytes(of: ts.timeFloat(.hhmmss), order: order)
-                + EnronRegister.bytes(of: ts.dateFloat, order: order)
-        for k in a.layout.fields.indices {
-            raw += EnronRegister.bytes(of: k == 0 ? Float(n) : Float(k) + 0.125, order: order)
-        }
-        slots[kind]![a.pointerBase.value + n % a.capacity.value] = raw
+        let values = a.layout.fields.indices.map { k in k == 0 ? Float(n) : Float(k) + 0.125 }
+        slots[kind]![a.index(ofRecord: n)] = EnronRecordEncoder.archiveRecord(
+            a.layout, at: DeviceTimestamp(secondsSince2000: clock), values: values, order: profile.wordOrder.value)
         written[kind] = n + 1
     }
 
     mutating func logEvent(bitmap: UInt16, register: UInt16, asFound: Float, asLeft: Float) {
-        let ts = DeviceTimestamp(secondsSince2000: clock)
-        let order = profile.wordOrder.value
         events.append(
-            [UInt8(bitmap >> 8), UInt8(bitmap & 0xFF), UInt8(register >> 8), UInt8(register & 0xFF)]
-                + EnronRegister.bytes(of: ts.timeFloat(.hhmmss), order: order)
-                + EnronRegister.bytes(of: ts.dateFloat, order: order)
-                + EnronRegister.bytes(of: asFound, order: order) + EnronRegister.bytes(of: asLeft, order: order))
+            EnronRecordEncoder.eventRecord(
+                bitmap: bitmap, register: register, at: DeviceTimestamp(secondsSince2000: clock), asFound: asFound,
+                asLeft: asLeft, order: profile.wordOrder.value))
     }
 
     func pointer(_ kind: ArchiveKind) -> Float {
-        let a = profile.archive(kind)
-        let n = written[kind]!
-        let base = a.pointerBase.value
-        switch a.pointerMeaning.value {
-        case .lastWritten: return Float(base + (n - 1 + a.capacity.value) % a.capacity.value)
-        case .nextToWrite: return Float(base + n % a.capacity.value)
-        }
+        Float(profile.archive(kind).pointer(afterWriting: written[kind]!))
     }
 
     /// The confirmation to a raw request, or nil for no reply.
