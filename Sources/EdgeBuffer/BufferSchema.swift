@@ -51,11 +51,10 @@ enum BufferSchema {
             value REAL,
             quality INTEGER NOT NULL,
             body TEXT);
-        \(efmTables)
         """
 
-    /// EFM records (`BufferStore+EFM`): their own tables, made with a new file or with the first EFM store
-    /// into an older one.
+    /// EFM records (`BufferStore+EFM`): their own tables, made with the first EFM store into a file (a gateway
+    /// without flow computers does not pay their pages out of its size budget).
     static let efmTables = """
         CREATE TABLE IF NOT EXISTS efm_record(
             id INTEGER PRIMARY KEY AUTOINCREMENT,

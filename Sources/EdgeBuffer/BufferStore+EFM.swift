@@ -79,7 +79,7 @@ extension BufferStore {
 
     /// On the writer, inside the group's transaction.
     func insertEFM(_ db: Database, _ write: EFMWrite, into outcome: EFMOutcome) throws {
-        // Files made before EFM collection existed get the tables with their first EFM store.
+        // A file gets the tables with its first EFM store.
         try db.execute(sql: BufferSchema.efmTables)
         var result = EFMStoreResult()
         for row in write.rows {

@@ -80,6 +80,12 @@ public final class EFMCollection {
         do {
             let reply = try link.rawExchange(unit: unit, request: frame, describe: Self.describe(action))
             actions = collector.received(reply, nowMillis: SystemClock.monotonicMillis())
+            // A reply libmodbus took (CRC and framing right) that is not the answer to this request: an answer
+            // to an earlier one, late (a device that came back answers what queued up while it was away).
+            // Without a flush every later request would get the answer to the one before.
+            if actions.contains(where: { if case .report(.readFailed) = $0 { true } else { false } }) {
+                link.discardPending()
+            }
         } catch {
             actions = collector.failed(error.description, nowMillis: SystemClock.monotonicMillis())
         }

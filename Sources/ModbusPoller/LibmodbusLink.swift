@@ -118,6 +118,12 @@ public final class LibmodbusLink: ModbusLink {
         return Array(reply.prefix(Int(n)))
     }
 
+    /// A serial line is flushed; a TCP connection replaced (a late answer may still be on its way).
+    public func discardPending() {
+        guard isConnected else { return }
+        if bus.kind == .tcp || modbus_flush(ctx) < 0 { close() }
+    }
+
     /// A raw exchange failed. libmodbus does not match a raw confirmation to its request (no TCP transaction
     /// id check), so after a timeout or a garbled reply a TCP connection is replaced and a serial line
     /// flushed: a late answer must never be read as the answer to the next request.

@@ -38,4 +38,6 @@ public final class MemoryModbusLink: ModbusLink {
             .link("Enron Modbus needs an RTU or TCP bus; this one has no raw request path"), bus: "memory", unit: unit,
             request: describe)
     }
+
+    public func discardPending() { close() }
 }

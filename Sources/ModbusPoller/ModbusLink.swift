@@ -14,6 +14,9 @@ public protocol ModbusLink: AnyObject {
     /// Sends `request` as given (unit id and function code first) and returns the confirmation as received,
     /// header included (Enron Modbus: archive and event reads). `describe` names it in errors.
     func rawExchange(unit: Int, request: [UInt8], describe: String) throws(ModbusError) -> [UInt8]
+    /// A reply was well framed but did not answer the request (a late answer to an earlier one): drops
+    /// whatever is waiting on the line, so the next request gets its own answer.
+    func discardPending()
 }
 
 /// Builds the link for a bus: libmodbus for RTU and TCP, our own framing for RTU over TCP.

@@ -102,4 +102,6 @@ public final class RTUOverTCPLink: ModbusLink {
             .link("Enron Modbus needs an RTU or TCP bus; this one has no raw request path"), bus: bus.name, unit: unit,
             request: describe)
     }
+
+    public func discardPending() { close() }
 }

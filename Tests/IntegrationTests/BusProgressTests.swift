@@ -33,6 +33,7 @@ import Testing
         func rawExchange(unit: Int, request: [UInt8], describe: String) throws(ModbusError) -> [UInt8] {
             throw ModbusError(.link("no raw path"), bus: "controlled", unit: unit, request: describe)
         }
+        func discardPending() {}
         func hold(_ on: Bool) {
             gate.withLock {
                 held = on; gate.broadcast()
