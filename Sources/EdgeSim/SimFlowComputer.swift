@@ -1,6 +1,10 @@
 import EdgeCore
 import EdgeSystem
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A simulated Enron Modbus flow computer that `SimServer` serves beside (or instead of) `SimDevice`s: the
 /// archives, pointers, event log and live values of a `FlowComputerModel` built from an `EFMProfile`, behind a
 /// lock so tests and the control socket can move its clock and inject faults while the server answers.
@@ -75,6 +79,18 @@ public final class SimFlowComputer: Sendable {
     /// `FlowComputerModel.reply(to:)`.
     public func reply(to pdu: [UInt8]) -> [UInt8]? {
         served.withLock { $0 += 1 }
-        return model.withLock { $0.reply(to: pdu) }
+        let reply = model.withLock { $0.reply(to: pdu) }
+        // A slow line: the time the reply's bytes would take, before it goes.
+        if let reply, let baud = lineBaud.withLock({ $0 }) {
+            let micros = (reply.count + 5) * 10 * 1_000_000 / baud
+            usleep(useconds_t(micros))
+        }
+        return reply
     }
+
+    /// Emulates a serial line at `baud` (nil: as fast as the transport): each reply is held for the time its
+    /// bytes take on such a line, so bus-time figures and the live cadence under a backfill can be measured
+    /// over loopback TCP.
+    public func emulateLine(baud: Int?) { lineBaud.withLock { $0 = baud } }
+    private let lineBaud = Locked<Int?>(nil)
 }

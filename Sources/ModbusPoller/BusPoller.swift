@@ -52,14 +52,23 @@ public final class BusPoller: @unchecked Sendable {
     private var stopping = false
     private var finished = false
     private var lastProgressMillis: Int64
+    /// Flow computers whose EFM history is collected on this bus, between live polls (bus thread only).
+    private let efm: [EFMCollection]
+    /// When each collection may send its next request (monotonic ms; nil: waiting for its store).
+    private var efmDue: [Int64?]
 
+    /// - Parameter efm: EFM collections on this bus. A history request goes only when the next live poll is at
+    ///   least a response timeout away, one request at a time, so the live cadence holds while a backfill of
+    ///   weeks drains (reference §3.1: collectors interleave one history request between live polls).
     public init(
-        bus: BusConfig, devices: [DevicePoller], logger: Logger,
+        bus: BusConfig, devices: [DevicePoller], efm: [EFMCollection] = [], logger: Logger,
         makeLink: @escaping @Sendable () throws(ModbusError) -> any ModbusLink,
         report: @escaping @Sendable (PollReport) -> Void
     ) {
         self.bus = bus
         self.devices = devices
+        self.efm = efm
+        self.efmDue = efm.map { _ in .min }
         self.makeLink = makeLink
         self.report = report
         self.logger = logger
@@ -72,6 +81,43 @@ public final class BusPoller: @unchecked Sendable {
                     maxBackoff: $0.config.maxBackoff
                 )
             }, now: now)
+        for (i, c) in efm.enumerated() {
+            c.setWake { [weak self] in self?.efmStored(i) }
+        }
+    }
+
+    /// A collection's store answered: it may go on (the bus thread may be waiting for the next live poll).
+    private func efmStored(_ i: Int) {
+        condition.withLock {
+            efmDue[i] = .min
+            condition.broadcast()
+        }
+    }
+
+    /// The EFM collection to serve now, if one is due and `slack` allows a history request before the next live
+    /// poll (under `condition`).
+    private func dueCollection(now: Int64, slack: Int64) -> Int? {
+        guard slack >= bus.responseTimeout.milliseconds + bus.interFrameDelay.milliseconds else { return nil }
+        return efmDue.indices.first { i in efmDue[i].map { $0 <= now } ?? false }
+    }
+
+    /// One history request of collection `i`, outside the lock (the bus thread's link).
+    private func serveEFM(_ i: Int, link: inout (any ModbusLink)?) {
+        if link == nil {
+            do { link = try makeLink() } catch {
+                logger.error("\(error)", metadata: ["bus": "\(bus.name)"])
+                condition.withLock { efmDue[i] = SystemClock.monotonicMillis() + 1000 }
+                return
+            }
+        }
+        guard let link else { return }
+        condition.withLock { efmDue[i] = nil }
+        let next = efm[i].step(link: link, nowMillis: SystemClock.monotonicMillis())
+        Self.pause(bus.interFrameDelay)
+        condition.withLock {
+            // A store answered meanwhile: it already set `.min`.
+            if efmDue[i] == nil { efmDue[i] = next }
+        }
     }
 
     /// Starts the bus thread.
@@ -133,11 +179,21 @@ public final class BusPoller: @unchecked Sendable {
             let action = scheduler.next(now: lastProgressMillis)
             switch action {
             case .idle:
-                condition.wait(forNanos: 1_000_000_000)
+                if let i = dueCollection(now: lastProgressMillis, slack: .max) {
+                    condition.unlock()
+                    serveEFM(i, link: &link)
+                    continue
+                }
+                condition.wait(forNanos: UInt64(min(1000, efmWaitMillis(now: lastProgressMillis))) * 1_000_000)
                 condition.unlock()
                 continue
             case .sleep(let until):
-                let waitMillis = max(0, min(until - lastProgressMillis, 1000))
+                if let i = dueCollection(now: lastProgressMillis, slack: until - lastProgressMillis) {
+                    condition.unlock()
+                    serveEFM(i, link: &link)
+                    continue
+                }
+                let waitMillis = max(0, min(until - lastProgressMillis, 1000, efmWaitMillis(now: lastProgressMillis)))
                 condition.wait(forNanos: UInt64(waitMillis) * 1_000_000)
                 condition.unlock()
                 continue
@@ -182,6 +238,11 @@ public final class BusPoller: @unchecked Sendable {
                         transition: transition, online: online, errors: outcome.errors))
             }
         }
+    }
+
+    /// How long until a collection is due (under `condition`).
+    private func efmWaitMillis(now: Int64) -> Int64 {
+        efmDue.compactMap { $0 }.map { $0 <= now ? 0 : $0 - now }.min() ?? .max
     }
 
     private func log(_ d: DevicePoller, _ o: DevicePoller.Outcome, _ t: PollScheduler.Transition?) {

@@ -32,8 +32,8 @@ public final class EFMCollection {
     private var pendingGaps: [ArchiveKind: [EFMCollector.Gap]] = [:]
     /// The store's answer to the store in flight (nil inside: committed; else why not).
     private let answer = Locked<String??>(nil)
-    /// Wakes the bus thread when the store answers.
-    private let wake: @Sendable () -> Void
+    /// Wakes the bus thread when the store answers (set by the bus poller that runs this collection).
+    private let wake: Locked<@Sendable () -> Void>
 
     /// - Parameters:
     ///   - cursors: as saved with the records last stored (empty the first time).
@@ -48,8 +48,11 @@ public final class EFMCollection {
         self.collector = EFMCollector(configuration: configuration, cursors: cursors)
         self.store = store
         self.report = report
-        self.wake = wake
+        self.wake = Locked(wake)
     }
+
+    /// Who to wake when the store answers (the bus poller running this collection).
+    public func setWake(_ f: @escaping @Sendable () -> Void) { wake.withLock { $0 = f } }
 
     /// The cursors the collector stands on (as stored).
     public var cursors: [ArchiveKind: EFMCollector.Cursor] { collector.cursors }
@@ -115,7 +118,7 @@ public final class EFMCollection {
     private func submit(_ request: EFMStoreRequest) {
         store(request) { [answer, wake] failure in
             answer.withLock { $0 = .some(failure) }
-            wake()
+            wake.withLock { $0 }()
         }
     }
 

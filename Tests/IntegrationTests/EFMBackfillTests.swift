@@ -4,6 +4,7 @@ import EdgeSim
 import EdgeSystem
 import EdgeTestSupport
 import Foundation
+import Logging
 import ModbusPoller
 import Testing
 
@@ -166,5 +167,74 @@ import Testing
         // At most capacity − 1 records are collectable (the open slot is never read).
         #expect(try rig.run(collection, link: link) { try rig.count("hourly") == 10 + capacity - 1 })
         #expect(rig.lock.withLock { rig.duplicates } == 0)
+    }
+
+    /// A 35-day backfill on the bus that also polls a live device: history requests go only in the live
+    /// polls' slack, so the live cadence holds while all 839 + 34 records arrive.
+    @Test func liveCadenceHoldsDuringABackfill() async throws {
+        let fc = try SimFlowComputer(name: "meter-1", unit: Self.unit, profile: .flobossDL8000, start: Self.start)
+        fc.advance(hours: 35 * 24)
+        fc.emulateLine(baud: 9600)  // a 36-byte record reply takes ~42 ms, as on a 9600-baud RS-485 line
+        let tags = try ExamplePad.load().template(named: "oms-esp-gauge")!.tags
+        let live = SimDevice(name: "gauge", unit: 1, tags: tags)
+        let server = SimServer(transport: .tcp(host: "127.0.0.1", port: 0), devices: [live], flowComputers: [fc])
+        try server.start()
+        defer { server.stop() }
+        let interval = TimeSpan(milliseconds: 400)
+        let bus = BusConfig(
+            name: "lan", kind: .tcp, device: nil, serial: nil, rs485: nil,
+            endpoint: TCPEndpoint(host: "127.0.0.1", port: server.port, connectTimeout: .seconds(1)),
+            interFrameDelay: TimeSpan(milliseconds: 0), responseTimeout: TimeSpan(milliseconds: 100),
+            byteTimeout: TimeSpan(milliseconds: 50), retries: 0)
+        let poller = DevicePoller(
+            config: DeviceConfig(
+                name: "gauge", bus: "lan", unit: 1, template: "t", poll: interval, enabled: true, offlineAfter: 3,
+                maxBackoff: .seconds(2), limitOverrides: nil, tagOverrides: [:]),
+            tags: tags, limits: DeviceLimits(), timing: BusTiming.of(bus, turnaround: TimeSpan(milliseconds: 1)))
+        let dir = TempDir("edged-efm")
+        let (store, _) = try BufferStore.open(path: dir.file("buffer.db"), maxBytes: ByteCount(bytes: 64 << 20))
+        defer { store.close() }
+        let collection = EFMCollection(
+            device: "meter-1", unit: Self.unit,
+            configuration: EFMCollector.Configuration(
+                profile: fc.profile, unit: UInt8(Self.unit), transport: .tcp, cycleMillis: 60_000, retryMillis: 500),
+            cursors: [:],
+            store: { request, done in
+                do {
+                    let write = try EFMWrite(
+                        device: "meter-1", archive: request.archive, records: request.records, events: request.events,
+                        gaps: request.gaps, cursor: request.cursor, collectedWallMillis: SystemClock.wallMillis())
+                    store.enqueueEFM(write) { done((try? $0.get()) == nil ? "store failed" : nil) }
+                } catch { done("\(error)") }
+            })
+        let times = Locked<[Int64]>([])
+        let bp = BusPoller(
+            bus: bus, devices: [poller], efm: [collection], logger: Logger(label: "test"),
+            makeLink: { () throws(ModbusError) -> any ModbusLink in try ModbusLinks.make(for: bus) },
+            report: { r in
+                if r.device == "gauge" && r.errors.isEmpty {
+                    times.withLock { $0.append(SystemClock.monotonicMillis()) }
+                }
+            })
+        bp.start()
+        defer { bp.stop() }
+        let capacity = EFMProfile.flobossDL8000.hourly.capacity.value
+        let dailyCapacity = EFMProfile.flobossDL8000.daily.capacity.value
+        let done = try await eventually(timeout: 120) {
+            let c = try store.efmCounts(device: "meter-1").records
+            return c["hourly"] == capacity - 1 && c["daily"] == dailyCapacity - 1
+        }
+        let counts = try store.efmCounts(device: "meter-1")
+        #expect(done, "\(counts)")
+        let t = times.withLock { $0 }
+        let gaps = zip(t, t.dropFirst()).map { $1 - $0 }
+        #expect(gaps.count >= 3, "live polls during the backfill: \(t.count)")
+        let mean = Double(gaps.reduce(0, +)) / Double(max(1, gaps.count))
+        let want = Double(interval.milliseconds)
+        print(
+            "EFM backfill of \(counts.records) beside a live poll every \(want) ms: \(t.count) live polls, mean \(mean) ms"
+        )
+        #expect(abs(mean - want) <= want * 0.1, "live polls every \(mean) ms on average, configured \(want)")
+        #expect((gaps.max() ?? 0) < 2 * interval.milliseconds, "longest interval \(gaps.max() ?? 0) ms")
     }
 }
