@@ -193,7 +193,9 @@ public final class BusPoller: @unchecked Sendable {
                     serveEFM(i, link: &link)
                     continue
                 }
-                let waitMillis = max(0, min(until - lastProgressMillis, 1000, efmWaitMillis(now: lastProgressMillis)))
+                // A collection due now but without the slack for a request waits for the live poll, not in a spin.
+                let efmWait = efmWaitMillis(now: lastProgressMillis)
+                let waitMillis = max(0, min(until - lastProgressMillis, 1000, efmWait == 0 ? .max : efmWait))
                 condition.wait(forNanos: UInt64(waitMillis) * 1_000_000)
                 condition.unlock()
                 continue
