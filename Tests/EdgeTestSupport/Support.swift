@@ -126,3 +126,14 @@ public func runTool(_ executable: String, _ arguments: [String], timeout: Double
     let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
     return ((status >> 8) & 0xFF, text)
 }
+
+/// Runs blocking test code (a bus loop, sockets, sleeps) on a thread of its own and awaits its result, so
+/// the cooperative pool — two threads on a two-core box — stays free for the async tests running beside it.
+/// Expectations belong in the awaiting test, not in `body` (issues are attributed by task).
+public func offPool<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+        let thread = Thread { c.resume(with: Result { try body() }) }
+        thread.name = name
+        thread.start()
+    }
+}

@@ -79,19 +79,25 @@ import Testing
 
         static let unitID = EFMBackfillTests.unit
 
-        /// Runs `collection` on this thread as the bus thread does until `done` holds (or 120 s pass).
-        func run(_ collection: EFMCollection, link: any ModbusLink, until done: () throws -> Bool) rethrows -> Bool {
-            let deadline = SystemClock.monotonicMillis() + 120_000
-            while SystemClock.monotonicMillis() < deadline {
-                if try done() { return true }
-                let now = SystemClock.monotonicMillis()
-                switch collection.step(link: link, nowMillis: now) {
-                case nil: _ = woken.wait(timeout: .now() + 1)
-                case let t? where t > now: usleep(useconds_t(min(t - now, 50) * 1000))
-                default: break
+        /// Runs `collection` as the bus thread does, on a thread of its own, until `done` holds (or 120 s pass).
+        func run(_ collection: EFMCollection, link: any ModbusLink, until done: @escaping @Sendable () throws -> Bool)
+            async throws -> Bool
+        {
+            let box = Unchecked(value: (collection, link))
+            return try await offPool("efm-bus") { [woken] in
+                let (collection, link) = box.value
+                let deadline = SystemClock.monotonicMillis() + 120_000
+                while SystemClock.monotonicMillis() < deadline {
+                    if try done() { return true }
+                    let now = SystemClock.monotonicMillis()
+                    switch collection.step(link: link, nowMillis: now) {
+                    case nil: _ = woken.wait(timeout: .now() + 1)
+                    case let t? where t > now: usleep(useconds_t(min(t - now, 50) * 1000))
+                    default: break
+                    }
                 }
+                return try done()
             }
-            return try done()
         }
 
         func count(_ archive: String) throws -> Int { try store.efmRecords(device: "meter-1", archive: archive).count }
@@ -109,7 +115,7 @@ import Testing
 
     /// A 10-day outage of edged, then a 2-day outage of the device, then a restart of edged: 240 + 48 hourly
     /// and 10 + 2 daily records, each stored once, in order; the events read, stored, then acknowledged.
-    @Test(arguments: [false, true]) func outagesAreBackfilledExactlyOnce(rtu: Bool) throws {
+    @Test(arguments: [false, true]) func outagesAreBackfilledExactlyOnce(rtu: Bool) async throws {
         let fc = try SimFlowComputer(name: "meter-1", unit: Self.unit, profile: .scanner2000, start: Self.start)
         fc.advance(hours: 240)
         try fc.setParameter(register: 7110, value: 2.5)
@@ -117,7 +123,7 @@ import Testing
         let rig = try Rig(fc, rtu: rtu)
         var link: any ModbusLink = try ModbusLinks.make(for: rig.bus)
         var collection = try rig.collection()
-        let backfilled = try rig.run(collection, link: link) {
+        let backfilled = try await rig.run(collection, link: link) {
             try rig.count("hourly") == 240 && rig.count("daily") == 10 && fc.pendingEvents == 0
         }
         let counts = try rig.store.efmCounts(device: "meter-1")
@@ -129,14 +135,16 @@ import Testing
         fc.advance(hours: 48)
         let before = try rig.count("hourly")
         let silentUntil = SystemClock.monotonicMillis() + 1500
-        _ = try rig.run(collection, link: link) { SystemClock.monotonicMillis() >= silentUntil }
+        _ = try await rig.run(collection, link: link) { SystemClock.monotonicMillis() >= silentUntil }
         #expect(try rig.count("hourly") == before, "nothing is stored from a device that does not answer")
         rig.server = SimServer(
             transport: rig.pty.map { .rtu(path: $0.b, baud: 38400) }
                 ?? .tcp(host: "127.0.0.1", port: rig.bus.endpoint!.port),
             devices: [], flowComputers: [fc])
         try rig.server.start()
-        let resumed = try rig.run(collection, link: link) { try rig.count("hourly") == 288 && rig.count("daily") == 12 }
+        let resumed = try await rig.run(collection, link: link) {
+            try rig.count("hourly") == 288 && rig.count("daily") == 12
+        }
         let afterOutage = try rig.store.efmCounts(device: "meter-1")
         #expect(resumed, "\(afterOutage); held \(collection.held); \(rig.lock.withLock { rig.reports.suffix(5) })")
 
@@ -144,7 +152,7 @@ import Testing
         fc.advance(hours: 5)
         link = try ModbusLinks.make(for: rig.bus)
         collection = try rig.collection()
-        #expect(try rig.run(collection, link: link) { try rig.count("hourly") == 293 })
+        #expect(try await rig.run(collection, link: link) { try rig.count("hourly") == 293 })
         try rig.expectConsecutive("hourly", period: 3600)
         try rig.expectConsecutive("daily", period: 86_400)
         #expect(rig.lock.withLock { rig.duplicates } <= 1, "at most the record at the cursor is read again")
@@ -154,18 +162,20 @@ import Testing
 
     /// An outage longer than the ring holds: one gap names the lost range, collection goes on from the oldest
     /// record the device still has.
-    @Test func aRingThatWrappedLeavesOneGap() throws {
+    @Test func aRingThatWrappedLeavesOneGap() async throws {
         let fc = try SimFlowComputer(name: "meter-1", unit: Self.unit, profile: .flobossDL8000, start: Self.start)
         fc.advance(hours: 10)
         let rig = try Rig(fc, rtu: false)
         let link = try ModbusLinks.make(for: rig.bus)
         let collection = try rig.collection()
-        #expect(try rig.run(collection, link: link) { try rig.count("hourly") == 10 })
+        #expect(try await rig.run(collection, link: link) { try rig.count("hourly") == 10 })
         let capacity = EFMProfile.flobossDL8000.hourly.capacity.value
         fc.advance(hours: capacity + 100)
-        #expect(try rig.run(collection, link: link) { try rig.store.efmCounts(device: "meter-1").gaps["hourly"] == 1 })
+        #expect(
+            try await rig.run(collection, link: link) { try rig.store.efmCounts(device: "meter-1").gaps["hourly"] == 1 }
+        )
         // At most capacity − 1 records are collectable (the open slot is never read).
-        #expect(try rig.run(collection, link: link) { try rig.count("hourly") == 10 + capacity - 1 })
+        #expect(try await rig.run(collection, link: link) { try rig.count("hourly") == 10 + capacity - 1 })
         #expect(rig.lock.withLock { rig.duplicates } == 0)
     }
 
@@ -238,3 +248,7 @@ import Testing
         #expect((gaps.max() ?? 0) < 2 * interval.milliseconds, "longest interval \(gaps.max() ?? 0) ms")
     }
 }
+
+/// Hands a value that is not Sendable to the thread that alone uses it from then on (the test awaits it).
+// Guard: one thread at a time — the test's until it hands the value over, then the bus thread's, awaited.
+struct Unchecked<T>: @unchecked Sendable { let value: T }
