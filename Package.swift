@@ -30,6 +30,8 @@ let package = Package(
         .target(name: "CEdgeShim", dependencies: ["CCurl"]),
         // The OS calls Swift cannot make directly (TIOCSRS485, SO_PEERCRED, ntp_adjtime, mallopt); libc only.
         .target(name: "CEdgeSystem"),
+        // edged's malloc arena cap, set before main (a constructor), so no thread allocates before it.
+        .target(name: "CEdgedStart"),
 
         // What touches the OS, beneath everything else: system calls with errno as a typed error, the Unix and
         // TCP sockets, the clocks (monotonic for waits, wall for timestamps) and clock sync status, monotonic
@@ -80,6 +82,7 @@ let package = Package(
             name: "edged",
             dependencies: [
                 "EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeControl", "ModbusPoller", "EdgeBuffer", "Uplink",
+                "CEdgedStart",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

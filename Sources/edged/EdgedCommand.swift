@@ -1,4 +1,5 @@
 import ArgumentParser
+import CEdgedStart
 import EdgeBuffer
 import EdgeCore
 import EdgeRuntime
@@ -25,7 +26,8 @@ struct EdgedCommand: AsyncParsableCommand {
     static let exitConfig: Int32 = 78
 
     func run() async throws {
-        HeapUsage.limitArenas()
+        // The arena cap is set before main (CEdgedStart); this repeats it only if that was refused.
+        if edged_arenas_capped_at_start() != 1 { HeapUsage.limitArenas() }
         HeapUsage.mapLargeBlocks()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
