@@ -165,18 +165,20 @@ public struct EFMRow: Sendable, Equatable {
 
     /// An archive record as collected.
     public init(_ r: ArchiveRecord, collectedWallMillis: Int64) throws {
-        let id = r.identity
-        self.init(
-            key: id.key, hash: id.hash, deviceTime: r.timestamp.description, collectedWallMillis: collectedWallMillis,
-            raw: r.raw, decoded: String(decoding: try JSONEncoder().encode(r), as: UTF8.self))
+        try self.init(r, identity: r.identity, timestamp: r.timestamp, raw: r.raw, collected: collectedWallMillis)
     }
 
     /// An event-log record as collected.
     public init(_ e: EventRecord, collectedWallMillis: Int64) throws {
-        let id = e.identity
+        try self.init(e, identity: e.identity, timestamp: e.timestamp, raw: e.raw, collected: collectedWallMillis)
+    }
+
+    private init(
+        _ record: some Encodable, identity: RecordIdentity, timestamp: DeviceTimestamp, raw: [UInt8], collected: Int64
+    ) throws {
         self.init(
-            key: id.key, hash: id.hash, deviceTime: e.timestamp.description, collectedWallMillis: collectedWallMillis,
-            raw: e.raw, decoded: String(decoding: try JSONEncoder().encode(e), as: UTF8.self))
+            key: identity.key, hash: identity.hash, deviceTime: timestamp.description, collectedWallMillis: collected,
+            raw: raw, decoded: String(decoding: try JSONEncoder().encode(record), as: UTF8.self))
     }
 }
 

@@ -103,14 +103,10 @@ public final class BusPoller: @unchecked Sendable {
 
     /// One history request of collection `i`, outside the lock (the bus thread's link).
     private func serveEFM(_ i: Int, link: inout (any ModbusLink)?) {
-        if link == nil {
-            do { link = try makeLink() } catch {
-                logger.error("\(error)", metadata: ["bus": "\(bus.name)"])
-                condition.withLock { efmDue[i] = SystemClock.monotonicMillis() + 1000 }
-                return
-            }
+        guard let link = connected(&link) else {
+            condition.withLock { efmDue[i] = SystemClock.monotonicMillis() + 1000 }
+            return
         }
-        guard let link else { return }
         condition.withLock { efmDue[i] = nil }
         let next = efm[i].step(link: link, nowMillis: SystemClock.monotonicMillis())
         Self.pause(bus.interFrameDelay)
@@ -202,13 +198,8 @@ public final class BusPoller: @unchecked Sendable {
             case .poll(let i), .probe(let i):
                 var device = devices[i]
                 condition.unlock()
-                if link == nil {
-                    do { link = try makeLink() } catch {
-                        logger.error("\(error)", metadata: ["bus": "\(bus.name)"])
-                    }
-                }
                 let outcome: DevicePoller.Outcome
-                if let link {
+                if let link = connected(&link) {
                     var probe = false
                     if case .probe = action { probe = true }
                     outcome = device.poll(
@@ -240,6 +231,14 @@ public final class BusPoller: @unchecked Sendable {
                         transition: transition, online: online, errors: outcome.errors))
             }
         }
+    }
+
+    /// The bus thread's link, made if there is none yet (nil, logged, when it cannot be made).
+    private func connected(_ link: inout (any ModbusLink)?) -> (any ModbusLink)? {
+        if link == nil {
+            do { link = try makeLink() } catch { logger.error("\(error)", metadata: ["bus": "\(bus.name)"]) }
+        }
+        return link
     }
 
     /// How long until a collection is due (under `condition`).
