@@ -125,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "BufferTests",
             dependencies: [
-                "EdgeCore", "EdgeBuffer", "EdgeTestSupport",
+                "EdgeCore", "EdgeBuffer", "EdgeSystem", "EdgeTestSupport",
                 .product(name: "Logging", package: "swift-log")
             ]),
         .testTarget(

@@ -58,7 +58,10 @@ enum BufferSchema {
     static let efmTables = """
         CREATE TABLE IF NOT EXISTS efm_record(
             id INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq INTEGER NOT NULL UNIQUE,
             device TEXT NOT NULL,
+            meter TEXT NOT NULL,
+            contract_hour INTEGER NOT NULL,
             archive TEXT NOT NULL,
             key TEXT NOT NULL,
             hash TEXT NOT NULL,
@@ -66,8 +69,10 @@ enum BufferSchema {
             collected INTEGER NOT NULL,
             raw BLOB NOT NULL,
             decoded TEXT NOT NULL,
+            units TEXT,
             uploaded INTEGER NOT NULL DEFAULT 0,
             UNIQUE(device, archive, key));
+        CREATE INDEX IF NOT EXISTS efm_record_queue ON efm_record(seq) WHERE uploaded = 0;
         CREATE TABLE IF NOT EXISTS efm_conflict(
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             device TEXT NOT NULL,
@@ -85,12 +90,36 @@ enum BufferSchema {
             to_time TEXT NOT NULL,
             periods INTEGER NOT NULL,
             noted INTEGER NOT NULL,
+            seq INTEGER NOT NULL UNIQUE,
+            meter TEXT NOT NULL,
+            uploaded INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY(device, archive, from_time, to_time)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS efm_gap_queue ON efm_gap(seq) WHERE uploaded = 0;
         CREATE TABLE IF NOT EXISTS efm_cursor(
             device TEXT NOT NULL,
             archive TEXT NOT NULL,
             cursor TEXT NOT NULL,
             PRIMARY KEY(device, archive)) WITHOUT ROWID;
+        """
+
+    /// `efm_record.uploaded`: queued, stored by the server, or in a batch the server rejected (kept, never
+    /// resent, like the dead-letter lane).
+    enum EFMUpload: Int {
+        case queued = 0
+        case uploaded = 1
+        case rejected = 2
+    }
+
+    /// The EFM lane, in seq order through the partial indexes (records and gaps merged by seq).
+    static let efmLaneSQL = """
+        SELECT seq, 0 AS gap, device, meter, contract_hour, archive, key, hash, device_time, collected, raw, decoded,
+               units, NULL, NULL, NULL
+        FROM efm_record WHERE uploaded = 0
+        UNION ALL
+        SELECT seq, 1, device, meter, NULL, archive, NULL, NULL, NULL, noted, NULL, NULL, NULL, from_time, to_time,
+               periods
+        FROM efm_gap WHERE uploaded = 0
+        ORDER BY seq LIMIT ?
         """
 
     /// The dequeue statements. Tests check their query plans.

@@ -65,7 +65,7 @@ extension BufferStore {
                             if let state { try self.saveState(db, state) }
                             return first
                         case .efm(let write, let outcome, _):
-                            try self.insertEFM(db, write, into: outcome)
+                            try self.insertEFM(db, write, into: outcome, &st)
                             return 0
                         }
                     }
@@ -135,18 +135,25 @@ extension BufferStore {
     /// from the sequence and never used — so each gap names a seq range like an eviction gap does.
     private func writeLossGaps(_ db: Database, _ st: inout WriterState) throws {
         for loss in st.ledger.losses {
-            let current = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'record'")
-            if let current {
-                try db.execute(
-                    sql: "UPDATE sqlite_sequence SET seq = ? WHERE name = 'record'", arguments: [current + loss.count])
-            } else {
-                try db.execute(
-                    sql: "INSERT INTO sqlite_sequence(name, seq) VALUES ('record', ?)", arguments: [loss.count])
-            }
-            _ = try insertGap(db, loss.gapRecord(firstSeq: (current ?? 0) + 1), &st)
+            let first = try takeSeqs(db, loss.count, &st)
+            _ = try insertGap(db, loss.gapRecord(firstSeq: first), &st)
             st.counters.notStoredRecords += loss.count
         }
         st.ledger.clear()  // published only if the transaction commits
+    }
+
+    /// Takes `count` seqs from the record sequence without a row in `record` (lost records, EFM records):
+    /// never given out again. Returns the first; the rest follow it.
+    func takeSeqs(_ db: Database, _ count: Int64, _ st: inout WriterState) throws -> Int64 {
+        let current = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'record'")
+        if let current {
+            try db.execute(
+                sql: "UPDATE sqlite_sequence SET seq = ? WHERE name = 'record'", arguments: [current + count])
+        } else {
+            try db.execute(sql: "INSERT INTO sqlite_sequence(name, seq) VALUES ('record', ?)", arguments: [count])
+        }
+        st.lastSeq = (current ?? 0) + count
+        return (current ?? 0) + 1
     }
 
     /// Inserts readings with the raw SQLite API on a cached statement; returns the first seq (the rest follow

@@ -39,36 +39,53 @@ extension BufferStore {
         }
     }
 
-    /// The stored records of one archive of `device`, oldest first by their own timestamp.
-    public func efmRecords(device: String, archive: String) throws(BufferError) -> [EFMStoredRecord] {
+    /// The stored records of one archive of `device`, oldest first by their own timestamp; `from` and `to`
+    /// (device-local `YYYY-MM-DDTHH:MM:SS`, inclusive) narrow it, `limit` keeps the newest that many.
+    public func efmRecords(
+        device: String, archive: String, from: String? = nil, to: String? = nil, limit: Int? = nil
+    ) throws(BufferError) -> [EFMStoredRecord] {
         try read("read EFM records") { db in
             guard try Self.efmTablesExist(db) else { return [] }
-            return try Row.fetchAll(
+            let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT key, hash, device_time, collected, raw, decoded FROM efm_record
-                    WHERE device = ? AND archive = ? ORDER BY device_time, id
-                    """, arguments: [device, archive]
-            ).map {
+                    SELECT * FROM (
+                        SELECT key, hash, device_time, collected, raw, decoded, seq, uploaded, id FROM efm_record
+                        WHERE device = ? AND archive = ? AND device_time >= ? AND device_time <= ?
+                        ORDER BY device_time DESC, id DESC LIMIT ?)
+                    ORDER BY device_time, id
+                    """, arguments: [device, archive, from ?? "", to ?? "~", limit ?? -1])
+            return rows.map {
                 EFMStoredRecord(
                     key: $0[0], hash: $0[1], deviceTime: $0[2], collectedWallMillis: $0[3],
-                    raw: [UInt8]($0[4] as Data), decoded: $0[5])
+                    raw: [UInt8]($0[4] as Data), decoded: $0[5], seq: $0[6], upload: $0[7])
             }
         }
     }
 
-    /// Counts for `edgectl efm` and the tests: records, conflicts and gaps per device and archive.
+    /// Counts for `edgectl efm` and the tests: records, conflicts and gaps per device and archive, and the
+    /// upload state of its records and gaps.
     public func efmCounts(device: String) throws(BufferError) -> EFMCounts {
         try read("count EFM records") { db in
             guard try Self.efmTablesExist(db) else { return EFMCounts() }
-            func count(_ table: String) throws -> [String: Int] {
+            func count(_ table: String, _ condition: String = "1") throws -> [String: Int] {
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT archive, COUNT(*) FROM \(table) WHERE device = ? GROUP BY archive",
+                    db,
+                    sql: "SELECT archive, COUNT(*) FROM \(table) WHERE device = ? AND \(condition) GROUP BY archive",
                     arguments: [device])
                 return Dictionary(rows.map { ($0[0] as String, $0[1] as Int) }, uniquingKeysWith: { a, _ in a })
             }
+            func total(_ state: BufferSchema.EFMUpload) throws -> Int {
+                try ["efm_record", "efm_gap"].reduce(0) { sum, table in
+                    sum
+                        + (try Int.fetchOne(
+                            db, sql: "SELECT COUNT(*) FROM \(table) WHERE device = ? AND uploaded = ?",
+                            arguments: [device, state.rawValue]) ?? 0)
+                }
+            }
             return EFMCounts(
-                records: try count("efm_record"), conflicts: try count("efm_conflict"), gaps: try count("efm_gap"))
+                records: try count("efm_record"), conflicts: try count("efm_conflict"), gaps: try count("efm_gap"),
+                queued: try total(.queued), uploaded: try total(.uploaded), rejected: try total(.rejected))
         }
     }
 
@@ -78,7 +95,7 @@ extension BufferStore {
     }
 
     /// On the writer, inside the group's transaction.
-    func insertEFM(_ db: Database, _ write: EFMWrite, into outcome: EFMOutcome) throws {
+    func insertEFM(_ db: Database, _ write: EFMWrite, into outcome: EFMOutcome, _ st: inout WriterState) throws {
         // A file gets the tables with its first EFM store.
         try db.execute(sql: BufferSchema.efmTables)
         var result = EFMStoreResult()
@@ -88,14 +105,17 @@ extension BufferStore {
                 arguments: [write.device, write.archive, row.key])
             switch stored {
             case nil:
+                // A seq from the record sequence: the server keys every record of the epoch by it.
+                let seq = try takeSeqs(db, 1, &st)
                 try db.execute(
                     sql: """
-                        INSERT INTO efm_record(device, archive, key, hash, device_time, collected, raw, decoded)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO efm_record(seq, device, meter, contract_hour, archive, key, hash, device_time,
+                                               collected, raw, decoded, units)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        write.device, write.archive, row.key, row.hash, row.deviceTime, row.collectedWallMillis,
-                        Data(row.raw), row.decoded
+                        seq, write.device, write.meter, write.contractHour, write.archive, row.key, row.hash,
+                        row.deviceTime, row.collectedWallMillis, Data(row.raw), row.decoded, write.unitsJSON
                     ])
                 result.stored += 1
             case row.hash?:
@@ -115,12 +135,21 @@ extension BufferStore {
             }
         }
         for gap in write.gaps {
+            // Found again after a restart before its store: the same gap, kept once.
+            let known = try Int.fetchOne(
+                db,
+                sql: "SELECT COUNT(*) FROM efm_gap WHERE device = ? AND archive = ? AND from_time = ? AND to_time = ?",
+                arguments: [write.device, write.archive, gap.from, gap.to])
+            guard known == 0 else { continue }
+            let seq = try takeSeqs(db, 1, &st)
             try db.execute(
                 sql: """
-                    INSERT OR IGNORE INTO efm_gap(device, archive, from_time, to_time, periods, noted)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO efm_gap(device, archive, from_time, to_time, periods, noted, seq, meter)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [write.device, write.archive, gap.from, gap.to, gap.periods, gap.notedWallMillis])
+                arguments: [
+                    write.device, write.archive, gap.from, gap.to, gap.periods, gap.notedWallMillis, seq, write.meter
+                ])
         }
         if let cursor = write.cursor {
             try db.execute(
@@ -135,14 +164,27 @@ extension BufferStore {
 /// found, and the collector's cursor after them — all in one transaction.
 public struct EFMWrite: Sendable {
     public var device: String
+    /// The meter run (`efm.meter`) and its contract hour, uploaded with every record.
+    public var meter: String
+    public var contractHour: Int
+    /// The units of an archive's fields in layout order (nil for a field without, and for events).
+    public var units: [String?]?
     public var archive: String
     public var rows: [EFMRow]
     public var gaps: [EFMGapRow]
     /// The collector's cursor after these records, as it encodes it; nil leaves the saved one.
     public var cursor: String?
 
-    public init(device: String, archive: String, rows: [EFMRow], gaps: [EFMGapRow] = [], cursor: String?) {
-        self.device = device; self.archive = archive; self.rows = rows; self.gaps = gaps; self.cursor = cursor
+    public init(
+        device: String, meter: String? = nil, contractHour: Int = 0, units: [String?]? = nil, archive: String,
+        rows: [EFMRow], gaps: [EFMGapRow] = [], cursor: String?
+    ) {
+        self.device = device; self.meter = meter ?? device; self.contractHour = contractHour; self.units = units
+        self.archive = archive; self.rows = rows; self.gaps = gaps; self.cursor = cursor
+    }
+
+    var unitsJSON: String? {
+        units.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data("[]".utf8), as: UTF8.self) }
     }
 }
 
@@ -178,8 +220,16 @@ public struct EFMRow: Sendable, Equatable {
     ) throws {
         self.init(
             key: identity.key, hash: identity.hash, deviceTime: timestamp.description, collectedWallMillis: collected,
-            raw: raw, decoded: String(decoding: try JSONEncoder().encode(record), as: UTF8.self))
+            raw: raw, decoded: String(decoding: try Self.encoder.encode(record), as: UTF8.self))
     }
+
+    /// Sorted keys: the same record is the same text, whichever process stored it.
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
 }
 
 /// Records lost on the device before they could be collected (its ring wrapped during an outage longer
@@ -213,12 +263,27 @@ public struct EFMStoredRecord: Sendable, Equatable {
     public var collectedWallMillis: Int64
     public var raw: [UInt8]
     public var decoded: String
+    /// Its seq in the sync protocol.
+    public var seq: Int64
+    /// 0 queued for upload, 1 stored by the server, 2 in a batch the server rejected.
+    public var upload: Int
 }
 
 public struct EFMCounts: Sendable, Equatable {
     public var records: [String: Int] = [:]
     public var conflicts: [String: Int] = [:]
     public var gaps: [String: Int] = [:]
+    /// Records and gaps waiting for upload, stored by the server, and rejected by it.
+    public var queued = 0
+    public var uploaded = 0
+    public var rejected = 0
+    public init(
+        records: [String: Int] = [:], conflicts: [String: Int] = [:], gaps: [String: Int] = [:], queued: Int = 0,
+        uploaded: Int = 0, rejected: Int = 0
+    ) {
+        self.records = records; self.conflicts = conflicts; self.gaps = gaps; self.queued = queued
+        self.uploaded = uploaded; self.rejected = rejected
+    }
 }
 
 /// Where the writer leaves an EFM store's result for the caller (set inside the transaction, handed over
@@ -231,19 +296,26 @@ final class EFMOutcome: @unchecked Sendable {
 extension EFMWrite {
     /// What an EFM collection asks to store, as rows of this device.
     public init(
-        device: String, archive: String, records: [ArchiveRecord], events: [EventRecord], gaps: [EFMCollector.Gap],
-        cursor: EFMCollector.Cursor?, collectedWallMillis: Int64
+        device: String, meter: String? = nil, contractHour: Int = 0, profile: EFMProfile? = nil, archive: String,
+        records: [ArchiveRecord], events: [EventRecord], gaps: [EFMCollector.Gap], cursor: EFMCollector.Cursor?,
+        collectedWallMillis: Int64
     ) throws {
         let rows =
             try records.map { try EFMRow($0, collectedWallMillis: collectedWallMillis) }
             + events.map { try EFMRow($0, collectedWallMillis: collectedWallMillis) }
-        let gapRows = gaps.map {
+        // A lapped ring whose oldest record follows the last one collected by one period lost nothing.
+        let gapRows = gaps.filter { $0.periodsLost > 0 }.map {
             EFMGapRow(
                 from: $0.lastCollected.timestamp.description, to: $0.oldestAvailable.timestamp.description,
                 periods: $0.periodsLost, notedWallMillis: collectedWallMillis)
         }
         let encoded = try cursor.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
-        self.init(device: device, archive: archive, rows: rows, gaps: gapRows, cursor: encoded)
+        let units = ArchiveKind(rawValue: archive).flatMap { kind in
+            profile.map { p in p.archive(kind).layout.fields.map { $0.units.isEmpty ? nil : $0.units } }
+        }
+        self.init(
+            device: device, meter: meter, contractHour: contractHour, units: units, archive: archive, rows: rows,
+            gaps: gapRows, cursor: encoded)
     }
 }
 

@@ -22,6 +22,11 @@ extension BufferStore {
         var open = true
         let alarms = try Row.fetchCursor(db, sql: BufferSchema.alarmLaneSQL, arguments: [filler.remainingRecords])
         while open, let row = try alarms.next() { open = filler.offer(try RecordRows.alarm(row)) }
+        // Gas measurement records go with the alarm events, ahead of the readings backlog.
+        if open && !filler.isFull, try Self.efmTablesExist(db) {
+            let rows = try Row.fetchCursor(db, sql: BufferSchema.efmLaneSQL, arguments: [filler.remainingRecords])
+            while open, let row = try rows.next() { open = filler.offer(try RecordRows.efm(row)) }
+        }
         if open && !filler.isFull {
             let rows = try Row.fetchCursor(db, sql: BufferSchema.readingLaneSQL, arguments: [filler.remainingRecords])
             while open, let row = try rows.next() { open = filler.offer(try RecordRows.readingLane(row)) }
@@ -198,6 +203,20 @@ extension BufferStore {
     /// Per-lane deletes of the batch's seq ranges; counters follow what was really deleted.
     private func delete(_ db: Database, _ batch: BufferBatch, _ st: inout WriterState) throws {
         _ = try removeRanges(db, batch, &st)
+        try markEFM(db, batch, as: .uploaded)
+    }
+
+    /// EFM records and gaps are kept after upload (`edgectl efm` reads them on site): marked, one by one.
+    private func markEFM(_ db: Database, _ batch: BufferBatch, as state: BufferSchema.EFMUpload) throws {
+        guard !batch.efmSeqs.isEmpty else { return }
+        for chunk in stride(from: 0, to: batch.efmSeqs.count, by: 500) {
+            let seqs = batch.efmSeqs[chunk..<min(chunk + 500, batch.efmSeqs.count)]
+            let list = seqs.map(String.init).joined(separator: ",")
+            for table in ["efm_record", "efm_gap"] {
+                try db.execute(
+                    sql: "UPDATE \(table) SET uploaded = ? WHERE seq IN (\(list))", arguments: [state.rawValue])
+            }
+        }
     }
 
     private func moveToDeadLetter(
@@ -214,7 +233,9 @@ extension BufferStore {
                     SELECT seq, ?, kind, series, wall, value, quality, body FROM record WHERE seq BETWEEN ? AND ? AND \(condition)
                     """, arguments: [id, range.lowerBound, range.upperBound])
         }
-        let moved = try removeRanges(db, batch, &st)
+        // EFM records stay where they are (they are the original records), marked as rejected: never resent.
+        let moved = try removeRanges(db, batch, &st) + Int64(batch.efmSeqs.count)
+        try markEFM(db, batch, as: .rejected)
         try db.execute(sql: "UPDATE dead_batch SET records = ? WHERE id = ?", arguments: [moved, id])
         st.counters.deadLetterRecords += moved
         st.counters.deadLetterBatches += 1

@@ -154,6 +154,7 @@ extension BufferStore {
             try pool.writeWithoutTransaction { db in
                 if let retention = options.retention {
                     try evictExpired(db, olderThan: options.wallClock() - retention.milliseconds)
+                    try pruneUploadedEFM(db, olderThan: options.wallClock() - retention.milliseconds)
                 }
                 let snap = try spaceSnapshot(db, lock.withLock { state })
                 if budget.shouldVacuum(snap, idle: true) { try vacuumToCompletion(db) }
@@ -190,6 +191,26 @@ extension BufferStore {
                 }
             }
             if reachedNewer || scanned < step { return }
+        }
+    }
+
+    /// EFM records and gaps the server stored, collected before `cutoff`: the server holds them now, so the
+    /// buffer file (and its size budget) keeps only the retention's worth for `edgectl efm` on site. Records
+    /// still queued, or rejected by the server, are never pruned.
+    func pruneUploadedEFM(_ db: Database, olderThan cutoff: Int64) throws {
+        guard try Self.efmTablesExist(db) else { return }
+        let pruned = try transaction(db) { db, _ in
+            try db.execute(
+                sql: "DELETE FROM efm_record WHERE uploaded = ? AND collected < ?",
+                arguments: [BufferSchema.EFMUpload.uploaded.rawValue, cutoff])
+            let records = db.changesCount
+            try db.execute(
+                sql: "DELETE FROM efm_gap WHERE uploaded = ? AND noted < ?",
+                arguments: [BufferSchema.EFMUpload.uploaded.rawValue, cutoff])
+            return records
+        }
+        if pruned > 0 {
+            logger.info("buffer \(path): \(pruned) uploaded EFM records older than the retention removed")
         }
     }
 

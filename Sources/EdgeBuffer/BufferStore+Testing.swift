@@ -60,4 +60,7 @@ extension BufferStore {
             return found
         }
     }
+
+    /// Runs the idle-time upkeep (retention, EFM pruning, vacuum, checkpoint) now, on the caller's thread.
+    @_spi(Testing) public func runUpkeep() { upkeep() }
 }

@@ -114,3 +114,39 @@ func bufferError(_ error: any Error, path: String, operation: String, file: Stri
     }
     return BufferError(.database, path: path, operation: operation, detail: "\(error)", file: file, line: line)
 }
+
+extension RecordRows {
+    /// A row of `efmLaneSQL`: seq, gap flag, device, meter, contract hour, archive, key, hash, device time,
+    /// collected (or noted), raw, decoded, units, from, to, periods.
+    static func efm(_ row: Row) throws -> BufferedRecord {
+        let seq: Int64 = row[0]
+        let isGap: Int64 = row[1]
+        if isGap == 1 {
+            return BufferedRecord(
+                seq: seq, lane: .efm,
+                payload: .efmGap(
+                    EFMGapUpload(
+                        kind: row[5], device: row[2], meter: row[3], from: row[13], to: row[14], periods: row[15],
+                        notedWallMillis: row[9])))
+        }
+        let archive: String = row[5]
+        let decoded: String? = row[11]
+        let body: EFMUploadRecord.Body
+        if archive == "event" {
+            let e = try decode(EventRecord.self, decoded, seq: seq)
+            body = .event(register: e.register, bitmap: e.bitmap, asFound: e.asFound, asLeft: e.asLeft)
+        } else {
+            let r = try decode(ArchiveRecord.self, decoded, seq: seq)
+            let units = try (row[12] as String?).map { try decode([String?].self, $0, seq: seq) }
+            body = .archive(
+                names: r.names, numbers: r.numbers,
+                units: r.names.indices.map { i in units.flatMap { i < $0.count ? $0[i] : nil } })
+        }
+        return BufferedRecord(
+            seq: seq, lane: .efm,
+            payload: .efm(
+                EFMUploadRecord(
+                    kind: archive, device: row[2], meter: row[3], contractHour: row[4], deviceTime: row[8], key: row[6],
+                    hash: row[7], collectedWallMillis: row[9], raw: [UInt8](row[10] as Data), body: body)))
+    }
+}

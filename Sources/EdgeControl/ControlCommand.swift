@@ -15,11 +15,14 @@ public enum ControlCommand: String, Sendable, Codable, CaseIterable {
     case uplink
     case uplinkAckRejected = "uplink-ack-rejected"
     case tail
+    case efm
+    case efmHistory = "efm-history"
+    case efmResume = "efm-resume"
 
     /// Whether it changes something (logged with the caller's uid).
     public var changesState: Bool {
         switch self {
-        case .ack, .shelve, .unshelve, .reload, .uplinkAckRejected: true
+        case .ack, .shelve, .unshelve, .reload, .uplinkAckRejected, .efmResume: true
         default: false
         }
     }

@@ -140,3 +140,72 @@ public struct DoneReply: Sendable, Codable, Equatable {
     public var done: String
     public init(done: String) { self.done = done }
 }
+
+/// `efm`: per flow computer, where its collection stands and what the buffer holds of it.
+public typealias EFMReply = [EFMMeterReply]
+
+public struct EFMMeterReply: Sendable, Codable, Equatable {
+    /// The collection's state; nil when the device is configured for EFM but not being collected (disabled,
+    /// `collect: false`, or its bus not running).
+    public var collection: EFMMeterStatus?
+    public var device: String
+    public var meter: String
+    /// Records stored per archive (`hourly`, `daily`, `event`), conflicts and gaps per archive.
+    public var records: [String: Int]
+    public var conflicts: [String: Int]
+    public var gaps: [String: Int]
+    /// Records and gaps waiting for upload, stored by the server, rejected by it.
+    public var queued: Int
+    public var uploaded: Int
+    public var rejected: Int
+
+    public init(
+        collection: EFMMeterStatus?, device: String, meter: String, records: [String: Int],
+        conflicts: [String: Int], gaps: [String: Int], queued: Int, uploaded: Int, rejected: Int
+    ) {
+        self.collection = collection; self.device = device; self.meter = meter; self.records = records
+        self.conflicts = conflicts; self.gaps = gaps; self.queued = queued; self.uploaded = uploaded
+        self.rejected = rejected
+    }
+}
+
+/// `efm-history`: one archive's stored records of one device, oldest first.
+public struct EFMHistoryReply: Sendable, Codable, Equatable {
+    public var device: String
+    public var meter: String
+    /// The built-in profile the records are decoded with (`EFMProfile.builtIn(named:)`).
+    public var profile: String
+    public var archive: String
+    public var contractHour: Int
+    public var records: [EFMHistoryRecord]
+
+    public init(
+        device: String, meter: String, profile: String, archive: String, contractHour: Int,
+        records: [EFMHistoryRecord]
+    ) {
+        self.device = device; self.meter = meter; self.profile = profile; self.archive = archive
+        self.contractHour = contractHour; self.records = records
+    }
+}
+
+public struct EFMHistoryRecord: Sendable, Codable, Equatable {
+    public var deviceTime: String
+    public var key: String
+    public var hash: String
+    /// The record's bytes as the device sent them, in hex.
+    public var raw: String
+    /// The decoded record (`ArchiveRecord` or `EventRecord` as JSON).
+    public var decoded: String
+    public var collectedMillis: Int64
+    public var seq: Int64
+    /// `queued`, `uploaded` or `rejected`.
+    public var upload: String
+
+    public init(
+        deviceTime: String, key: String, hash: String, raw: String, decoded: String, collectedMillis: Int64,
+        seq: Int64, upload: String
+    ) {
+        self.deviceTime = deviceTime; self.key = key; self.hash = hash; self.raw = raw; self.decoded = decoded
+        self.collectedMillis = collectedMillis; self.seq = seq; self.upload = upload
+    }
+}

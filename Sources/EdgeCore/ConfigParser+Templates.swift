@@ -2,7 +2,7 @@ import Foundation
 import Yams
 
 extension ConfigParser {
-    static let templateKeys = ["name", "description", "addressing", "limits", "tags"]
+    static let templateKeys = ["name", "description", "addressing", "limits", "tags", "efm"]
 
     /// A `templates:` entry: `{include: path}` or an inline template. Includes are read later by the loader
     /// and return nil here.
@@ -43,6 +43,17 @@ extension ConfigParser {
                 if let range = neverRead(item, addressing) { limits.neverRead.append(range) }
             }
         }
+        var efm: String?
+        if let en = m["efm"], let profile = r.scalar(en, expected: "an EFM profile name") {
+            // Kept even when unknown (reported here): its devices are not told again that it names none.
+            efm = profile
+            if EFMProfile.builtIn(named: profile) == nil {
+                r.log.error(
+                    en.location, en.path,
+                    "unknown EFM profile '\(profile)'; the built-in profiles are \(EFMProfile.builtInNames.joined(separator: ", "))"
+                        + Suggestion.hint(for: profile, in: EFMProfile.builtInNames))
+            }
+        }
         var tags: [TagDefinition] = []
         var nodes: [YNode] = []
         let tagNodes = r.list(m, "tags", required: true) ?? []
@@ -56,7 +67,7 @@ extension ConfigParser {
         return (
             DeviceTemplate(
                 name: name, description: description, sourceFile: file, addressing: addressing,
-                limits: limits, tags: tags), nodes
+                limits: limits, tags: tags, efm: efm), nodes
         )
     }
 

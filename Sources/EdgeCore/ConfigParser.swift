@@ -269,7 +269,7 @@ struct ConfigParser {
                 n,
                 known: [
                     "name", "bus", "unit", "template", "poll", "enabled", "offlineAfter",
-                    "maxBackoff", "limits", "tags", "description"
+                    "maxBackoff", "limits", "tags", "description", "efm"
                 ])
         else { return nil }
         let name = r.name(m, "name")
@@ -309,9 +309,37 @@ struct ConfigParser {
         } else if let tn = m["tags"] {
             r.log.error(tn.location, tn.path, "expected a mapping of tag name to overrides, got \(tn.kindDescription)")
         }
+        let efm = m["efm"].flatMap { efmDevice($0) }
         guard let name, let bus, let unit, let template else { return nil }
         return DeviceConfig(
             name: name, bus: bus, unit: unit, template: template, poll: poll, enabled: enabled,
-            offlineAfter: offlineAfter, maxBackoff: maxBackoff, limitOverrides: limits, tagOverrides: overrides)
+            offlineAfter: offlineAfter, maxBackoff: maxBackoff, limitOverrides: limits, tagOverrides: overrides,
+            efm: efm)
+    }
+
+    /// A device's `efm:` block: `{meter: PECOS17-M1, contractHour: 9, collect: true}`.
+    mutating func efmDevice(_ n: YNode) -> EFMDeviceConfig? {
+        guard let m = r.map(n, known: ["meter", "contractHour", "collect", "check"]) else { return nil }
+        let meter = r.string(m, "meter", required: true)
+        if let meter, let mn = m["meter"], !Self.isMeterID(meter) {
+            r.log.error(
+                mn.location, mn.path,
+                "'\(meter)' is not a meter id (1–64 letters, digits, '.', '-' and '_', starting with a letter or digit)"
+            )
+        }
+        let contractHour = r.int(m, "contractHour", range: 0...23)
+        let collect = r.bool(m, "collect") ?? true
+        let check = r.duration(m, "check", min: .seconds(1), max: .hours(1)) ?? .minutes(1)
+        guard let meter, Self.isMeterID(meter) else { return nil }
+        return EFMDeviceConfig(meter: meter, contractHour: contractHour, collect: collect, check: check)
+    }
+
+    static func isMeterID(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, s.unicodeScalars.count <= 64,
+            CharacterSet.alphanumerics.contains(first), first.isASCII
+        else { return false }
+        return s.unicodeScalars.allSatisfy {
+            $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0))
+        }
     }
 }

@@ -115,7 +115,16 @@ struct ConfigValidator {
         let buses = Dictionary(draft.buses.map { ($0.0.name, $0.0) }, uniquingKeysWith: { a, _ in a })
         let templates = Dictionary(draft.templates.map { ($0.0.name, $0.0) }, uniquingKeysWith: { a, _ in a })
         var units: [String: String] = [:]
+        var meters: [String: String] = [:]
         for (d, n) in draft.devices {
+            if let meter = d.efm?.meter {
+                if let other = meters[meter] {
+                    let mn = Self.field(Self.field(n, "efm"), "meter")
+                    log.error(mn.location, mn.path, "meter '\(meter)' is already measured by device '\(other)'")
+                } else {
+                    meters[meter] = d.name
+                }
+            }
             if let bus = buses[d.bus] {
                 let un = Self.field(n, "unit")
                 if let why = UnitID.refusal(d.unit, on: bus.kind) {
@@ -143,6 +152,13 @@ struct ConfigValidator {
                     )
                 }
                 continue
+            }
+            if d.efm != nil, t.efm == nil {
+                let en = Self.field(n, "efm")
+                log.error(
+                    en.location, en.path,
+                    "template '\(t.name)' names no EFM profile; add `efm: <profile>` (\(EFMProfile.builtInNames.joined(separator: ", "))) to the template to collect this device's records"
+                )
             }
             let tagsNode = Self.field(n, "tags")
             for name in d.tagOverrides.keys.sorted() where t.tag(named: name) == nil {

@@ -2,11 +2,12 @@
 public struct DeviceConfig: Sendable, Equatable, Codable {
     public init(
         name: String, bus: String, unit: Int, template: String, poll: TimeSpan, enabled: Bool, offlineAfter: Int,
-        maxBackoff: TimeSpan, limitOverrides: LimitOverrides?, tagOverrides: [String: TagOverride]
+        maxBackoff: TimeSpan, limitOverrides: LimitOverrides?, tagOverrides: [String: TagOverride],
+        efm: EFMDeviceConfig? = nil
     ) {
         self.name = name; self.bus = bus; self.unit = unit; self.template = template; self.poll = poll;
         self.enabled = enabled; self.offlineAfter = offlineAfter; self.maxBackoff = maxBackoff;
-        self.limitOverrides = limitOverrides; self.tagOverrides = tagOverrides
+        self.limitOverrides = limitOverrides; self.tagOverrides = tagOverrides; self.efm = efm
     }
     public var name: String
     public var bus: String
@@ -20,6 +21,33 @@ public struct DeviceConfig: Sendable, Equatable, Codable {
     public var maxBackoff: TimeSpan
     public var limitOverrides: LimitOverrides?
     public var tagOverrides: [String: TagOverride]
+    /// Gas measurement collection from this flow computer (its template names the EFM profile).
+    public var efm: EFMDeviceConfig?
+}
+
+/// The meter run a flow computer measures, for its EFM records (docs/efm.md).
+public struct EFMDeviceConfig: Sendable, Equatable, Codable {
+    /// The meter id the records are uploaded and exported under (the lease/meter number the operator
+    /// reports on).
+    public var meter: String
+    /// The hour the device's gas day starts (0–23); nil takes the profile's.
+    public var contractHour: Int?
+    /// False keeps the declaration but collects nothing (a meter being commissioned).
+    public var collect: Bool
+    /// How often the archive pointers are read once collection caught up (a new hourly record appears once an
+    /// hour; 1 minute by default).
+    public var check: TimeSpan
+
+    public init(meter: String, contractHour: Int? = nil, collect: Bool = true, check: TimeSpan = .minutes(1)) {
+        self.meter = meter; self.contractHour = contractHour; self.collect = collect; self.check = check
+    }
+
+    /// The contract hour in force: this one, else the profile's fixed one.
+    public func contractHour(profile: EFMProfile) -> Int {
+        if let h = contractHour { return h }
+        if case .fixed(let h) = profile.contractHour.value { return h }
+        return 0
+    }
 }
 
 /// Per-device narrowing of a template's limits (older firmware, a slow radio link).

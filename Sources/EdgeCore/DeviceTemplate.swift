@@ -177,5 +177,10 @@ public struct DeviceTemplate: Sendable, Equatable, Codable {
     public var addressing: AddressConvention
     public var limits: DeviceLimits
     public var tags: [TagDefinition]
+    /// The built-in EFM profile (`scanner2000`, `flobossDL8000`) of a flow computer whose hourly and daily
+    /// records and event log edged collects over Enron Modbus; nil for devices that keep none.
+    public var efm: String? = nil
     public func tag(named name: String) -> TagDefinition? { tags.first { $0.name == name } }
+    /// The template's EFM profile, resolved.
+    public var efmProfile: EFMProfile? { efm.flatMap(EFMProfile.builtIn(named:)) }
 }

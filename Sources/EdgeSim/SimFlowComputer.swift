@@ -27,15 +27,8 @@ public final class SimFlowComputer: Sendable {
         model = Locked(FlowComputerModel(profile: profile, start: start, contractHour: contractHour))
     }
 
-    /// A built-in profile by the name a config or profile file uses: `scanner2000`, `floboss-dl8000`
-    /// (or `flobossDL8000`).
-    public static func builtInProfile(named name: String) -> EFMProfile? {
-        switch name {
-        case "scanner2000", "scanner-2000": .scanner2000
-        case "floboss-dl8000", "flobossDL8000", "dl8000": .flobossDL8000
-        default: nil
-        }
-    }
+    /// A built-in profile by the name a config or profile file uses (`EFMProfile.builtIn(named:)`).
+    public static func builtInProfile(named name: String) -> EFMProfile? { EFMProfile.builtIn(named: name) }
 
     /// Runs `body` on the device's state with the lock held: for anything the methods below do not cover.
     public func withModel<T>(_ body: (inout FlowComputerModel) throws -> T) rethrows -> T {
@@ -77,6 +70,17 @@ public final class SimFlowComputer: Sendable {
 
     /// The reply PDU to a request PDU (function code + 4 bytes), or nil for no reply; see
     /// `FlowComputerModel.reply(to:)`.
+    /// Whether `pdu` is an Enron request this flow computer answers: its archive and event registers, the
+    /// acknowledge, or a register of its Enron map. Anything else at its unit id goes to the standard-map
+    /// device sharing the unit, if the profile declares one (a Scanner 2000 answers both maps at one address).
+    public func serves(_ pdu: [UInt8]) -> Bool {
+        guard pdu.count >= 3 else { return true }
+        let start = Int(pdu[1]) << 8 | Int(pdu[2])
+        if pdu[0] == 0x05 || start == 32 { return true }
+        if start == profile.hourly.register.value || start == profile.daily.register.value { return true }
+        return value(of: start) != nil
+    }
+
     public func reply(to pdu: [UInt8]) -> [UInt8]? {
         served.withLock { $0 += 1 }
         let reply = model.withLock { $0.reply(to: pdu) }

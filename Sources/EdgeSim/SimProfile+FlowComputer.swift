@@ -17,13 +17,16 @@ extension SimProfile {
         /// Device clock once the history is written, `2024-03-01T08:00:00` (default: the host's UTC time, at
         /// the top of the hour).
         public var clock: String?
+        /// Hold each Enron reply for the time its bytes take on a serial line at this baud rate (as over a
+        /// 9600-baud radio), so a backfill takes as long as it would in the field.
+        public var baud: Int?
 
         public init(
             profile: String, bus: String, unit: Int, historyHours: Int? = nil, contractHour: Int? = nil,
-            clock: String? = nil
+            clock: String? = nil, baud: Int? = nil
         ) {
             self.profile = profile; self.bus = bus; self.unit = unit; self.historyHours = historyHours
-            self.contractHour = contractHour; self.clock = clock
+            self.contractHour = contractHour; self.clock = clock; self.baud = baud
         }
 
         /// The flow computer, its history written.
@@ -47,6 +50,12 @@ extension SimProfile {
                 name: name, unit: unit, profile: p, start: DeviceTimestamp(secondsSince2000: end - Int64(hours) * 3600),
                 contractHour: contractHour)
             computer.advance(hours: hours)
+            if let baud {
+                guard (300...1_000_000).contains(baud) else {
+                    throw SimError("\(name): baud \(baud) is not 300–1000000")
+                }
+                computer.emulateLine(baud: baud)
+            }
             return computer
         }
 

@@ -31,7 +31,8 @@ public final class SimServer: @unchecked Sendable {
     private var ctx: OpaquePointer?
     private var listenFD: Int32 = -1
 
-    /// A server for `devices` and `flowComputers` on one bus; a unit id given to both is the flow computer's.
+    /// A server for `devices` and `flowComputers` on one bus. A unit id given to both answers the flow
+    /// computer's Enron requests as the flow computer and everything else as the device (one box, two maps).
     public init(transport: Transport, devices: [SimDevice], flowComputers: [SimFlowComputer] = []) {
         self.transport = transport
         self.devices = Dictionary(devices.map { ($0.unit, $0) }, uniquingKeysWith: { a, _ in a })
@@ -121,7 +122,9 @@ public final class SimServer: @unchecked Sendable {
                     continue
                 }
                 let unit = Int(query[6])
-                if let computer = flowComputers[unit] {
+                if let computer = flowComputers[unit],
+                    devices[unit] == nil || Int(rc) < 12 || computer.serves(Array(query[7..<Int(rc)]))
+                {
                     answerEnronTCP(computer, request: Array(query[..<Int(rc)]), fd: p.fd)
                     continue
                 }
@@ -152,7 +155,8 @@ public final class SimServer: @unchecked Sendable {
                 if RTUFraming.checks(frame) {
                     buffer.removeFirst(8)
                     let unit = Int(frame[0])
-                    if let computer = flowComputers[unit] {
+                    if let computer = flowComputers[unit], devices[unit] == nil || computer.serves(Array(frame[1..<6]))
+                    {
                         answerEnronRTU(computer, frame: frame, fd: fd)
                         continue
                     }

@@ -264,7 +264,12 @@ extension UplinkService {
         round.readings.reserveCapacity(batch.count)
         let after = after ?? .min
         for r in batch.records {
-            if r.lane == .alarm { round.alarms.append(r) } else if r.seq > after { round.readings.append(r) }
+            // EFM records travel with the alarm events, ahead of the readings backlog.
+            if r.lane == .alarm || r.lane == .efm {
+                round.alarms.append(r)
+            } else if r.seq > after {
+                round.readings.append(r)
+            }
         }
         return round
     }

@@ -12,7 +12,7 @@ struct EdgeCtl: ParsableCommand {
         version: EdgeCoreVersion.string,
         subcommands: [
             StatusCommand.self, DevicesCommand.self, AlarmsCommand.self, TailCommand.self, BufferCommand.self,
-            UplinkCommand.self,
+            UplinkCommand.self, EFMCommand.self,
             ReloadCommand.self, ConfigCommand.self, PlanCommand.self, ProbeCommand.self, ScanCommand.self,
             PollCommand.self
         ]

@@ -104,7 +104,103 @@ enum ControlHandlers {
                 }
             }
             return ControlEnvelope.ok(out)
+        case .efm:
+            return await efm(gateway, device: args["device"])
+        case .efmHistory:
+            return await efmHistory(gateway, args: args)
+        case .efmResume:
+            guard let device = args["device"], let archive = args["archive"].flatMap(ArchiveKind.init(rawValue:)) else {
+                return ControlEnvelope.error(
+                    .badArguments, "efm-resume needs args.device and args.archive (hourly, daily)")
+            }
+            guard let collection = gateway.polling.efmCollections()[device] else {
+                return ControlEnvelope.error(.notFound, "no EFM collection runs for device '\(device)'")
+            }
+            guard collection.resume(archive) else {
+                return ControlEnvelope.error(.notFound, "\(device): the \(archive.rawValue) archive is not held")
+            }
+            logger.notice(
+                "EFM \(device) \(archive.rawValue) resumed by \(peer)",
+                metadata: ["device": "\(device)", "uid": "\(peer.uid)"])
+            return ControlEnvelope.ok(DoneReply(done: "\(device) \(archive.rawValue) resumed"))
         }
+    }
+
+    /// The flow computers configured for EFM: their collections' state and the buffer's counts.
+    static func efm(_ gateway: Gateway, device: String?) async -> Data {
+        let c = await gateway.config
+        let collections = gateway.polling.efmCollections()
+        let store = gateway.store
+        let meters = c.devices.filter { $0.efm != nil && (device == nil || $0.name == device) }
+        if let device, meters.isEmpty {
+            return ControlEnvelope.error(.notFound, "device '\(device)' is not configured for EFM")
+        }
+        let read = await valueWithin(bufferReadTimeout) { () async -> Result<[String: EFMCounts], BufferError> in
+            await Task.detached {
+                do throws(BufferError) {
+                    var out: [String: EFMCounts] = [:]
+                    for d in meters { out[d.name] = try store.efmCounts(device: d.name) }
+                    return .success(out)
+                } catch { return .failure(error) }
+            }.value
+        }
+        let counts: [String: EFMCounts]
+        switch read {
+        case .success(let v)?: counts = v
+        case .failure(let e)?: return ControlEnvelope.error(.unavailable, "cannot read EFM records: \(e)")
+        case nil: return ControlEnvelope.error(.unavailable, "the buffer file did not answer (is the disk hung?)")
+        }
+        let out: EFMReply = meters.map { d in
+            let n = counts[d.name] ?? EFMCounts()
+            return EFMMeterReply(
+                collection: collections[d.name]?.status, device: d.name, meter: d.efm?.meter ?? d.name,
+                records: n.records, conflicts: n.conflicts, gaps: n.gaps, queued: n.queued, uploaded: n.uploaded,
+                rejected: n.rejected)
+        }
+        return ControlEnvelope.ok(out)
+    }
+
+    /// One archive's stored records of one device (`from`, `to`: device-local times; `limit`: the newest n).
+    static func efmHistory(_ gateway: Gateway, args: [String: String]) async -> Data {
+        let c = await gateway.config
+        guard let name = args["device"], let archive = args["archive"], ["hourly", "daily", "event"].contains(archive)
+        else {
+            return ControlEnvelope.error(
+                .badArguments, "efm-history needs args.device and args.archive (hourly, daily, event)")
+        }
+        guard let d = c.device(named: name), let e = d.efm, let template = c.template(named: d.template),
+            let profile = template.efmProfile, let profileName = template.efm
+        else {
+            return ControlEnvelope.error(.notFound, "device '\(name)' is not configured for EFM")
+        }
+        let limit = args["limit"].flatMap { Int($0) }
+        let (from, to) = (args["from"], args["to"])
+        let store = gateway.store
+        let read = await valueWithin(bufferReadTimeout) { () async -> Result<[EFMStoredRecord], BufferError> in
+            await Task.detached {
+                do throws(BufferError) {
+                    return .success(
+                        try store.efmRecords(device: name, archive: archive, from: from, to: to, limit: limit))
+                } catch { return .failure(error) }
+            }.value
+        }
+        let rows: [EFMStoredRecord]
+        switch read {
+        case .success(let v)?: rows = v
+        case .failure(let err)?: return ControlEnvelope.error(.unavailable, "cannot read EFM records: \(err)")
+        case nil: return ControlEnvelope.error(.unavailable, "the buffer file did not answer (is the disk hung?)")
+        }
+        let states = ["queued", "uploaded", "rejected"]
+        return ControlEnvelope.ok(
+            EFMHistoryReply(
+                device: name, meter: e.meter, profile: profileName, archive: archive,
+                contractHour: e.contractHour(profile: profile),
+                records: rows.map {
+                    EFMHistoryRecord(
+                        deviceTime: $0.deviceTime, key: $0.key, hash: $0.hash, raw: EFMExport.hex($0.raw),
+                        decoded: $0.decoded, collectedMillis: $0.collectedWallMillis, seq: $0.seq,
+                        upload: states.indices.contains($0.upload) ? states[$0.upload] : "\($0.upload)")
+                }))
     }
 
     /// From memory only: a field tech asks exactly when the disk may be hung.

@@ -135,12 +135,13 @@ actor Gateway {
             }
         }
         self.reports = reports
+        let (wakeStream, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (uplinkWakeStream, uplinkWake) = (wakeStream, wake)
         self.polling = PollingSupervisor(
-            logger: logger,
+            logger: logger, store: store, efmStored: { wake.yield() },
             sink: { report in
                 intake.withLock { $0.readingsPolled += report.readings.count }
                 reports.push(report)
             })
-        (uplinkWakeStream, uplinkWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 }

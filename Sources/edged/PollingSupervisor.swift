@@ -1,3 +1,4 @@
+import EdgeBuffer
 import EdgeCore
 import EdgeRuntime
 import EdgeSystem
@@ -11,22 +12,32 @@ import ModbusPoller
 final class PollingSupervisor: @unchecked Sendable {
     private let logger: Logger
     private let sink: @Sendable (PollReport) -> Void
+    /// Where EFM collections store their records, and who to tell when a store committed (the uplink).
+    private let store: BufferStore
+    private let efmStored: @Sendable () -> Void
     /// Guards `running`; held only to read or swap entries, never across a bus's stop or start.
     private let lock = NSLock()
     /// Applies configurations one at a time, off the actor and the cooperative pool.
     private let worker = BlockingWorker(name: "edged-buses")
     /// Per bus: the poller and the configuration it runs (bus + its devices with their tags and limits).
-    private var running: [String: (poller: BusPoller, signature: BusSignature)] = [:]
+    private var running: [String: (poller: BusPoller, signature: BusSignature, efm: [EFMCollection])] = [:]
 
     struct BusSignature: Equatable {
         var bus: BusConfig
         var devices: [DeviceConfig]
         var tags: [[TagDefinition]]
         var limits: [DeviceLimits]
+        /// The EFM profile of each device's template (nil: none).
+        var efm: [EFMProfile?]
     }
 
-    init(logger: Logger, sink: @escaping @Sendable (PollReport) -> Void) {
+    init(
+        logger: Logger, store: BufferStore, efmStored: @escaping @Sendable () -> Void,
+        sink: @escaping @Sendable (PollReport) -> Void
+    ) {
         self.logger = logger
+        self.store = store
+        self.efmStored = efmStored
         self.sink = sink
     }
 
@@ -57,7 +68,8 @@ final class PollingSupervisor: @unchecked Sendable {
             guard !devices.isEmpty else { continue }
             wanted[bus.name] = BusSignature(
                 bus: bus, devices: devices, tags: devices.map { config.effectiveTags(of: $0) },
-                limits: devices.map { config.effectiveLimits(of: $0) })
+                limits: devices.map { config.effectiveLimits(of: $0) },
+                efm: devices.map { config.template(named: $0.template)?.efmProfile })
         }
         let stopping = lock.withLock { () -> [(String, BusPoller)] in
             let changed = running.filter { wanted[$0.key] != $0.value.signature }
@@ -76,14 +88,102 @@ final class PollingSupervisor: @unchecked Sendable {
                     config: d, tags: tl.0, limits: tl.1, timing: BusTiming.of(sig.bus, turnaround: tl.1.turnaround))
             }
             let bus = sig.bus
+            let collections = zip(sig.devices, sig.efm).compactMap { d, profile in
+                profile.flatMap { efmCollection(d, profile: $0, bus: bus) }
+            }
             let poller = BusPoller(
-                bus: bus, devices: pollers, logger: logger,
+                bus: bus, devices: pollers, efm: collections, logger: logger,
                 makeLink: { () throws(ModbusError) -> any ModbusLink in try ModbusLinks.make(for: bus) },
                 report: sink)
             poller.start()
-            lock.withLock { running[name] = (poller, sig) }
+            lock.withLock { running[name] = (poller, sig, collections) }
+            let efmNote =
+                collections.isEmpty
+                ? "" : "; collecting EFM records of \(collections.map(\.device).joined(separator: ", "))"
             logger.info(
-                "bus \(name) polling \(sig.devices.map(\.name).joined(separator: ", "))", metadata: ["bus": "\(name)"])
+                "bus \(name) polling \(sig.devices.map(\.name).joined(separator: ", "))\(efmNote)",
+                metadata: ["bus": "\(name)"])
+        }
+    }
+
+    /// A flow computer's EFM collection, from the cursors stored with its records (on the supervisor's thread:
+    /// the read is blocking SQLite). An unreadable cursor counts as none: the device's ring is collected as the
+    /// first time, and what is already stored is kept once.
+    private func efmCollection(_ d: DeviceConfig, profile: EFMProfile, bus: BusConfig) -> EFMCollection? {
+        guard let e = d.efm, e.collect else { return nil }
+        let cursors: [ArchiveKind: EFMCollector.Cursor]
+        do { cursors = try store.efmCollectorCursors(device: d.name) } catch {
+            logger.error("\(d.name): EFM cursors unreadable (\(error)); collecting its ring as the first time")
+            cursors = [:]
+        }
+        let contractHour = e.contractHour(profile: profile)
+        let configuration = EFMCollector.Configuration(
+            profile: profile, unit: UInt8(d.unit), transport: bus.kind == .tcp ? .tcp : .rtu,
+            cycleMillis: e.check.milliseconds, retryMillis: max(1000, min(30_000, e.check.milliseconds)))
+        let device = d.name
+        let meter = e.meter
+        let failing = Locked(false)
+        return EFMCollection(
+            device: device, unit: d.unit, configuration: configuration, cursors: cursors, meter: meter,
+            contractHour: contractHour,
+            store: { [store, logger, efmStored, failing] request, done in
+                let write: EFMWrite
+                do {
+                    write = try EFMWrite(
+                        device: device, meter: meter, contractHour: contractHour, profile: profile,
+                        archive: request.archive, records: request.records, events: request.events,
+                        gaps: request.gaps, cursor: request.cursor, collectedWallMillis: SystemClock.wallMillis())
+                } catch {
+                    done("\(error)")
+                    return
+                }
+                store.enqueueEFM(write) { result in
+                    switch result {
+                    case .success(let r):
+                        for key in r.conflicts {
+                            logger.error(
+                                "\(device): EFM \(request.archive) record \(key) changed on the device after it was collected; the stored original is kept, the new copy is set aside as a conflict"
+                            )
+                        }
+                        for gap in write.gaps {
+                            logger.error(
+                                "\(device): \(gap.periods) \(request.archive) records between \(gap.from) and \(gap.to) were overwritten on the device before they could be collected (gap recorded)"
+                            )
+                        }
+                        failing.withLock { $0 = false }
+                        if r.stored > 0 || !write.gaps.isEmpty { efmStored() }
+                        done(nil)
+                    case .failure(let error):
+                        done(error.description)
+                    }
+                }
+            },
+            report: { [logger] report in
+                switch report {
+                case .resync(let r):
+                    logger.error(
+                        "\(device): EFM \(r.archive.rawValue) collection held (\(r.reason.rawValue) at index \(r.index)); resume it with `edgectl efm resume \(device) \(r.archive.rawValue)` once the device's clock and ring are checked"
+                    )
+                case .readFailed(_, let reason):
+                    // Once per run of failures: a flow computer that is away would log every retry.
+                    if !failing.withLock({ f in
+                        defer { f = true }; return f
+                    }) {
+                        logger.warning("\(device): EFM collection: \(reason); retrying")
+                    }
+                case .storeFailed(let reason):
+                    logger.error("\(device): EFM records not stored (\(reason)); they are read again")
+                case .conflict:
+                    break
+                }
+            })
+    }
+
+    /// The EFM collections running, by device.
+    func efmCollections() -> [String: EFMCollection] {
+        lock.withLock {
+            Dictionary(
+                running.values.flatMap { $0.efm }.map { ($0.device, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }
 

@@ -237,6 +237,8 @@ struct ModelBasedTests {
                 #expect(model.queued[r.seq] == .reading(s), "step \(step): seq \(r.seq) not what was stored")
             case .alarm(let a):
                 #expect(model.queued[r.seq] == .alarm(a), "step \(step): seq \(r.seq) not what was stored")
+            case .efm, .efmGap:
+                Issue.record("step \(step): seq \(r.seq) is an EFM record; this model stores none")
             }
         }
         let dead = try store.deadLetters(maxRecords: 1 << 30)

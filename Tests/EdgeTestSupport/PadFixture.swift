@@ -17,9 +17,12 @@ public final class PadFixture: @unchecked Sendable {
     /// - Parameter alarmsYAML: the `alarms:` section to use (the demo's by default).
     /// - Parameter bufferPath: where edged keeps its buffer (in the fixture's directory by default).
     /// - Parameter storageSettings: more `storage:` settings, e.g. `stuckAfter: 2s`.
+    /// - Parameter efm: when set, `efm-1` is also an Enron flow computer whose records edged collects: this is
+    ///   its device `efm:` block (`{meter: M-1, check: 1s}`), and `flowComputer` its edgesim spec.
     public init(
         pollInterval: String = "500ms", batchMaxAge: String = "1s", extraProfile: String = "",
-        bufferPath: String? = nil, storageSettings: String = ""
+        bufferPath: String? = nil, storageSettings: String = "", efm: String? = nil,
+        flowComputer: String = "{profile: scanner2000, bus: pad-lan, unit: 20, historyHours: 0}"
     ) throws {
         receiverPort = try freeTCPPort()
         adminPort = try freeTCPPort()
@@ -59,7 +62,7 @@ public final class PadFixture: @unchecked Sendable {
           - include: templates/scanner-2000.yaml
         devices:
           - {name: rpc-1, bus: pad-lan, unit: 1, template: rod-pump-controller, poll: \(pollInterval), offlineAfter: 2, maxBackoff: 2s}
-          - {name: efm-1, bus: pad-lan, unit: 20, template: scanner-2000, poll: \(pollInterval), offlineAfter: 2, maxBackoff: 2s}
+          - {name: efm-1, bus: pad-lan, unit: 20, template: scanner-2000, poll: \(pollInterval), offlineAfter: 2, maxBackoff: 2s\(efm.map { ", efm: " + $0 } ?? "")}
         alarms:
           - {name: rpc-1-tubing, type: limit, device: rpc-1, tag: tubing_pressure, h: 450, hh: {setpoint: 600, priority: critical}, deadband: 10}
           - {name: rpc-1-comm, type: comm-loss, device: rpc-1, after: 1s}
@@ -73,6 +76,7 @@ public final class PadFixture: @unchecked Sendable {
             casing_pressure: {walk: {mid: 80, step: 1, min: 60, max: 100}}
           efm-1:
             flow_rate: {walk: {mid: 400, step: 2, min: 300, max: 500}}
+        \(efm == nil ? "" : "flowComputers:\n  efm-1: \(flowComputer)")
         \(extraProfile)
         """.write(toFile: dir.file("profile.yaml"), atomically: true, encoding: .utf8)
     }

@@ -38,6 +38,8 @@ import Testing
         try roundTrips("buffer", as: BufferReply.self)
         try roundTrips("uplink", as: UplinkReply.self)
         try roundTrips("tail", as: TailReply.self)
+        try roundTrips("efm", as: EFMReply.self)
+        try roundTrips("efm-history", as: EFMHistoryReply.self)
     }
 
     /// What edgectl does with a reply whose field was renamed: an error naming it, not a silent 0.
@@ -70,7 +72,7 @@ import Testing
             contentsOf: TestPaths.root.appendingPathComponent("docs/control-protocol.md"), encoding: .utf8)
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.dir.path).filter { $0.hasSuffix(".json") }
             .sorted()
-        #expect(names.count == 9)
+        #expect(names.count == 11)
         for name in names {
             let text = try String(contentsOf: Self.dir.appendingPathComponent(name), encoding: .utf8)
             #expect(doc.contains("```json\n" + text + "```"), "docs/control-protocol.md does not quote \(name)")

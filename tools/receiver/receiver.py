@@ -16,8 +16,11 @@ What it does for every POST to the batch path, in this order (each step is a rul
     in docs/sync-batch.schema.json plus the rules a schema cannot state (delta decoding, seq ranges, ...);
  5. the token may send for this gateway, the tenant matches (403); the Idempotency-Key names this batch (400);
  6. one SQLite transaction: every record is new (inserted), already known with the same content (a duplicate),
-    or already known with different content (409, nothing stored); COMMIT with synchronous=FULL;
- 7. only then 200 {"stored": n, "duplicates": m}.
+    or already known with different content (409, nothing stored); an EFM record new by seq is then looked up by
+    its natural identity (gateway, device, kind, key): a known hash is a duplicate, another hash an EFM conflict
+    (kept aside, counted as stored; an EFM gap likewise by gateway, device, kind, from, to); COMMIT with
+    synchronous=FULL;
+ 7. only then 200 {"stored": n, "duplicates": m[, "efmConflicts": k]}.
 
 Faults for tests are switched at runtime on a plain-HTTP loopback admin port; see `AdminHandler` below.
 """
@@ -25,7 +28,9 @@ Faults for tests are switched at runtime on a plain-HTTP loopback admin port; se
 from __future__ import annotations
 
 import argparse
+import base64
 import bisect
+import datetime
 import email.utils
 import hmac
 import http.server
@@ -45,8 +50,10 @@ import time
 import urllib.parse
 import zlib
 
-SCHEMA_ID = "wellpulse.edge.batch/1"
-SUPPORTED_SCHEMAS = (SCHEMA_ID,)
+SCHEMA_V1 = "wellpulse.edge.batch/1"
+SCHEMA_V2 = "wellpulse.edge.batch/2"    # /1 plus EFM records and EFM gaps (efm, efmGaps)
+SCHEMA_ID = SCHEMA_V1                  # what a gateway writes for a batch without EFM
+SUPPORTED_SCHEMAS = (SCHEMA_V1, SCHEMA_V2)
 MAX_SAFE = 2**53 - 1  # the largest integer a JavaScript number holds exactly
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")       # gateway ids, devices, alarms
@@ -65,6 +72,35 @@ TRANSITIONS = ("raised", "cleared", "acknowledged", "reset", "shelved", "unshelv
                "out-of-service", "in-service")
 PRIORITIES = ("critical", "high", "medium", "low")
 GAP_REASONS = ("storage-budget", "retention", "data-budget", "disk-full", "io-error")
+
+# EFM (schema /2): a flow computer's archive and event records, and what its ring lost.
+METER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+FIELD_RE = TAG_RE                                                 # archive field names: tag-name rules
+DEVICE_TIME_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"   # device-local, no zone
+                            r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\Z")
+HASH_RE = re.compile(r"[0-9a-f]{16}\Z")
+BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
+EFM_KINDS = ("hourly", "daily", "event")
+EFM_GAP_KINDS = ("hourly", "daily")
+EFM_LIMITS = ("loLo", "lo", "hi", "hiHi", "rateOfChange")      # event bitmap bits 10..14, in this order
+EFM_MAX_RAW = 4096                                                # base64 characters of one record's bytes
+EFM_KEY_MAX = 200
+
+
+def fnv1a64(data: bytes) -> str:
+    """64-bit FNV-1a (offset basis 0xcbf29ce484222325, prime 0x100000001b3) as 16 lowercase hex digits."""
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def event_bits(bitmap: int) -> tuple[bool, bool | None, list[str]]:
+    """(operator, alarmSet, limits) as an event record's bitmap states them: bit 9 an operator's change, bit 15
+    an alarm set (true) or cleared (false; null for operator events), bits 10..14 the limits."""
+    operator = bool(bitmap & (1 << 9))
+    alarm_set = None if operator else bool(bitmap & (1 << 15))
+    return operator, alarm_set, [name for i, name in enumerate(EFM_LIMITS) if bitmap & (1 << (10 + i))]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -185,21 +221,25 @@ def _esc(k: str) -> str:  # JSON Pointer escaping
 class Batch:
     """A validated batch: header fields plus the records expanded to one tuple each.
 
-    records: (seq, kind, t, series_key, value, quality, body) with kind 'reading' | 'alarm' | 'gap';
-    series_key is (device, tag, units) for readings; body is the canonical JSON of an alarm or gap record.
+    records: (seq, kind, t, series_key, value, quality, body) with kind 'reading' | 'alarm' | 'gap' | 'efm' |
+    'efm-gap'; series_key is (device, tag, units) for readings; body is the canonical JSON of any other record
+    (EFM records with their raw bytes in base64, as received). t: a reading's or alarm's time, a gap's 'to',
+    an EFM record's collectedAt, an EFM gap's notedAt.
+    efm_natural: seq -> the EFM record or gap as parsed (for the natural-key deduplication of §6).
     unsync_lo, unsync_hi: the clockUnsynchronized ranges as two sorted lists of bounds (empty when absent).
     """
 
-    __slots__ = ("gateway", "tenant", "site", "software", "epoch", "probe", "first_seq", "last_seq",
-                 "sent_at", "clock_synchronized", "records", "readings", "alarms", "gaps", "unsync_lo", "unsync_hi")
+    __slots__ = ("schema", "gateway", "tenant", "site", "software", "epoch", "probe", "first_seq", "last_seq",
+                 "sent_at", "clock_synchronized", "records", "readings", "alarms", "gaps", "efm", "efm_gaps",
+                 "efm_natural", "unsync_lo", "unsync_hi")
 
     def idempotency_key(self) -> str:
         return f"{self.gateway}:{self.epoch}:{self.first_seq}-{self.last_seq}"
 
     def time_unsynchronized(self, seq: int, kind: str) -> bool:
         """Whether the record's time was taken with the clock unsynchronized: a reading or alarm event whose seq
-        lies in a clockUnsynchronized range. Gap records are never flagged."""
-        if kind == "gap" or not self.unsync_lo:
+        lies in a clockUnsynchronized range. Gap records and EFM records and gaps are never flagged."""
+        if (kind != "reading" and kind != "alarm") or not self.unsync_lo:
             return False
         i = bisect.bisect_right(self.unsync_lo, seq) - 1
         return i >= 0 and seq <= self.unsync_hi[i]
@@ -207,6 +247,8 @@ class Batch:
 
 TOP_REQUIRED = ("schema", "gateway", "epoch", "sentAt", "clockSynchronized")
 TOP_OPTIONAL = ("probe", "firstSeq", "lastSeq", "readings", "alarms", "gaps", "clockUnsynchronized")
+TOP_OPTIONAL_V2 = TOP_OPTIONAL + ("efm", "efmGaps")
+EFM_MEMBERS = ("efm", "efmGaps")
 
 
 def parse_batch(doc) -> Batch:
@@ -219,8 +261,14 @@ def parse_batch(doc) -> Batch:
         raise Reject(400, "unsupported_schema",
                      f"/schema: {_clip(json.dumps(doc['schema']))} is not a schema this server accepts "
                      f"({', '.join(SUPPORTED_SCHEMAS)})", "/schema", extra={"supported": list(SUPPORTED_SCHEMAS)})
-    _object(doc, "", TOP_REQUIRED, TOP_OPTIONAL)
+    if doc.get("schema") == SCHEMA_V1:
+        for k in EFM_MEMBERS:
+            if k in doc:
+                raise invalid(f"/{k}", f"unknown member '{k}' in a {SCHEMA_V1} batch: EFM records and gaps "
+                                       f"come in {SCHEMA_V2}")
+    _object(doc, "", TOP_REQUIRED, TOP_OPTIONAL_V2 if doc.get("schema") == SCHEMA_V2 else TOP_OPTIONAL)
     b = Batch()
+    b.schema = doc["schema"]
     g = _object(doc["gateway"], "/gateway", ("id", "tenant", "site", "software"))
     b.gateway = _str(g["id"], "/gateway/id", NAME_RE, what="a gateway id ([A-Za-z0-9][A-Za-z0-9_-]*, at most 64)")
     b.tenant = _str(g["tenant"], "/gateway/tenant", TENANT_RE, what="a tenant slug (a DNS label)")
@@ -235,19 +283,23 @@ def parse_batch(doc) -> Batch:
     alarm_list = _array(doc.get("alarms", []), "/alarms")
     gap_list = _array(doc.get("gaps", []), "/gaps")
     unsync_list = _array(doc.get("clockUnsynchronized", []), "/clockUnsynchronized")
+    efm_list = _array(doc.get("efm", []), "/efm")
+    efm_gap_list = _array(doc.get("efmGaps", []), "/efmGaps")
     b.unsync_lo, b.unsync_hi = [], []
+    b.efm_natural = {}
 
     if b.probe:
         for k in ("firstSeq", "lastSeq"):
             if k in doc:
                 raise invalid(f"/{k}", "a probe carries no records, so no firstSeq or lastSeq", "probe")
-        for k, lst in (("readings", series_list), ("alarms", alarm_list), ("gaps", gap_list)):
+        for k, lst in (("readings", series_list), ("alarms", alarm_list), ("gaps", gap_list), ("efm", efm_list),
+                       ("efmGaps", efm_gap_list)):
             if lst:
                 raise invalid(f"/{k}", "a probe must not carry records", "probe")
         if unsync_list:
             raise invalid("/clockUnsynchronized", "a probe carries no records, so no clockUnsynchronized", "probe")
         b.first_seq = b.last_seq = None
-        b.records, b.readings, b.alarms, b.gaps = [], 0, 0, 0
+        b.records, b.readings, b.alarms, b.gaps, b.efm, b.efm_gaps = [], 0, 0, 0, 0, 0
         return b
 
     for k in ("firstSeq", "lastSeq"):
@@ -257,7 +309,7 @@ def parse_batch(doc) -> Batch:
     b.last_seq = _int(doc["lastSeq"], "/lastSeq", 1, MAX_SAFE)
     if b.first_seq > b.last_seq:
         raise invalid("/lastSeq", f"lastSeq {b.last_seq} is below firstSeq {b.first_seq}", "semantic")
-    if not (series_list or alarm_list or gap_list):
+    if not (series_list or alarm_list or gap_list or efm_list or efm_gap_list):
         raise invalid("", "a batch carries at least one record (a request without records is a probe: "
                           "send it with X-Edged-Probe: 1)")
     _unsync_ranges(unsync_list, b)
@@ -391,6 +443,16 @@ def parse_batch(doc) -> Batch:
             raise invalid(p + "/to", "is before from", "semantic")
         append((rec["seq"], "gap", rec["to"], None, None, None, _canonical(rec)))
 
+    for i, e in enumerate(efm_list):
+        rec = _efm_record(e, f"/efm/{i}")
+        b.efm_natural[rec["seq"]] = rec
+        append((rec["seq"], "efm", rec["collectedAt"], None, None, None, _canonical(rec)))
+
+    for i, g in enumerate(efm_gap_list):
+        rec = _efm_gap(g, f"/efmGaps/{i}")
+        b.efm_natural[rec["seq"]] = rec
+        append((rec["seq"], "efm-gap", rec["notedAt"], None, None, None, _canonical(rec)))
+
     # Every seq once, inside [firstSeq, lastSeq], and both ends present.
     seen: set[int] = set()
     lo, hi = MAX_SAFE + 1, 0
@@ -408,9 +470,116 @@ def parse_batch(doc) -> Batch:
         raise invalid("", f"firstSeq-lastSeq must be the smallest and largest seq in the batch: the records "
                           f"span {lo}-{hi}, the batch says {b.first_seq}-{b.last_seq}", "semantic")
     b.records = records
-    b.readings = len(records) - len(alarm_list) - len(gap_list)
-    b.alarms, b.gaps = len(alarm_list), len(gap_list)
+    b.readings = len(records) - len(alarm_list) - len(gap_list) - len(efm_list) - len(efm_gap_list)
+    b.alarms, b.gaps, b.efm, b.efm_gaps = len(alarm_list), len(gap_list), len(efm_list), len(efm_gap_list)
     return b
+
+
+EFM_REQUIRED = ("seq", "kind", "device", "meter", "contractHour", "deviceTime", "key", "hash", "collectedAt", "raw")
+EVENT_MEMBERS = ("register", "bitmap", "operator", "alarmSet", "limits", "asFound", "asLeft")
+
+
+def _device_time(x, path) -> str:
+    """YYYY-MM-DDTHH:MM:SS, the device's local time without a zone: its shape is a schema rule, a real calendar
+    date (no 2024-02-30) a semantic one."""
+    t = _str(x, path, DEVICE_TIME_RE, what="a device time YYYY-MM-DDTHH:MM:SS (local, no zone)")
+    try:
+        datetime.date(int(t[0:4]), int(t[5:7]), int(t[8:10]))
+    except ValueError:
+        raise invalid(path, f"'{t}' is not a date of the calendar", "semantic")
+    return t
+
+
+def _efm_common(x, path) -> dict:
+    return {"device": _str(x["device"], path + "/device", NAME_RE, what="a device name"),
+            "meter": _str(x["meter"], path + "/meter", METER_RE,
+                          what="a meter id (1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit)")}
+
+
+def _efm_record(e, p) -> dict:
+    """One item of `efm`: an archive (hourly, daily) or event record of a flow computer. Returns it as the
+    receiver keeps it (members in the order a gateway writes them)."""
+    kind = e.get("kind") if type(e) is dict else None
+    _object(e, p, EFM_REQUIRED + (("event",) if kind == "event" else ("values",)),
+            () if kind == "event" else ("units",))
+    rec = {"seq": _int(e["seq"], p + "/seq", 1, MAX_SAFE), "kind": _enum(e["kind"], p + "/kind", EFM_KINDS)}
+    rec.update(_efm_common(e, p))
+    rec["contractHour"] = _int(e["contractHour"], p + "/contractHour", 0, 23)
+    rec["deviceTime"] = _device_time(e["deviceTime"], p + "/deviceTime")
+    rec["key"] = _str(e["key"], p + "/key", maxlen=EFM_KEY_MAX)
+    rec["hash"] = _str(e["hash"], p + "/hash", HASH_RE, what="a hash (16 lowercase hex digits)")
+    rec["collectedAt"] = _int(e["collectedAt"], p + "/collectedAt", 0, MAX_SAFE)
+    raw = _str(e["raw"], p + "/raw", BASE64_RE, maxlen=EFM_MAX_RAW,
+               what="base64 (standard alphabet, with padding)")
+    rec["raw"] = raw
+    got = fnv1a64(base64.b64decode(raw))
+    if got != rec["hash"]:
+        raise invalid(p + "/hash", f"{rec['hash']} is not the FNV-1a 64 of the raw bytes ({got}): the record "
+                                   "was altered or mis-encoded", "semantic")
+    if rec["kind"] == "event":
+        ev = _object(e["event"], p + "/event", EVENT_MEMBERS)
+        q = p + "/event"
+        out = {"register": _int(ev["register"], q + "/register", 0, 65535),
+               "bitmap": _int(ev["bitmap"], q + "/bitmap", 0, 65535),
+               "operator": _bool(ev["operator"], q + "/operator"),
+               "alarmSet": None if ev["alarmSet"] is None else _bool(ev["alarmSet"], q + "/alarmSet")}
+        limits = _array(ev["limits"], q + "/limits")
+        for j, lim in enumerate(limits):
+            _enum(lim, f"{q}/limits/{j}", EFM_LIMITS)
+        if len(set(limits)) != len(limits):
+            raise invalid(q + "/limits", "names a limit twice")
+        out["limits"] = limits
+        out["asFound"] = _number(ev["asFound"], q + "/asFound", allow_null=True)
+        out["asLeft"] = _number(ev["asLeft"], q + "/asLeft", allow_null=True)
+        operator, alarm_set, lims = event_bits(out["bitmap"])
+        if out["operator"] != operator:
+            raise invalid(q + "/operator", f"bitmap {out['bitmap']} has bit 9 {'set' if operator else 'clear'}: "
+                                           f"operator is {json.dumps(operator)}", "semantic")
+        if out["alarmSet"] != alarm_set:
+            raise invalid(q + "/alarmSet", f"bitmap {out['bitmap']}: alarmSet is {json.dumps(alarm_set)} (null for "
+                                           "an operator event, else bit 15)", "semantic")
+        if limits != lims:
+            raise invalid(q + "/limits", f"bitmap {out['bitmap']} names the limits {json.dumps(lims)} (bits 10-14: "
+                                         f"{', '.join(EFM_LIMITS)}, in this order)", "semantic")
+        rec["event"] = out
+    else:
+        vals = e["values"]
+        if type(vals) is not dict:
+            raise invalid(p + "/values", f"must be an object, not {_kind(vals)}")
+        if not vals:
+            raise invalid(p + "/values", "must name at least one field")
+        values = {}
+        for name, v in vals.items():
+            _str(name, f"{p}/values/{_esc(name)}", FIELD_RE, what="a field name ([A-Za-z_][A-Za-z0-9_]*, at most 64)")
+            values[name] = _number(v, f"{p}/values/{_esc(name)}", allow_null=True)
+        rec["values"] = values
+        units = {}
+        if "units" in e:
+            us = e["units"]
+            if type(us) is not dict:
+                raise invalid(p + "/units", f"must be an object, not {_kind(us)}")
+            for name, u in us.items():
+                _str(name, f"{p}/units/{_esc(name)}", FIELD_RE, what="a field name")
+                units[name] = _str(u, f"{p}/units/{_esc(name)}", maxlen=32)
+                if name not in values:
+                    raise invalid(f"{p}/units/{_esc(name)}", f"names a field that values does not have", "semantic")
+        rec["units"] = units
+    return rec
+
+
+def _efm_gap(g, p) -> dict:
+    """One item of `efmGaps`: archive records a flow computer lost before edged could collect them."""
+    _object(g, p, ("seq", "kind", "device", "meter", "from", "to", "periods", "notedAt"))
+    rec = {"seq": _int(g["seq"], p + "/seq", 1, MAX_SAFE), "kind": _enum(g["kind"], p + "/kind", EFM_GAP_KINDS)}
+    rec.update(_efm_common(g, p))
+    rec["from"] = _device_time(g["from"], p + "/from")
+    rec["to"] = _device_time(g["to"], p + "/to")
+    rec["periods"] = _int(g["periods"], p + "/periods", 1, MAX_SAFE)
+    rec["notedAt"] = _int(g["notedAt"], p + "/notedAt", 0, MAX_SAFE)
+    if rec["from"] >= rec["to"]:
+        raise invalid(p + "/to", f"{rec['to']} is not after from {rec['from']}: from is the last record collected "
+                                 "before the loss, to the oldest the device still holds", "semantic")
+    return rec
 
 
 def _unsync_ranges(ranges: list, b: Batch) -> None:
@@ -592,6 +761,61 @@ CREATE TABLE IF NOT EXISTS records (          -- the dedup key is the primary ke
     clock_unsync INTEGER NOT NULL DEFAULT 0,   -- 1: a reading/alarm timed while the clock was unsynchronized
     PRIMARY KEY (stream, seq)
 ) WITHOUT ROWID;
+-- EFM (schema /2). Every EFM record and gap also has its row in records (kind efm | efm-gap, body = the record
+-- as received), which deduplicates by (gateway, epoch, seq); these tables add the natural identity (§6).
+CREATE TABLE IF NOT EXISTS efm_records (      -- the first copy of each record, never changed
+    id            INTEGER PRIMARY KEY,
+    gateway       TEXT NOT NULL,
+    device        TEXT NOT NULL,
+    kind          TEXT NOT NULL,               -- hourly | daily | event
+    key           TEXT NOT NULL,
+    hash          TEXT NOT NULL,               -- FNV-1a 64 of raw, 16 hex digits
+    meter         TEXT NOT NULL,
+    contract_hour INTEGER NOT NULL,
+    device_time   TEXT NOT NULL,               -- device-local YYYY-MM-DDTHH:MM:SS
+    collected_at  INTEGER NOT NULL,            -- UTC ms, gateway clock
+    raw           BLOB NOT NULL,               -- the bytes as the device sent them
+    data          TEXT NOT NULL,               -- {"values", "units"} or {"event"}, canonical JSON
+    stream        INTEGER NOT NULL REFERENCES streams(id),
+    seq           INTEGER NOT NULL,
+    batch         INTEGER NOT NULL REFERENCES batches(id),
+    UNIQUE (gateway, device, kind, key)
+);
+CREATE TABLE IF NOT EXISTS efm_conflicts (    -- later copies whose bytes differ from the stored record's
+    id            INTEGER PRIMARY KEY,
+    gateway       TEXT NOT NULL,
+    device        TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    hash          TEXT NOT NULL,
+    stored_hash   TEXT NOT NULL,               -- the hash of the record kept in efm_records
+    meter         TEXT NOT NULL,
+    contract_hour INTEGER NOT NULL,
+    device_time   TEXT NOT NULL,
+    collected_at  INTEGER NOT NULL,
+    raw           BLOB NOT NULL,
+    data          TEXT NOT NULL,
+    stream        INTEGER NOT NULL REFERENCES streams(id),
+    seq           INTEGER NOT NULL,
+    batch         INTEGER NOT NULL REFERENCES batches(id),
+    received_at   INTEGER NOT NULL,            -- receiver clock, UTC ms
+    UNIQUE (gateway, device, kind, key, hash)  -- the same changed copy again is a duplicate
+);
+CREATE TABLE IF NOT EXISTS efm_gaps (
+    id            INTEGER PRIMARY KEY,
+    gateway       TEXT NOT NULL,
+    device        TEXT NOT NULL,
+    kind          TEXT NOT NULL,               -- hourly | daily
+    meter         TEXT NOT NULL,
+    from_time     TEXT NOT NULL,               -- device-local, the last record collected before the loss
+    to_time       TEXT NOT NULL,               -- device-local, the oldest record the device still held
+    periods       INTEGER NOT NULL,
+    noted_at      INTEGER NOT NULL,
+    stream        INTEGER NOT NULL REFERENCES streams(id),
+    seq           INTEGER NOT NULL,
+    batch         INTEGER NOT NULL REFERENCES batches(id),
+    UNIQUE (gateway, device, kind, from_time, to_time)
+);
 """
 
 # Columns added after a store file may have been created: (table, column, definition), added when missing.
@@ -604,6 +828,16 @@ class Conflict(Exception):
     def __init__(self, seqs):
         super().__init__(seqs)
         self.seqs = seqs
+
+
+class Ingested(tuple):
+    """What ingest() did: (stored, duplicates), plus efm_conflicts: how many of the stored records are EFM
+    conflicts (kept aside, counted in stored)."""
+
+    def __new__(cls, stored: int, duplicates: int, efm_conflicts: int = 0):
+        t = super().__new__(cls, (stored, duplicates))
+        t.efm_conflicts = efm_conflicts
+        return t
 
 
 class Store:
@@ -640,10 +874,12 @@ class Store:
             self.series[key] = sid
         return sid
 
-    def ingest(self, b: Batch, body_bytes: int) -> tuple[int, int]:
-        """Stores the batch's new records in one transaction; returns (stored, duplicates).
+    def ingest(self, b: Batch, body_bytes: int) -> Ingested:
+        """Stores the batch's new records in one transaction; returns (stored, duplicates) with .efm_conflicts.
         Raises Conflict (nothing stored) when a known (gateway, epoch, seq) arrives with different content.
-        The clock flag is not content: a duplicate keeps the flag stored first."""
+        The clock flag is not content: a duplicate keeps the flag stored first.
+        EFM records and gaps new by (gateway, epoch, seq) are then deduplicated by their natural identity
+        (_efm_natural); their seq is recorded either way, so that a retry finds it."""
         with self.lock:
             db = self.db
             db.execute("BEGIN IMMEDIATE")
@@ -666,17 +902,27 @@ class Store:
                 if conflicts:
                     raise Conflict(sorted(conflicts))
                 new.sort(key=lambda r: r[1])  # in key order: cheaper B-tree inserts
+                now = int(time.time() * 1000)
                 cur = db.execute(
                     "INSERT INTO batches (received_at, stream, first_seq, last_seq, records, stored, duplicates, "
                     "body_bytes, sent_at, clock_synchronized, tenant, site, software) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (int(time.time() * 1000), sid, b.first_seq, b.last_seq, len(b.records), len(new), duplicates,
+                    (now, sid, b.first_seq, b.last_seq, len(b.records), len(new), duplicates,
                      body_bytes, b.sent_at, int(b.clock_synchronized), b.tenant, b.site, b.software))
                 batch_id = cur.lastrowid
                 db.executemany("INSERT INTO records (stream, seq, kind, t, series, value, quality, body, "
                                "clock_unsync, batch) VALUES (?,?,?,?,?,?,?,?,?,?)", [r + (batch_id,) for r in new])
+                stored, efm_conflicts = len(new), 0
+                if b.efm_natural:
+                    known_natural, efm_conflicts = self._efm_natural(b, sid, batch_id, now,
+                                                                     [r[1] for r in new if r[1] in b.efm_natural])
+                    stored -= known_natural
+                    duplicates += known_natural
+                    if known_natural:
+                        db.execute("UPDATE batches SET stored=?, duplicates=? WHERE id=?",
+                                   (stored, duplicates, batch_id))
                 db.execute("COMMIT")  # synchronous=FULL: the WAL is fsync'd before this returns
-                return len(new), duplicates
+                return Ingested(stored, duplicates, efm_conflicts)
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
@@ -684,17 +930,124 @@ class Store:
                 self.series.clear()
                 raise
 
+    def _efm_natural(self, b: Batch, sid: int, batch_id: int, now: int, seqs: list[int]) -> tuple[int, int]:
+        """The EFM records and gaps of the batch that are new by (gateway, epoch, seq), in seq order, by their
+        natural identity: a record by (gateway, device, kind, key) -- new: kept in efm_records; the same hash:
+        a duplicate; another hash: an EFM conflict, kept aside in efm_conflicts (counted as stored) unless that
+        same copy is there already (a duplicate); a gap by (gateway, device, kind, from, to).
+        Returns (duplicates by natural identity, conflicts stored)."""
+        db = self.db
+        dups = conflicts = 0
+        for seq in seqs:
+            r = b.efm_natural[seq]
+            if "from" in r:  # an EFM gap
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO efm_gaps (gateway, device, kind, meter, from_time, to_time, periods, "
+                    "noted_at, stream, seq, batch) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (b.gateway, r["device"], r["kind"], r["meter"], r["from"], r["to"], r["periods"], r["notedAt"],
+                     sid, seq, batch_id))
+                dups += cur.rowcount == 0
+                continue
+            data = _canonical({"event": r["event"]} if r["kind"] == "event" else
+                              {"values": r["values"], "units": r["units"]})
+            row = (b.gateway, r["device"], r["kind"], r["key"], r["hash"], r["meter"], r["contractHour"],
+                   r["deviceTime"], r["collectedAt"], base64.b64decode(r["raw"]), data, sid, seq, batch_id)
+            have = db.execute("SELECT hash FROM efm_records WHERE gateway=? AND device=? AND kind=? AND key=?",
+                              (b.gateway, r["device"], r["kind"], r["key"])).fetchone()
+            if have is None:
+                db.execute("INSERT INTO efm_records (gateway, device, kind, key, hash, meter, contract_hour, "
+                           "device_time, collected_at, raw, data, stream, seq, batch) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+            elif have[0] == r["hash"]:
+                dups += 1
+            else:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO efm_conflicts (gateway, device, kind, key, hash, meter, contract_hour, "
+                    "device_time, collected_at, raw, data, stream, seq, batch, stored_hash, received_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row + (have[0], now))
+                if cur.rowcount:
+                    conflicts += 1
+                else:
+                    dups += 1
+        return dups, conflicts
+
     def summary(self) -> dict:
         with self.lock:
             rows = self.db.execute(
                 "SELECT s.gateway, s.epoch, count(*), sum(r.kind='reading'), sum(r.kind='alarm'), "
-                "sum(r.kind='gap'), min(r.seq), max(r.seq) FROM records r JOIN streams s ON s.id = r.stream "
+                "sum(r.kind='gap'), sum(r.kind='efm'), sum(r.kind='efm-gap'), min(r.seq), max(r.seq) "
+                "FROM records r JOIN streams s ON s.id = r.stream "
                 "GROUP BY r.stream ORDER BY s.gateway, s.epoch").fetchall()
             nb = self.db.execute("SELECT count(*) FROM batches").fetchone()[0]
+            efm = [self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                   for t in ("efm_records", "efm_conflicts", "efm_gaps")]
         total = sum(r[2] for r in rows)
-        return {"records": total, "batches": nb, "byEpoch": [
-            {"gateway": g, "epoch": e, "records": n, "readings": nr, "alarms": na, "gaps": ng,
-             "minSeq": lo, "maxSeq": hi} for g, e, n, nr, na, ng, lo, hi in rows]}
+        return {"records": total, "batches": nb,
+                "efm": {"records": efm[0], "conflicts": efm[1], "gaps": efm[2]}, "byEpoch": [
+                    {"gateway": g, "epoch": e, "records": n, "readings": nr, "alarms": na, "gaps": ng, "efm": ne,
+                     "efmGaps": neg, "minSeq": lo, "maxSeq": hi} for g, e, n, nr, na, ng, ne, neg, lo, hi in rows]}
+
+    # -- EFM, for the admin endpoint ---------------------------------------------------------------------
+
+    @staticmethod
+    def _where(gateway, device, kind):
+        conds, args = [], []
+        for col, v in (("x.gateway", gateway), ("x.device", device), ("x.kind", kind)):
+            if v is not None:
+                conds.append(f"{col}=?")
+                args.append(v)
+        return (" WHERE " + " AND ".join(conds)) if conds else "", args
+
+    def efm_records(self, gateway=None, device=None, kind=None, conflicts=False, limit=100000) -> list[dict]:
+        """The EFM records kept (conflicts=False: the first copy of each natural identity) or set aside
+        (conflicts=True), ordered by gateway, device, kind, deviceTime, key (conflicts: then by arrival)."""
+        table = "efm_conflicts" if conflicts else "efm_records"
+        extra = ", x.stored_hash, x.received_at" if conflicts else ""
+        where, args = self._where(gateway, device, kind)
+        with self.lock:
+            rows = self.db.execute(
+                f"SELECT x.gateway, x.device, x.kind, x.key, x.hash, x.meter, x.contract_hour, x.device_time, "
+                f"x.collected_at, x.raw, x.data, s.epoch, x.seq{extra} FROM {table} x "
+                f"JOIN streams s ON s.id = x.stream{where} "
+                f"ORDER BY x.gateway, x.device, x.kind, x.device_time, x.key, x.id LIMIT ?", args + [limit]).fetchall()
+        out = []
+        for row in rows:
+            gw, dev, kind_, key, h, meter, ch, dt, at, raw, data, ep, seq = row[:13]
+            d = {"gateway": gw, "device": dev, "kind": kind_, "key": key, "hash": h, "meter": meter,
+                 "contractHour": ch, "deviceTime": dt, "collectedAt": at, "raw": base64.b64encode(raw).decode()}
+            d.update(json.loads(data))
+            d.update({"epoch": ep, "seq": seq})
+            if conflicts:
+                d.update({"storedHash": row[13], "receivedAt": row[14]})
+            out.append(d)
+        return out
+
+    def efm_gaps(self, gateway=None, device=None, kind=None, limit=100000) -> list[dict]:
+        where, args = self._where(gateway, device, kind)
+        with self.lock:
+            rows = self.db.execute(
+                f"SELECT x.gateway, x.device, x.kind, x.meter, x.from_time, x.to_time, x.periods, x.noted_at, "
+                f"s.epoch, x.seq FROM efm_gaps x JOIN streams s ON s.id = x.stream{where} "
+                f"ORDER BY x.gateway, x.device, x.kind, x.from_time, x.to_time LIMIT ?", args + [limit]).fetchall()
+        return [{"gateway": gw, "device": dev, "kind": k, "meter": m, "from": f, "to": t, "periods": n,
+                 "notedAt": at, "epoch": ep, "seq": seq} for gw, dev, k, m, f, t, n, at, ep, seq in rows]
+
+    def efm_counts(self, gateway=None, device=None) -> dict:
+        where, args = self._where(gateway, device, None)
+        per: dict[tuple, dict] = {}
+        totals = {}
+        with self.lock:
+            for table, name in (("efm_records", "records"), ("efm_conflicts", "conflicts"), ("efm_gaps", "gaps")):
+                n = 0
+                for gw, dev, kind, c in self.db.execute(
+                        f"SELECT x.gateway, x.device, x.kind, count(*) FROM {table} x{where} "
+                        "GROUP BY x.gateway, x.device, x.kind", args):
+                    e = per.setdefault((gw, dev, kind), {"gateway": gw, "device": dev, "kind": kind, "records": 0,
+                                                         "conflicts": 0, "gaps": 0})
+                    e[name] = c
+                    n += c
+                totals[name] = n
+        return {**totals, "byDevice": [per[k] for k in sorted(per)]}
 
     def seq_ranges(self, gateway: str, epoch: str) -> dict:
         with self.lock:
@@ -850,8 +1203,8 @@ class Stats:
     def reset(self):
         self.started = time.time()
         self.c = {"requests": 0, "batches": 0, "probes": 0, "recordsReceived": 0, "recordsStored": 0,
-                  "duplicates": 0, "conflicts": 0, "bodyBytes": 0, "headerBytes": 0, "inflatedBytes": 0,
-                  "tlsHandshakeFailures": 0, "faultsApplied": 0}
+                  "duplicates": 0, "conflicts": 0, "efmConflicts": 0, "bodyBytes": 0, "headerBytes": 0,
+                  "inflatedBytes": 0, "tlsHandshakeFailures": 0, "faultsApplied": 0}
         self.status: dict[str, int] = {}
         self.epochs: dict[tuple[str, str], dict] = {}
         self.last_batch = None
@@ -871,6 +1224,7 @@ class Stats:
             self.c["recordsReceived"] += info["records"]
             self.c["recordsStored"] += info["stored"]
             self.c["duplicates"] += info["duplicates"]
+            self.c["efmConflicts"] += info["efmConflicts"]
             e = self.epochs.setdefault((info["gateway"], info["epoch"]),
                                        {"gateway": info["gateway"], "epoch": info["epoch"], "batches": 0,
                                         "recordsStored": 0, "duplicates": 0, "bodyBytes": 0})
@@ -1219,7 +1573,8 @@ class BatchHandler(http.server.BaseHTTPRequestHandler):
             if key is None and o.require_idempotency_key:
                 raise Reject(400, "idempotency_key", f"Idempotency-Key is required ({b.idempotency_key()})")
             try:
-                stored, dups = app.store.ingest(b, len(data))
+                done = app.store.ingest(b, len(data))
+                stored, dups = done
             except Conflict as c:
                 app.stats.count(conflicts=len(c.seqs))
                 raise Reject(409, "conflict", f"{len(c.seqs)} record(s) reuse a (gateway, epoch, seq) already stored "
@@ -1233,19 +1588,24 @@ class BatchHandler(http.server.BaseHTTPRequestHandler):
         ms = (time.monotonic() - self.t0) * 1000
         info = {"gateway": b.gateway, "epoch": b.epoch, "firstSeq": b.first_seq, "lastSeq": b.last_seq,
                 "records": len(b.records), "readings": b.readings, "alarms": b.alarms, "gaps": b.gaps,
-                "stored": stored, "duplicates": dups, "bodyBytes": len(data),
+                "efm": b.efm, "efmGaps": b.efm_gaps, "schema": b.schema,
+                "stored": stored, "duplicates": dups, "efmConflicts": done.efm_conflicts, "bodyBytes": len(data),
                 "headerBytes": self._header_bytes(), "inflatedBytes": len(raw), "ms": round(ms, 2),
                 "idempotencyKey": b.idempotency_key(), "clockSynchronized": b.clock_synchronized}
         app.stats.batch(info)
         dropped = app.faults.take("drop-response-after-store")
         log(f"{'---' if dropped else 200} {self.peer} {b.gateway} epoch={b.epoch} seq={b.first_seq}-{b.last_seq} "
-            f"records={len(b.records)} bytes={len(data)} stored={stored} duplicates={dups} {ms:.1f}ms"
+            f"records={len(b.records)} bytes={len(data)} stored={stored} duplicates={dups} "
+            + (f"efmConflicts={done.efm_conflicts} " if done.efm_conflicts else "") + f"{ms:.1f}ms"
             + (" (fault: response dropped after store)" if dropped else ""))
         if dropped:
             app.stats.count(faultsApplied=1)
             self._abort()
             return
-        self._send(200, {"stored": stored, "duplicates": dups})
+        answer = {"stored": stored, "duplicates": dups}
+        if done.efm_conflicts:
+            answer["efmConflicts"] = done.efm_conflicts  # EFM records kept aside: their device changed them
+        self._send(200, answer)
 
     def _abort(self):
         """Closes the connection without a response (the client sees the connection end)."""
@@ -1306,12 +1666,22 @@ class TLSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 class AdminHandler(http.server.BaseHTTPRequestHandler):
     """GET /stats, POST /stats/reset, GET|POST /faults, GET /seqs?gateway=G&epoch=E,
-    GET /records?gateway=G&epoch=E[&after=SEQ][&limit=N].
+    GET /records?gateway=G&epoch=E[&after=SEQ][&limit=N],
+    GET /efm/records, /efm/conflicts, /efm/gaps, /efm/counts [?gateway=G][&device=D][&kind=K][&limit=N].
 
     /records: {"records": [...]}, in seq order, one object per stored record: a reading
     {seq, kind: "reading", device, tag[, units], t, v, q}, an alarm event or gap {seq, kind, record}. A reading or
     alarm event whose time was taken with the gateway's clock unsynchronized (the batch's clockUnsynchronized
-    ranges) also has "clockSynchronized": false; the member is absent on every other record."""
+    ranges) also has "clockSynchronized": false; the member is absent on every other record. EFM records and gaps
+    appear there as {seq, kind: "efm" | "efm-gap", record}, each seq received (a natural duplicate too).
+
+    /efm/records: {"count": n, "records": [...]}, the first copy of each EFM record (natural identity gateway,
+    device, kind, key), ordered by gateway, device, kind, deviceTime, key: {gateway, device, kind, key, hash,
+    meter, contractHour, deviceTime, collectedAt, raw (base64), values + units | event, epoch, seq}.
+    /efm/conflicts: {"count": n, "conflicts": [...]}, the copies kept aside: the same members plus storedHash
+    (the kept record's) and receivedAt (receiver clock, UTC ms). /efm/gaps: {"count": n, "gaps": [{gateway,
+    device, kind, meter, from, to, periods, notedAt, epoch, seq}]}. /efm/counts: {"records", "conflicts",
+    "gaps", "byDevice": [{gateway, device, kind, records, conflicts, gaps}]}."""
     protocol_version = "HTTP/1.1"
     server_version = "wellpulse-edge-receiver-admin/1"
     sys_version = ""
@@ -1354,8 +1724,28 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
                 except ValueError:
                     return self._json(400, {"error": "after and limit are integers"})
                 self._json(200, {"records": app.store.records(q["gateway"], q["epoch"], after, limit)})
+        elif u.path in ("/efm/records", "/efm/conflicts", "/efm/gaps", "/efm/counts"):
+            allowed = {"gateway", "device", "kind", "limit"} if u.path != "/efm/counts" else {"gateway", "device"}
+            unknown = set(q) - allowed
+            if unknown:
+                return self._json(400, {"error": f"{u.path} takes {', '.join(sorted(allowed))}, not "
+                                                 f"{', '.join(sorted(unknown))}"})
+            try:
+                limit = min(int(q.get("limit", 100000)), 1000000)
+            except ValueError:
+                return self._json(400, {"error": "limit is an integer"})
+            f = {"gateway": q.get("gateway"), "device": q.get("device")}
+            st = app.store
+            if u.path == "/efm/counts":
+                return self._json(200, st.efm_counts(**f))
+            if u.path == "/efm/gaps":
+                items = st.efm_gaps(kind=q.get("kind"), limit=limit, **f)
+            else:
+                items = st.efm_records(kind=q.get("kind"), conflicts=u.path == "/efm/conflicts", limit=limit, **f)
+            self._json(200, {"count": len(items), u.path.rpartition("/")[2]: items})
         else:
-            self._json(404, {"error": "GET /stats, /faults, /seqs or /records; POST /faults or /stats/reset"})
+            self._json(404, {"error": "GET /stats, /faults, /seqs, /records or /efm/{records,conflicts,gaps,counts}; "
+                                      "POST /faults or /stats/reset"})
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)

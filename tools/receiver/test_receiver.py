@@ -8,6 +8,7 @@ made at session start by make_test_ca.sh; clients are http.client / ssl. No traf
 
 from __future__ import annotations
 
+import base64
 import copy
 import email.utils
 import gzip
@@ -409,8 +410,8 @@ def _mutations(ep):
          "/readings/2/q/0"),
         ("bad tenant", m(set_(["gateway", "tenant"], "Acme Oil")), {}, "schema", "tenant slug", "/gateway/tenant"),
         ("boolean value", m(set_(["readings", 0, "v", 0], True)), {}, "schema", "not a boolean", "/readings/0/v/0"),
-        ("future schema", m(set_(["schema"], "wellpulse.edge.batch/2")), {}, "unsupported_schema",
-         "wellpulse.edge.batch/1", "/schema"),
+        ("future schema", m(set_(["schema"], "wellpulse.edge.batch/3")), {}, "unsupported_schema",
+         "wellpulse.edge.batch/1, wellpulse.edge.batch/2", "/schema"),
         ("arrays of different lengths", m(lambda b: b["readings"][0]["t"].pop()), {}, "semantic", "parallel",
          "/readings/0/t"),
         ("null value of good quality", m(set_(["readings", 0, "v", 1], None)), {}, "semantic",
@@ -456,7 +457,7 @@ def _mutations(ep):
          "outside firstSeq-lastSeq 1-9", "/clockUnsynchronized/1"),
         ("clockUnsynchronized in a probe", probe | {"clockUnsynchronized": [[1, 1]]}, {"X-Edged-Probe": "1"},
          "probe", "no clockUnsynchronized", "/clockUnsynchronized"),
-    ]
+    ] + _efm_mutations(ep)
 
 
 def test_malformed_batches_are_400_with_a_clear_message(rx):
@@ -562,10 +563,383 @@ def test_store_made_by_an_older_receiver_gets_the_clock_column(tmp_path):
         b = _mixed_batch(ep)
         b["clockUnsynchronized"] = [[109, 110]]
         assert store.ingest(R.parse_batch(b), 0) == (14, 0)
+        e = _efm_batch(ep, [efm_hourly(201)])  # the EFM tables are made in a store that lacked them
+        assert store.ingest(R.parse_batch(e), 0) == (1, 0)
+        assert [r["key"] for r in store.efm_records(GW)] == ["hourly@2024-06-03T08:00:00"]
         assert {r["seq"] for r in store.records(GW, ep, 0, 100) if "clockSynchronized" in r} == {109, 110}
     finally:
         store.close()
     R.Store(str(path)).close()  # opening it again changes nothing
+
+
+# ----------------------------------------------------------------------------------------------------------
+# EFM records and gaps (wellpulse.edge.batch/2)
+# ----------------------------------------------------------------------------------------------------------
+
+SCANNER_FIELDS = [("fr1_volume", "MCF"), ("fr1_mass", "lbm"), ("fr1_energy", "MMBTU"), ("dp_average", "inH2O"),
+                  ("sp_average", "psia"), ("temperature_average", "degF"), ("fr1_run_time", "s"),
+                  ("turbine1_volume", "MCF"), ("turbine1_run_time", "s")] + \
+                 [(f"spare_{i}", None) for i in range(10, 17)]
+
+
+def _fnv1a64(data: bytes) -> str:  # written out again here, so that the receiver's is checked, not trusted
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h ^= byte
+        h = (h * 0x100000001B3) % 2**64
+    return "%016x" % h
+
+
+def _stamp_floats(device_time: str) -> tuple[float, float]:
+    """(MMDDYY, HHMMSS) as an Enron device writes them."""
+    y, mo, d, h, mi, se = map(int, re.findall(r"\d+", device_time))
+    return float(mo * 10000 + d * 100 + y % 100), float(h * 10000 + mi * 100 + se)
+
+
+def efm_hourly(seq, device_time="2024-06-03T08:00:00", volume=12.5, kind="hourly", device="fc-1",
+               meter="PECOS17-M1"):
+    """A Scanner 2000 archive record: date, time, 16 float32 fields (big-endian), as edged uploads it."""
+    values = [_f32(volume), 0.0, _f32(volume * 1.1), 41.25, _f32(712.4), 78.5, 3600.0, 0.0, 0.0] + [0.0] * 7
+    raw = struct.pack(">ff", *_stamp_floats(device_time)) + b"".join(struct.pack(">f", v) for v in values)
+    return {"seq": seq, "kind": kind, "device": device, "meter": meter, "contractHour": 9, "deviceTime": device_time,
+            "key": f"{kind}@{device_time}", "hash": _fnv1a64(raw), "collectedAt": 1717423215412 + seq,
+            "raw": base64.b64encode(raw).decode(),
+            "values": {name: _shortest_f32(v) for (name, _), v in zip(SCANNER_FIELDS, values)},
+            "units": {name: u for name, u in SCANNER_FIELDS if u}}
+
+
+def fc() -> str:
+    """A device name of its own, for tests on the shared receiver: EFM records are deduplicated by (gateway,
+    device, kind, key) across epochs, so two tests must not upload the same device's records."""
+    return "fc-" + uuid.uuid4().hex[:12]
+
+
+def efm_event(seq, device_time="2024-06-03T08:41:07", bitmap=4608, register=7019, as_found=2.067, as_left=2.5,
+              device="fc-1"):
+    """A standard 20-byte event record: bitmap, register, time, date, as-found, as-left."""
+    date, tm = _stamp_floats(device_time)
+    raw = struct.pack(">HHffff", bitmap, register, tm, date, as_found, as_left)
+    operator = bool(bitmap & 1 << 9)
+    limits = [n for i, n in enumerate(["loLo", "lo", "hi", "hiHi", "rateOfChange"]) if bitmap & 1 << (10 + i)]
+    return {"seq": seq, "kind": "event", "device": device, "meter": "PECOS17-M1", "contractHour": 9,
+            "deviceTime": device_time, "key": f"event@{device_time}/r{register}/b{bitmap}", "hash": _fnv1a64(raw),
+            "collectedAt": 1717423216031 + seq, "raw": base64.b64encode(raw).decode(),
+            "event": {"register": register, "bitmap": bitmap, "operator": operator,
+                      "alarmSet": None if operator else bool(bitmap & 1 << 15), "limits": limits,
+                      "asFound": _shortest_f32(as_found), "asLeft": _shortest_f32(as_left)}}
+
+
+def efm_gap(seq, frm="2024-05-01T10:00:00", to="2024-05-03T07:00:00", periods=44, kind="hourly", device="fc-2"):
+    return {"seq": seq, "kind": kind, "device": device, "meter": "PECOS17-M2", "from": frm, "to": to,
+            "periods": periods, "notedAt": 1717423215000}
+
+
+def _efm_batch(ep, records=(), gaps=(), readings_rows=()):
+    seqs = [r["seq"] for r in records] + [g["seq"] for g in gaps] + [r["seq"] for r in readings_rows]
+    b = header(ep, min(seqs), max(seqs))
+    b["schema"] = R.SCHEMA_V2
+    if readings_rows:
+        b["readings"] = R.encode_readings(readings_rows)
+    if records:
+        b["efm"] = list(records)
+    if gaps:
+        b["efmGaps"] = list(gaps)
+    return b
+
+
+def _efm_mutations(ep):
+    """Like _mutations, for the EFM members; the base is a valid /2 batch: hourly 1, event 2, gap 3, alarm 4."""
+    good = _efm_batch(ep, [efm_hourly(1), efm_event(2, bitmap=0x8000 | 1 << 13)], [efm_gap(3)])
+    good["lastSeq"] = 4
+    good["alarms"] = [{"seq": 4, "t": 1717423200000, "alarm": "fc-1-comm", "id": "o-1", "kind": "comm-loss",
+                       "device": "fc-1", "transition": "raised", "priority": "medium"}]
+
+    def m(path, value=None, delete=False, **top):
+        b = copy.deepcopy(good)
+        o = b
+        for k in path[:-1]:
+            o = o[k]
+        if delete:
+            del o[path[-1]]
+        elif path:
+            o[path[-1]] = value
+        b.update(top)
+        return b
+
+    h0, e1, g2 = ["efm", 0], ["efm", 1], ["efmGaps", 0]
+    v1 = dict(good, schema=R.SCHEMA_V1)
+    other_raw = base64.b64encode(b"\x00" * 72).decode()
+    return [
+        ("efm in a /1 batch", v1, {}, "schema", "unknown member 'efm'", "/efm"),
+        ("efmGaps in a /1 batch", {k: v for k, v in v1.items() if k != "efm"}, {}, "schema",
+         "unknown member 'efmGaps'", "/efmGaps"),
+        ("efm kind monthly", m(h0 + ["kind"], "monthly"), {}, "schema", "must be one of hourly, daily, event",
+         "/efm/0/kind"),
+        ("efm without raw", m(h0 + ["raw"], delete=True), {}, "schema", "missing member 'raw'", "/efm/0"),
+        ("efm unknown member", m(h0 + ["units2"], {}), {}, "schema", "unknown member 'units2'", "/efm/0/units2"),
+        ("efm hourly with an event", m(h0 + ["event"], good["efm"][1]["event"]), {}, "schema",
+         "unknown member 'event'", "/efm/0/event"),
+        ("efm event with values", m(e1 + ["values"], {"x": 1}), {}, "schema", "unknown member 'values'",
+         "/efm/1/values"),
+        ("efm event without event", m(e1 + ["event"], delete=True), {}, "schema", "missing member 'event'", "/efm/1"),
+        ("efm hourly without values", m(h0 + ["values"], delete=True), {}, "schema", "missing member 'values'",
+         "/efm/0"),
+        ("efm values empty", m(h0 + ["values"], {}), {}, "schema", "at least one field", "/efm/0/values"),
+        ("efm value a string", m(h0 + ["values", "fr1_volume"], "12.5"), {}, "schema", "must be a number or null",
+         "/efm/0/values/fr1_volume"),
+        ("efm units too long", m(h0 + ["units", "fr1_volume"], "M" * 33), {}, "schema", "at most 32",
+         "/efm/0/units/fr1_volume"),
+        ("efm units of a field it does not have", m(h0 + ["units", "fr2_volume"], "MCF"), {}, "semantic",
+         "values does not have", "/efm/0/units/fr2_volume"),
+        ("efm bad meter", m(h0 + ["meter"], "-M1"), {}, "schema", "not a meter id", "/efm/0/meter"),
+        ("efm contract hour 24", m(h0 + ["contractHour"], 24), {}, "schema", "must be <= 23", "/efm/0/contractHour"),
+        ("efm device time with a zone", m(h0 + ["deviceTime"], "2024-06-03T08:00:00Z"), {}, "schema",
+         "not a device time", "/efm/0/deviceTime"),
+        ("efm device time with a space", m(h0 + ["deviceTime"], "2024-06-03 08:00:00"), {}, "schema",
+         "not a device time", "/efm/0/deviceTime"),
+        ("efm device time 30 February", m(h0 + ["deviceTime"], "2024-02-30T08:00:00"), {}, "semantic",
+         "not a date of the calendar", "/efm/0/deviceTime"),
+        ("efm key too long", m(h0 + ["key"], "k" * 201), {}, "schema", "at most 200", "/efm/0/key"),
+        ("efm hash uppercase", m(h0 + ["hash"], good["efm"][0]["hash"].upper()), {}, "schema", "not a hash",
+         "/efm/0/hash"),
+        ("efm hash of other bytes", m(h0 + ["raw"], other_raw), {}, "semantic", "is not the FNV-1a 64",
+         "/efm/0/hash"),
+        ("efm raw without padding", m(h0 + ["raw"], good["efm"][1]["raw"].rstrip("=")), {}, "schema",
+         "not base64", "/efm/0/raw"),
+        ("efm raw url-safe alphabet", m(h0 + ["raw"], "-_" + good["efm"][0]["raw"][2:]), {}, "schema", "not base64",
+         "/efm/0/raw"),
+        ("efm seq twice", m(e1 + ["seq"], 1), {}, "semantic", "appears twice", ""),
+        ("efm seq outside the range", m(g2 + ["seq"], 5), {}, "semantic", "outside firstSeq-lastSeq", ""),
+        ("event bitmap above 65535", m(e1 + ["event", "bitmap"], 65536), {}, "schema", "must be <= 65535",
+         "/efm/1/event/bitmap"),
+        ("event register negative", m(e1 + ["event", "register"], -1), {}, "schema", "must be >= 0",
+         "/efm/1/event/register"),
+        ("event unknown limit", m(e1 + ["event", "limits"], ["high"]), {}, "schema", "must be one of loLo",
+         "/efm/1/event/limits/0"),
+        ("event limit twice", m(e1 + ["event", "limits"], ["hiHi", "hiHi"]), {}, "schema", "names a limit twice",
+         "/efm/1/event/limits"),
+        ("event limits not the bitmap's", m(e1 + ["event", "limits"], ["hi"]), {}, "semantic",
+         "names the limits [\"hiHi\"]", "/efm/1/event/limits"),
+        ("event operator not the bitmap's", m(e1 + ["event", "operator"], True), {}, "semantic", "bit 9 clear",
+         "/efm/1/event/operator"),
+        ("event alarmSet not the bitmap's", m(e1 + ["event", "alarmSet"], False), {}, "semantic",
+         "alarmSet is true", "/efm/1/event/alarmSet"),
+        ("event alarmSet a string", m(e1 + ["event", "alarmSet"], "set"), {}, "schema", "must be true or false",
+         "/efm/1/event/alarmSet"),
+        ("event without asLeft", m(e1 + ["event", "asLeft"], delete=True), {}, "schema", "missing member 'asLeft'",
+         "/efm/1/event"),
+        ("efm gap periods 0", m(g2 + ["periods"], 0), {}, "schema", "must be >= 1", "/efmGaps/0/periods"),
+        ("efm gap of events", m(g2 + ["kind"], "event"), {}, "schema", "must be one of hourly, daily",
+         "/efmGaps/0/kind"),
+        ("efm gap from = to", m(g2 + ["to"], "2024-05-01T10:00:00"), {}, "semantic", "is not after from",
+         "/efmGaps/0/to"),
+        ("efm gap from after to", m(g2 + ["from"], "2024-05-04T10:00:00"), {}, "semantic", "is not after from",
+         "/efmGaps/0/to"),
+        ("efm gap without notedAt", m(g2 + ["notedAt"], delete=True), {}, "schema", "missing member 'notedAt'",
+         "/efmGaps/0"),
+        ("efm in a probe", {k: v for k, v in good.items() if k not in ("firstSeq", "lastSeq", "alarms", "efmGaps")}
+         | {"probe": True}, {"X-Edged-Probe": "1"}, "probe", "must not carry records", "/efm"),
+    ]
+
+
+def test_fnv1a64_of_the_receiver():
+    assert R.fnv1a64(b"") == "cbf29ce484222325"  # the offset basis
+    assert R.fnv1a64(b"a") == "af63dc4c8601ec8c"
+    assert R.fnv1a64(b"foobar") == "85944171f73967e8"
+    raw = bytes(range(256)) * 3
+    assert R.fnv1a64(raw) == _fnv1a64(raw)
+
+
+def test_efm_batch_is_stored_and_shown_by_the_admin_endpoint(rx):
+    ep, dev, dev2 = epoch(), fc(), fc()
+    records = [efm_hourly(11, device=dev), efm_hourly(12, "2024-06-03T09:00:00", kind="daily", volume=296.8,
+                                                      device=dev), efm_event(13, device=dev),
+               efm_event(14, "2024-06-03T08:52:10", bitmap=0x8000 | 1 << 12, register=7003, as_found=812.5,
+                         as_left=0, device=dev)]
+    gap = efm_gap(15, device=dev2)
+    b = _efm_batch(ep, records, [gap], readings(1, 10))
+    c = rx.conn()
+    status, _, resp = post(c, b)
+    assert (status, resp) == (200, {"stored": 15, "duplicates": 0})
+    assert post(c, b)[:3:2] == (200, {"stored": 0, "duplicates": 15})  # the retry
+    assert rx.seqs(ep)["ranges"] == [[1, 15]]
+    recs = {r["seq"]: r for r in rx.records(ep)}
+    assert recs[11]["kind"] == "efm" and recs[11]["record"] == records[0]
+    assert recs[15]["kind"] == "efm-gap" and recs[15]["record"] == gap
+    got = rx.admin("GET", f"/efm/records?gateway={GW}&device={dev}")
+    assert got["count"] == 4 and [r["epoch"] for r in got["records"]] == [ep] * 4
+    assert [(r["kind"], r["deviceTime"]) for r in got["records"]] == [
+        ("daily", "2024-06-03T09:00:00"), ("event", "2024-06-03T08:41:07"), ("event", "2024-06-03T08:52:10"),
+        ("hourly", "2024-06-03T08:00:00")]
+    assert rx.admin("GET", f"/efm/records?device={dev}&kind=event")["count"] == 2
+    by_key = {r["key"]: r for r in got["records"]}
+    h = by_key["hourly@2024-06-03T08:00:00"]
+    want = {k: v for k, v in records[0].items() if k != "seq"}
+    assert {k: v for k, v in h.items() if k not in ("gateway", "epoch", "seq")} == want
+    assert (h["gateway"], h["epoch"], h["seq"]) == (GW, ep, 11)
+    alarm = by_key["event@2024-06-03T08:52:10/r7003/b36864"]
+    assert alarm["event"] == {"register": 7003, "bitmap": 36864, "operator": False, "alarmSet": True, "limits": ["hi"],
+                              "asFound": 812.5, "asLeft": 0}
+    assert "values" not in alarm and "units" not in alarm
+    gaps = rx.admin("GET", f"/efm/gaps?gateway={GW}&device={dev2}")["gaps"]
+    assert gaps == [{"gateway": GW, "device": dev2, "kind": "hourly", "meter": "PECOS17-M2",
+                     "from": "2024-05-01T10:00:00", "to": "2024-05-03T07:00:00", "periods": 44,
+                     "notedAt": 1717423215000, "epoch": ep, "seq": 15}]
+    s = rx.stats()
+    mine = [e for e in s["store"]["byEpoch"] if e["epoch"] == ep][0]
+    assert (mine["readings"], mine["efm"], mine["efmGaps"]) == (10, 4, 1)
+    assert s["lastBatch"]["schema"] == R.SCHEMA_V2 and s["lastBatch"]["efm"] == 4
+    assert rx.admin("GET", f"/efm/counts?device={dev}")["byDevice"] == [
+        {"gateway": GW, "device": dev, "kind": k, "records": n, "conflicts": 0, "gaps": 0}
+        for k, n in (("daily", 1), ("event", 2), ("hourly", 1))]
+    with pytest.raises(urllib.error.HTTPError):
+        rx.admin("GET", "/efm/records?epoch=x")
+
+
+def test_efm_natural_duplicates_under_a_new_seq_and_a_new_epoch(pki, tmp_path):
+    r = Receiver(pki, tmp_path / "r.db")
+    try:
+        c = r.conn()
+        ep1, ep2 = epoch(), epoch()
+        rec, gap = efm_hourly(1), efm_gap(2)
+        assert post(c, _efm_batch(ep1, [rec], [gap]))[:3:2] == (200, {"stored": 2, "duplicates": 0})
+        # The same record and gap, collected again, under new seqs of the same epoch...
+        again = _efm_batch(ep1, [dict(rec, seq=5, collectedAt=rec["collectedAt"] + 3600_000)], [dict(gap, seq=6)],
+                           readings(7, 1))
+        assert post(c, again)[:3:2] == (200, {"stored": 1, "duplicates": 2})
+        # ... and after the buffer file was recreated (a new epoch, seq from 1 again).
+        assert post(c, _efm_batch(ep2, [rec], [gap]))[:3:2] == (200, {"stored": 0, "duplicates": 2})
+        counts = r.admin("GET", "/efm/counts")
+        assert (counts["records"], counts["conflicts"], counts["gaps"]) == (1, 0, 1)
+        assert counts["byDevice"] == [
+            {"gateway": GW, "device": "fc-1", "kind": "hourly", "records": 1, "conflicts": 0, "gaps": 0},
+            {"gateway": GW, "device": "fc-2", "kind": "hourly", "records": 0, "conflicts": 0, "gaps": 1}]
+        kept = r.admin("GET", "/efm/records")["records"]
+        assert [(k["epoch"], k["seq"]) for k in kept] == [(ep1, 1)]
+        # Every seq received is known by seq, so the retries are plain duplicates.
+        assert r.seqs(ep1)["ranges"] == [[1, 2], [5, 7]] and r.seqs(ep2)["ranges"] == [[1, 2]]
+        assert post(c, again)[:3:2] == (200, {"stored": 0, "duplicates": 3})
+        # A gap of another range of the same device is another gap.
+        assert post(c, _efm_batch(ep2, [], [efm_gap(3, "2024-05-03T07:00:00", "2024-05-04T07:00:00", 23)]))[2] == \
+            {"stored": 1, "duplicates": 0}
+        # Two copies of one record in one batch: the lower seq is kept.
+        assert post(c, _efm_batch(ep2, [efm_hourly(10, "2024-06-04T08:00:00"),
+                                        efm_hourly(11, "2024-06-04T08:00:00")]))[2] == {"stored": 1, "duplicates": 1}
+        st = r.stats()
+        assert st["store"]["efm"] == {"records": 2, "conflicts": 0, "gaps": 2} and st["efmConflicts"] == 0
+    finally:
+        assert r.stop() == 0
+
+
+def test_efm_record_changed_on_the_device_is_a_conflict_and_the_first_copy_is_kept(pki, tmp_path):
+    r = Receiver(pki, tmp_path / "r.db")
+    try:
+        c = r.conn()
+        ep1, ep2 = epoch(), epoch()
+        first = efm_hourly(1, volume=12.5)
+        assert post(c, _efm_batch(ep1, [first]))[:3:2] == (200, {"stored": 1, "duplicates": 0})
+        changed = efm_hourly(2, volume=13.75)  # same key, other bytes: the device's record was altered
+        assert changed["key"] == first["key"] and changed["hash"] != first["hash"]
+        b = _efm_batch(ep1, [changed], [], readings(3, 2))
+        status, _, resp = post(c, b)
+        assert (status, resp) == (200, {"stored": 3, "duplicates": 0, "efmConflicts": 1})
+        deadline = time.monotonic() + 5  # the log line is on its way through the pipe
+        while not any("efmConflicts=1" in line for line in r.lines) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert any("efmConflicts=1" in line for line in r.lines)
+        kept = r.admin("GET", f"/efm/records?gateway={GW}&kind=hourly")
+        assert kept["count"] == 1 and kept["records"][0]["hash"] == first["hash"]
+        assert kept["records"][0]["values"]["fr1_volume"] == 12.5 and kept["records"][0]["raw"] == first["raw"]
+        conf = r.admin("GET", f"/efm/conflicts?gateway={GW}")
+        assert conf["count"] == 1
+        cf = conf["conflicts"][0]
+        assert (cf["key"], cf["hash"], cf["storedHash"], cf["raw"], cf["values"]["fr1_volume"], cf["epoch"],
+                cf["seq"]) == (first["key"], changed["hash"], first["hash"], changed["raw"], 13.75, ep1, 2)
+        assert cf["receivedAt"] > 1717423215412
+        # The retry: every seq known with the same content; no new conflict.
+        assert post(c, b)[:3:2] == (200, {"stored": 0, "duplicates": 3})
+        # The same changed copy again, from a new epoch: a duplicate of the conflict, not a second one.
+        assert post(c, _efm_batch(ep2, [dict(changed, seq=1)]))[:3:2] == (200, {"stored": 0, "duplicates": 1})
+        # A third version is a second conflict; the first copy stays.
+        third = efm_hourly(2, volume=1.5)
+        assert post(c, _efm_batch(ep2, [third]))[2] == {"stored": 1, "duplicates": 0, "efmConflicts": 1}
+        counts = r.admin("GET", f"/efm/counts?gateway={GW}&device=fc-1")
+        assert (counts["records"], counts["conflicts"], counts["gaps"]) == (1, 2, 0)
+        assert r.admin("GET", "/efm/records")["records"][0]["hash"] == first["hash"]
+        st = r.stats()
+        assert st["efmConflicts"] == 2 and st["store"]["efm"]["conflicts"] == 2
+        # A reused seq with other content is still 409, EFM or not.
+        status, _, resp = post(c, _efm_batch(ep1, [efm_hourly(1, "2024-06-05T08:00:00")]))
+        assert status == 409 and resp["seqs"] == [1]
+    finally:
+        assert r.stop() == 0
+
+
+def test_efm_version_rules(rx):
+    ep = epoch()
+    c = rx.conn()
+    b = _efm_batch(ep, [efm_hourly(1, device=fc())])
+    b1 = dict(b, schema=R.SCHEMA_V1)
+    status, _, resp = post(c, b1)
+    assert status == 400 and resp["error"] == "schema" and resp["path"] == "/efm"
+    assert R.SCHEMA_V2 in resp["message"]
+    status, _, resp = post(c, dict(b, schema="wellpulse.edge.batch/3"))
+    assert status == 400 and resp["error"] == "unsupported_schema"
+    assert resp["supported"] == ["wellpulse.edge.batch/1", "wellpulse.edge.batch/2"]
+    # A /2 batch without EFM is accepted (a gateway writes /1 then, but a server takes both).
+    assert post(c, dict(batch(ep, 2, 3), schema=R.SCHEMA_V2))[:3:2] == (200, {"stored": 3, "duplicates": 0})
+    # Probes in either version.
+    for version in (R.SCHEMA_V1, R.SCHEMA_V2):
+        probe = {k: v for k, v in header(ep, 1, 1).items() if k not in ("firstSeq", "lastSeq")}
+        probe.update(schema=version, probe=True)
+        assert post(c, probe, headers={"X-Edged-Probe": "1"})[0] == 204
+        assert post(c, dict(probe, efm=[]), headers={"X-Edged-Probe": "1"})[0] == (204 if version == R.SCHEMA_V2
+                                                                                     else 400)
+    assert rx.seqs(ep)["ranges"] == [[2, 4]]
+
+
+def test_efm_values_not_finite_are_null(rx):
+    ep, dev = epoch(), fc()
+    rec = efm_hourly(1, device=dev)
+    raw = bytearray(base64.b64decode(rec["raw"]))
+    raw[-4:] = b"\x7f\xc0\x00\x00"  # spare_16: a float32 NaN
+    rec.update(raw=base64.b64encode(bytes(raw)).decode(), hash=_fnv1a64(bytes(raw)))
+    rec["values"]["spare_16"] = None
+    ev = efm_event(2, bitmap=1 << 15 | 1 << 11, as_found=float("inf"), device=dev)
+    ev["event"]["asFound"] = None
+    assert post(rx.conn(), _efm_batch(ep, [rec, ev]))[:3:2] == (200, {"stored": 2, "duplicates": 0})
+    got = {r["kind"]: r for r in rx.admin("GET", f"/efm/records?gateway={GW}&device={dev}")["records"]}
+    assert got["hourly"]["values"]["spare_16"] is None and got["event"]["event"]["asFound"] is None
+    assert got["event"]["event"]["limits"] == ["lo"] and got["event"]["event"]["alarmSet"] is True
+
+
+def test_efm_examples_of_the_document(rx):
+    ex = doc_examples()
+    assert {"efm-batch", "efm-event"} <= set(ex)
+    eb, ev = ex["efm-batch"], ex["efm-event"]
+    assert eb["schema"] == R.SCHEMA_V2
+    assert ev == efm_event(ev["seq"]) | {"collectedAt": ev["collectedAt"]}
+    ep, dev = epoch(), fc()  # a fresh epoch and device, so that the test can run against a used store
+    eb["epoch"] = ep
+    for r in eb["efm"] + eb["efmGaps"] + [ev]:
+        r["device"] = dev
+    c = rx.conn()
+    assert post(c, eb)[:3:2] == (200, {"stored": 2, "duplicates": 0})
+    assert post(c, eb)[:3:2] == (200, {"stored": 0, "duplicates": 2})
+    h = eb["efm"][0]
+    assert h["hash"] == _fnv1a64(base64.b64decode(h["raw"]))
+    # The raw bytes are a Scanner 2000 record: MMDDYY, HHMMSS, then the 16 values as float32.
+    floats = struct.unpack(">18f", base64.b64decode(h["raw"]))
+    assert _stamp_floats(h["deviceTime"]) == floats[:2]
+    assert [_shortest_f32(f) for f in floats[2:]] == list(h["values"].values())
+    assert list(h) == ["seq", "kind", "device", "meter", "contractHour", "deviceTime", "key", "hash", "collectedAt",
+                       "raw", "values", "units"], "§4.5 gives the member order"
+    assert post(c, _efm_batch(ep, [ev]))[:3:2] == (200, {"stored": 1, "duplicates": 0})
+    # §6: the same records collected again under new seqs are duplicates; a changed copy is an EFM conflict.
+    assert post(c, _efm_batch(ep, [dict(h, seq=2401)]))[2] == {"stored": 0, "duplicates": 1}
+    changed = efm_hourly(2402, h["deviceTime"], volume=12.5, device=dev)
+    assert changed["key"] == h["key"] and changed["hash"] != h["hash"]
+    assert post(c, _efm_batch(ep, [changed]))[2] == {"stored": 1, "duplicates": 0, "efmConflicts": 1}
 
 
 def test_uncompressed_and_chunked_bodies_are_accepted(rx):
@@ -906,6 +1280,18 @@ def test_schema_file_and_receiver_agree():
     flagged = batch(epoch(), 1, 50)
     flagged["clockUnsynchronized"] = [[1, 1], [2, 9], [11, 50]]
     valid += [flagged, dict(flagged, clockUnsynchronized=[]), dict(ex["probe-body"], clockUnsynchronized=[])]
+    # Version 2: the examples, every kind, nulls for floats that are not finite, a probe, a /2 batch without EFM.
+    ev = ex["efm-event"]
+    nan = efm_hourly(3)
+    nan["values"]["spare_16"] = None
+    del nan["units"]
+    alarm_ev = efm_event(4, bitmap=0x8000 | 0x7C00, as_found=float("nan"))
+    alarm_ev["event"]["asFound"] = None
+    valid += [ex["efm-batch"], _efm_batch("abcdefgh", [ev]), _efm_batch("abcdefgh", [], [efm_gap(9, periods=1)]),
+              _efm_batch("abcdefgh", [efm_hourly(1, kind="daily"), nan, alarm_ev, efm_event(5, bitmap=0)],
+                         [efm_gap(6, kind="daily")], readings(7, 3)),
+              dict(ex["probe-body"], schema=R.SCHEMA_V2), dict(ex["probe-body"], schema=R.SCHEMA_V2, efm=[]),
+              dict(batch(epoch(), 1, 5), schema=R.SCHEMA_V2)]
     for doc in valid:
         assert not list(v.iter_errors(doc)), doc
         R.parse_batch(doc)

@@ -9,6 +9,8 @@ public struct BufferBatch: Sendable, Equatable {
     public var alarmSeqs: ClosedRange<Int64>?
     /// The seqs of the reading-lane records, first...last; nil when there are none.
     public var readingSeqs: ClosedRange<Int64>?
+    /// The seqs of the EFM records and EFM gaps, exactly (they are marked uploaded one by one).
+    public var efmSeqs: [Int64]
     /// Sum of the records' `estimatedWireBytes`.
     public var estimatedBytes: Int
 
@@ -19,6 +21,7 @@ public struct BufferBatch: Sendable, Equatable {
         let readings = records.filter { $0.lane == .reading }.map(\.seq)
         alarmSeqs = alarms.min().map { $0...alarms.max()! }
         readingSeqs = readings.min().map { $0...readings.max()! }
+        efmSeqs = records.filter { $0.lane == .efm }.map(\.seq)
         estimatedBytes = records.reduce(0) { $0 + $1.estimatedWireBytes }
     }
 

@@ -4,6 +4,9 @@ public enum BufferLane: Int, Sendable, Codable, CaseIterable {
     case alarm = 0
     case reading = 1
     case deadLetter = 2
+    /// Gas measurement records (EFM) and their gaps, kept in tables of their own: sent ahead of the readings
+    /// backlog with the alarm events, marked uploaded (not deleted) when the server stored them.
+    case efm = 3
 }
 
 /// What happened to an alarm (docs/sync-protocol.md §4.2): one enum for the alarm engine's events, the
@@ -173,6 +176,8 @@ public struct BufferedRecord: Sendable, Equatable {
         case reading(StoredReading)
         case alarm(AlarmEventRecord)
         case gap(GapRecord)
+        case efm(EFMUploadRecord)
+        case efmGap(EFMGapUpload)
     }
 
     public init(seq: Int64, lane: BufferLane, payload: Payload) {
@@ -200,6 +205,17 @@ public struct BufferedRecord: Sendable, Equatable {
                 + a.priority.utf8.count
         case .gap:
             return 140
+        case .efm(let e):
+            // Base64 of the raw bytes, the names and numbers (or the event's members), the header members.
+            let body: Int =
+                switch e.body {
+                case .archive(let names, _, let units):
+                    names.reduce(0) { $0 + 2 * $1.utf8.count + 20 } + units.reduce(0) { $0 + ($1?.utf8.count ?? 0) }
+                case .event: 160
+                }
+            return 260 + e.device.utf8.count + e.meter.utf8.count + e.key.utf8.count + e.raw.count * 4 / 3 + body
+        case .efmGap(let g):
+            return 200 + g.device.utf8.count + g.meter.utf8.count
         }
     }
 }

@@ -41,6 +41,10 @@ extension EFMCollector {
         /// The oldest record the ring still holds, where collection continues.
         public var oldestAvailable: Cursor
 
+        public init(archive: ArchiveKind, lastCollected: Cursor, oldestAvailable: Cursor) {
+            self.archive = archive; self.lastCollected = lastCollected; self.oldestAvailable = oldestAvailable
+        }
+
         /// Records between the two at the archive's period (a device that was off wrote fewer).
         public var periodsLost: Int64 {
             let period: Int64 = archive == .hourly ? 3600 : 86_400

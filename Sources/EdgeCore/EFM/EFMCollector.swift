@@ -34,6 +34,19 @@ public struct EFMCollector: Sendable {
     /// Archives that stopped at a resync, until `resume(_:)`.
     public private(set) var held: [ArchiveKind: Resync] = [:]
 
+    /// The last-written index of each archive as the pointers said at the latest cycle (normalised: base and
+    /// pointer meaning applied).
+    public private(set) var lastWritten: [ArchiveKind: Int] = [:]
+
+    /// Records of each archive written on the device and not yet stored: what the current walk still has to
+    /// read and store (0 once collection caught up).
+    public var behind: [ArchiveKind: Int] {
+        var out: [ArchiveKind: Int] = [:]
+        for kind in lastWritten.keys { out[kind] = 0 }
+        for w in walks { out[w.kind] = max(0, w.remaining) + w.pending.count }
+        return out
+    }
+
     private var step: Step = .waiting(until: .min)
     private var inFlight: Action?
     private var storing: (kind: ArchiveKind, cursor: Cursor)??
@@ -60,13 +73,17 @@ public struct EFMCollector: Sendable {
         var verify: Cursor?
         /// A first collection reads the newest record first: if it holds none, nothing was ever written.
         var probe: Int?
+        /// Then the slot after it, the oldest of a ring that wrapped: if it holds none, the ring never wrapped
+        /// and its records run from the first slot to the newest — the empty slots after it are not read one by
+        /// one (2,300 requests on a new Scanner 2000's hourly ring, minutes at 9600 baud).
+        var wrapProbe: Int?
         var next: Int
         var remaining: Int
         var previous: DeviceTimestamp?
         var fresh: Bool
         var gapFrom: Cursor?
         var pending: [ArchiveRecord] = []
-        var nextIndex: Int? { probe ?? verify?.index ?? (remaining > 0 ? next : nil) }
+        var nextIndex: Int? { probe ?? wrapProbe ?? verify?.index ?? (remaining > 0 ? next : nil) }
     }
 
     /// A collector resuming after the persisted `cursors` (empty the first time).
@@ -255,6 +272,7 @@ public struct EFMCollector: Sendable {
             else { throw PointerError(kind: kind, value: pointerValues[a.pointerRegister.value]) }
             let pointer = Int(raw)
             let last = a.pointerMeaning.value == .lastWritten ? pointer : advance(pointer, by: -1, in: a)
+            lastWritten[kind] = last
             let window = capacity - 1
             if let c = cursors[kind] {
                 let distance = ((last - c.index) % capacity + capacity) % capacity
@@ -268,7 +286,8 @@ public struct EFMCollector: Sendable {
                 guard n > 0 else { continue }
                 walks.append(
                     Walk(
-                        kind: kind, last: last, verify: nil, probe: last, next: advance(last, by: -(n - 1), in: a),
+                        kind: kind, last: last, verify: nil, probe: last,
+                        wrapProbe: n > 1 ? advance(last, by: 1, in: a) : nil, next: advance(last, by: -(n - 1), in: a),
                         remaining: n, previous: nil, fresh: true))
             }
         }
@@ -296,7 +315,20 @@ public struct EFMCollector: Sendable {
         defer { if !walks.isEmpty { walks[0] = w } }
         if w.probe == index {
             w.probe = nil
-            if (try? decoded.get()) == nil { w.remaining = 0 }
+            if (try? decoded.get()) == nil {
+                w.remaining = 0
+                w.wrapProbe = nil
+            }
+            return []
+        }
+        if w.wrapProbe == index {
+            w.wrapProbe = nil
+            if (try? decoded.get()) == nil {
+                let written =
+                    ((w.last - a.pointerBase.value) % a.capacity.value + a.capacity.value) % a.capacity.value + 1
+                w.remaining = min(w.remaining, written)
+                w.next = advance(w.last, by: -(w.remaining - 1), in: a)
+            }
             return []
         }
         if let expected = w.verify, expected.index == index {

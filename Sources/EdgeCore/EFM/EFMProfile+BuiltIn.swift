@@ -1,4 +1,17 @@
 extension EFMProfile {
+    /// The names a configuration may give a built-in profile.
+    public static let builtInNames = ["scanner2000", "floboss-dl8000"]
+
+    /// A built-in profile by the name a configuration or an edgesim profile file uses: `scanner2000`
+    /// (or `scanner-2000`), `floboss-dl8000` (or `flobossDL8000`, `dl8000`).
+    public static func builtIn(named name: String) -> EFMProfile? {
+        switch name {
+        case "scanner2000", "scanner-2000": .scanner2000
+        case "floboss-dl8000", "flobossDL8000", "dl8000": .flobossDL8000
+        default: nil
+        }
+    }
+
     /// Cameron/Sensia Scanner 2000 microEFM (reference §2.1).
     ///
     /// - confirmed (Scanner 2000 manual, Enron section p.176–177): 700 interval (hourly) log, 701 daily log,

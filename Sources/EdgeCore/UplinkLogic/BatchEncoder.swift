@@ -14,6 +14,9 @@ public struct BatchSender: Sendable, Equatable {
 /// gap records each with their seq. Pure: the caller gzips and sends.
 public struct BatchEncoder: Sendable {
     public static let schema = "wellpulse.edge.batch/1"
+    /// Version 2 adds gas measurement records (`efm`, `efmGaps`); a batch is written in it only when it
+    /// carries them, so a gateway without flow computers speaks version 1 to a version-1 server.
+    public static let schemaEFM = "wellpulse.edge.batch/2"
     public let sender: BatchSender
     /// Digits each (device, tag) needs; tags it does not know are written shortest.
     public let formats: [String: NumberFormat]
@@ -47,7 +50,12 @@ public struct BatchEncoder: Sendable {
         let records = inOrder ? batch.records : batch.records.sorted { $0.seq < $1.seq }
         var out: [UInt8] = []
         out.reserveCapacity(records.count * 24 + 1024)
-        out += header(epoch: batch.epoch, sentAt: sentAt, clockSynchronized: clockSynchronized).utf8
+        let carriesEFM = !batch.efmSeqs.isEmpty
+        out +=
+            header(
+                epoch: batch.epoch, sentAt: sentAt, clockSynchronized: clockSynchronized,
+                schema: carriesEFM ? Self.schemaEFM : Self.schema
+            ).utf8
         out += ",\"firstSeq\":".utf8
         out.appendDecimal(records.first?.seq ?? 0)
         out += ",\"lastSeq\":".utf8
@@ -58,6 +66,8 @@ public struct BatchEncoder: Sendable {
         var index: [SeriesKey: Int] = [:]
         var alarms: [String] = []
         var gaps: [String] = []
+        var efm: [String] = []
+        var efmGaps: [String] = []
         // Seq ranges of readings and alarm events timed while the clock was unsynchronized: a range runs on
         // while the batch's records (in seq order) are flagged; seqs not in the batch do not break it.
         var unsynchronized: [ClosedRange<Int64>] = []
@@ -67,7 +77,7 @@ public struct BatchEncoder: Sendable {
                 switch r.payload {
                 case .reading(let s): !s.clockSynchronized
                 case .alarm(let a): a.clockSynchronized == false
-                case .gap: false
+                case .gap, .efm, .efmGap: false
                 }
             if flagged {
                 if previousFlagged, let last = unsynchronized.popLast() {
@@ -94,6 +104,8 @@ public struct BatchEncoder: Sendable {
                 series[i].append(seq: r.seq, t: s.wallMillis, value: s.value, quality: s.quality)
             case .alarm(let a): alarms.append(alarm(a, seq: r.seq))
             case .gap(let g): gaps.append(gap(g, seq: r.seq))
+            case .efm(let e): efm.append(EFMWire.record(e, seq: r.seq))
+            case .efmGap(let g): efmGaps.append(EFMWire.gap(g, seq: r.seq))
             }
         }
         if !series.isEmpty {
@@ -106,6 +118,8 @@ public struct BatchEncoder: Sendable {
         }
         if !alarms.isEmpty { out += ",\"alarms\":[\(alarms.joined(separator: ","))]".utf8 }
         if !gaps.isEmpty { out += ",\"gaps\":[\(gaps.joined(separator: ","))]".utf8 }
+        if !efm.isEmpty { out += ",\"efm\":[\(efm.joined(separator: ","))]".utf8 }
+        if !efmGaps.isEmpty { out += ",\"efmGaps\":[\(efmGaps.joined(separator: ","))]".utf8 }
         if !unsynchronized.isEmpty {
             out += ",\"clockUnsynchronized\":[".utf8
             for (i, r) in unsynchronized.enumerated() {
@@ -198,8 +212,8 @@ public struct BatchEncoder: Sendable {
         Array((header(epoch: epoch, sentAt: sentAt, clockSynchronized: clockSynchronized) + ",\"probe\":true}").utf8)
     }
 
-    private func header(epoch: String, sentAt: Int64, clockSynchronized: Bool) -> String {
-        "{\"schema\":\"\(Self.schema)\",\"gateway\":{\"id\":\(JSON.string(sender.gateway)),\"tenant\":\(JSON.string(sender.tenant)),"
+    private func header(epoch: String, sentAt: Int64, clockSynchronized: Bool, schema: String = Self.schema) -> String {
+        "{\"schema\":\"\(schema)\",\"gateway\":{\"id\":\(JSON.string(sender.gateway)),\"tenant\":\(JSON.string(sender.tenant)),"
             + "\"site\":\(JSON.string(String(sender.site.prefix(200)))),\"software\":\(JSON.string(sender.software))},"
             + "\"epoch\":\(JSON.string(epoch)),\"sentAt\":\(sentAt),\"clockSynchronized\":\(clockSynchronized)"
     }

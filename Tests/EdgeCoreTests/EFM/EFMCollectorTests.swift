@@ -241,4 +241,30 @@ import Testing
         #expect(store.serials(.hourly) == Array(76..<100))
         #expect(store.serials(.daily) == Array(0..<4))
     }
+
+    /// A new device's ring holds its records in the first slots and nothing after them: the first collection
+    /// reads the newest slot and the one after it (empty: the ring never wrapped), then only the written
+    /// records — not the 2,300 empty slots of a Scanner 2000's hourly ring one by one.
+    @Test func aFirstCollectionOfARingThatNeverWrappedReadsOnlyWhatWasWritten() {
+        let p = EFMProfile.scanner2000
+        var device = FakeFlowComputer(profile: p, start: Self.start)
+        device.runHours(50)
+        var store = FakeStore()
+        var m = Self.collector(p)
+        #expect(drive(&m, &device, &store, now: 0))
+        #expect(store.serials(.hourly) == Array(0..<50))
+        #expect(store.serials(.daily) == [0, 1])
+        let recordReads = device.requests.filter {
+            $0.count >= 4 && (Int($0[2]) << 8 | Int($0[3])) >= 700 && (Int($0[2]) << 8 | Int($0[3])) <= 701
+        }
+        // Per archive: the newest slot, the slot after it, then each record once.
+        #expect(recordReads.count == (2 + 50) + (2 + 2), "\(recordReads.count) record reads")
+        // A ring that did wrap is still read from its oldest slot.
+        var small = FakeFlowComputer(profile: Self.small(hourly: 40, daily: 10), start: Self.start)
+        small.runHours(100)
+        var smallStore = FakeStore()
+        var n = Self.collector(Self.small(hourly: 40, daily: 10))
+        #expect(drive(&n, &small, &smallStore, now: 0))
+        #expect(smallStore.serials(.hourly) == Array(61..<100))
+    }
 }
