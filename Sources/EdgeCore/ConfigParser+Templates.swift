@@ -104,6 +104,23 @@ extension ConfigParser {
     mutating func address(_ n: YNode, _ conv: AddressConvention, _ table: inout RegisterTable?) -> Int? {
         guard let text = r.scalar(n, expected: "an address") else { return nil }
         switch conv {
+        case .enron:
+            guard let v = Int(text), let width = EnronRegister.width(of: v) else {
+                r.log.error(
+                    n.location, n.path,
+                    "'\(text)' is not an Enron register (1001-1999 booleans, 3001-3999 int16, 5001-5999 int32, 7000-9999 float32)"
+                )
+                return nil
+            }
+            let inferred: RegisterTable = width == .boolean ? .coil : .holding
+            if let t = table, t != inferred {
+                r.log.error(
+                    n.location, n.path,
+                    "Enron register \(v) is read as \(inferred.rawValue), not \(t.rawValue); leave 'table' out")
+                return nil
+            }
+            table = inferred
+            return v
         case .wire:
             let v = text.lowercased().hasPrefix("0x") ? Int(text.dropFirst(2), radix: 16) : Int(text)
             guard let v, (0...65535).contains(v) else {
@@ -129,6 +146,17 @@ extension ConfigParser {
         }
     }
 
+    /// The value type an Enron register's range decides.
+    static func enronType(_ register: Int) -> ValueType? {
+        switch EnronRegister.width(of: register) {
+        case .boolean?: .bool
+        case .int16?: .int16
+        case .int32?: .int32
+        case .float32?: .float32
+        case nil: nil
+        }
+    }
+
     static let tagKeys = [
         "name", "table", "address", "type", "bit", "length", "order", "scale", "offset", "span",
         "units", "deadband", "integrity", "states", "description"
@@ -141,8 +169,14 @@ extension ConfigParser {
         var table = r.word(m, "table", as: RegisterTable.self, required: conv == .wire)
         let addr = r.present(m, "address", required: true).flatMap { address($0, conv, &table) }
         guard let table else { return nil }
-        let type = r.word(m, "type", as: ValueType.self) ?? (table.isBitTable ? .bool : .uint16)
+        let enronType: ValueType? = conv == .enron ? addr.flatMap(Self.enronType) : nil
+        let type = r.word(m, "type", as: ValueType.self) ?? enronType ?? (table.isBitTable ? .bool : .uint16)
         let typeNode = m["type"] ?? n
+        if let enronType, type != enronType, !(enronType == .int16 && [.uint16, .bit].contains(type)) {
+            r.log.error(
+                typeNode.location, typeNode.path,
+                "Enron register \(addr ?? 0) holds \(enronType.rawValue), not \(type.rawValue); leave 'type' out")
+        }
         if table.isBitTable && type != .bool {
             r.log.error(typeNode.location, typeNode.path, "\(table.rawValue) tables hold single bits; use type bool")
         } else if !table.isBitTable && type == .bool {
@@ -220,10 +254,11 @@ extension ConfigParser {
             }
         }
         guard let name, let addr else { return nil }
-        let tag = TagDefinition(
+        var tag = TagDefinition(
             name: name, table: table, address: addr, type: type, bit: bit, length: length,
             order: order, scale: scale, offset: offset, span: span, units: units,
             deadband: deadband, integrity: integrity, states: states)
+        if conv == .enron { tag.enron = true }
         if tag.lastAddress > 65535, let an = m["address"] {
             r.log.error(
                 an.location, an.path,

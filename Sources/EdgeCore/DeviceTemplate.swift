@@ -34,6 +34,10 @@ public enum AddressConvention: String, Sendable, Codable, CaseIterable {
     case wire
     /// Modicon numbering: 40001 is holding wire address 0; the first digit names the table.
     case modicon
+    /// Enron Modbus (a flow computer's own map): the register number is the wire address and its range alone
+    /// decides the value — 1001–1999 booleans (coils), 3001–3999 int16, 5001–5999 int32, 7000–9999 float32 —
+    /// with one register holding one whole value (4 bytes for the 32-bit ones).
+    case enron
 }
 
 /// How a value is laid out in registers.
@@ -112,9 +116,14 @@ public struct TagDefinition: Sendable, Equatable, Codable {
     public var integrity: TimeSpan?
     /// Names for enumerated values (`0: stopped, 1: running`), in value order.
     public var states: [NamedState]?
+    /// True for a register of an Enron map (`addressing: enron`): a 32-bit value is one register of 4 bytes.
+    public var enron: Bool?
+
+    /// Whether one register of this tag holds a whole 32-bit value (Enron 5xxx and 7xxx registers).
+    public var isEnronWide: Bool { enron == true && type.isMultiRegister }
 
     /// Registers (or bits) this tag occupies.
-    public var width: Int { table.isBitTable ? 1 : type.registerCount(stringLength: length ?? 0) }
+    public var width: Int { table.isBitTable || isEnronWide ? 1 : type.registerCount(stringLength: length ?? 0) }
     /// Last address this tag occupies.
     public var lastAddress: Int { address + width - 1 }
 

@@ -21,8 +21,12 @@ public struct EdgeConfig: Sendable, Equatable, Codable {
 
     /// The device limits: the template's, narrowed by the device's overrides.
     public func effectiveLimits(of device: DeviceConfig) -> DeviceLimits {
-        let base = template(named: device.template)?.limits ?? DeviceLimits()
-        return device.limitOverrides?.applied(to: base) ?? base
+        let t = template(named: device.template)
+        let base = t?.limits ?? DeviceLimits()
+        var limits = device.limitOverrides?.applied(to: base) ?? base
+        // One Enron 32-bit register is 4 bytes: a reply of more than 62 would not fit a Modbus PDU.
+        if t?.addressing == .enron { limits.maxRegisters = min(limits.maxRegisters, 62) }
+        return limits
     }
 }
 

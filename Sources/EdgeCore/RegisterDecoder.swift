@@ -21,15 +21,19 @@ public enum RegisterDecoder {
         let scale: Double
         let offset: Double
         let span: Span?
+        /// 16-bit words per register address: 2 for Enron 32-bit registers (their 4 bytes arrive as 2 words).
+        let stride: Int
 
         public init(_ tag: TagDefinition) {
-            type = tag.type; address = tag.address; width = tag.width; bit = tag.bit ?? 0; order = tag.order
+            type = tag.type; address = tag.address; bit = tag.bit ?? 0; order = tag.order
             scale = tag.scale; offset = tag.offset; span = tag.span
+            stride = tag.isEnronWide ? 2 : 1
+            width = tag.isEnronWide ? tag.type.registerCount(stringLength: 0) : tag.width
         }
 
         /// Decodes from the registers of the request that read the tag (`start` is registers[0]'s address).
         public func decode(_ registers: [UInt16], start: Int) -> (TagValue?, Quality) {
-            let from = address - start
+            let from = (address - start) * stride
             guard from >= 0, from + width <= registers.count else { return (nil, .bad(.decode)) }
             switch type {
             case .bool:

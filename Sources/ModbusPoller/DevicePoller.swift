@@ -15,9 +15,15 @@ public struct DevicePoller: Sendable {
     /// Per tag, what the hot loop needs: a reference-free decoding step and the name.
     private let steps: [RegisterDecoder.Step]
     private let names: [String]
+    /// For an Enron-addressed device: the framing its raw reads are checked with (32-bit registers come 4
+    /// bytes each, which libmodbus's read calls refuse).
+    private let enron: EnronFrame.Transport?
 
-    public init(config: DeviceConfig, tags: [TagDefinition], limits: DeviceLimits, timing: BusTiming) {
-        self.config = config; self.tags = tags; self.limits = limits
+    public init(
+        config: DeviceConfig, tags: [TagDefinition], limits: DeviceLimits, timing: BusTiming,
+        enron: EnronFrame.Transport? = nil
+    ) {
+        self.config = config; self.tags = tags; self.limits = limits; self.enron = enron
         self.steps = tags.map(RegisterDecoder.Step.init)
         self.names = tags.map(\.name)
         self.plan = LivePlan(ReadPlanner.plan(tags: tags, limits: limits, timing: timing))
@@ -61,7 +67,7 @@ public struct DevicePoller: Sendable {
             repeat {
                 if attempt > 0 || i > 0 { pause(bus.interFrameDelay) }
                 started = SystemClock.monotonicNanos()
-                result = Self.read(link, unit: config.unit, r)
+                result = Self.read(link, unit: config.unit, r, enron: enron)
                 attempt += 1
             } while attempt <= bus.retries && Self.retryable(result)
             let ended = SystemClock.monotonicNanos()
@@ -93,6 +99,7 @@ public struct DevicePoller: Sendable {
                 }
             case .failure(var e):
                 e.device = config.name
+                if e.bus.isEmpty { e.bus = bus.name }
                 counters.record(e.quality, latencyMicros: latency)
                 lastError = e.description
                 errors.append(e)
@@ -136,13 +143,48 @@ public struct DevicePoller: Sendable {
         }
     }
 
+    /// Reads `r.count` Enron 32-bit registers with a raw request and returns their bytes as 16-bit words (two
+    /// per register, as they came), after checking unit, function, exception and byte count.
+    static func readEnronWide(
+        _ link: any ModbusLink, unit: Int, _ r: ReadRequest, transport: EnronFrame.Transport
+    ) throws(ModbusError) -> [UInt16] {
+        let describe = "Enron registers \(r.start)...\(r.start + r.count - 1)"
+        let reply = try link.rawExchange(
+            unit: unit, request: EnronFrame.registerRead(unit: UInt8(unit), start: r.start, count: r.count),
+            describe: describe)
+        let payload: [UInt8]
+        do {
+            payload = try EnronFrame.readPayload(reply, transport: transport, unit: UInt8(unit))
+        } catch {
+            if case .exception(_, let code) = error {
+                throw ModbusError(.exception(code), bus: "", unit: unit, request: describe)
+            }
+            // Well framed but not this request's answer (a late reply): drop what waits on the line.
+            link.discardPending()
+            throw ModbusError(.framing(error.description), bus: "", unit: unit, request: describe)
+        }
+        guard payload.count == 4 * r.count else {
+            throw ModbusError(
+                .framing("\(describe) take \(4 * r.count) bytes, the reply holds \(payload.count)"), bus: "",
+                unit: unit, request: describe)
+        }
+        return stride(from: 0, to: payload.count, by: 2).map { UInt16(payload[$0]) << 8 | UInt16(payload[$0 + 1]) }
+    }
+
     enum ReadData {
         case registers([UInt16])
         case bits([Bool])
     }
 
-    static func read(_ link: any ModbusLink, unit: Int, _ r: ReadRequest) -> Result<ReadData, ModbusError> {
+    static func read(
+        _ link: any ModbusLink, unit: Int, _ r: ReadRequest, enron: EnronFrame.Transport? = nil
+    ) -> Result<ReadData, ModbusError> {
         do {
+            if let transport = enron, !r.table.isBitTable, let width = EnronRegister.width(of: r.start),
+                width == .int32 || width == .float32
+            {
+                return .success(.registers(try readEnronWide(link, unit: unit, r, transport: transport)))
+            }
             if r.table.isBitTable {
                 return .success(.bits(try link.readBits(unit: unit, table: r.table, start: r.start, count: r.count)))
             }

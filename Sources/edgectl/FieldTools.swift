@@ -209,9 +209,11 @@ struct PollCommand: ParsableCommand {
         }
         let bus = c.bus(named: d.bus)!
         let limits = c.effectiveLimits(of: d)
+        let enron = c.template(named: d.template)?.addressing == .enron
         var poller = DevicePoller(
             config: d, tags: c.effectiveTags(of: d), limits: limits,
-            timing: BusTiming.of(bus, turnaround: limits.turnaround))
+            timing: BusTiming.of(bus, turnaround: limits.turnaround),
+            enron: enron ? (bus.kind == .tcp ? .tcp : .rtu) : nil)
         let outcome = poller.poll(over: try ModbusLinks.make(for: bus), bus: bus)
         if json {
             print(ProbeCommand.json(outcome.readings))

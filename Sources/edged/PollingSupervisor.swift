@@ -29,6 +29,8 @@ final class PollingSupervisor: @unchecked Sendable {
         var limits: [DeviceLimits]
         /// The EFM profile of each device's template (nil: none).
         var efm: [EFMProfile?]
+        /// Whether each device's template uses Enron addressing.
+        var enron: [Bool]
     }
 
     init(
@@ -69,7 +71,8 @@ final class PollingSupervisor: @unchecked Sendable {
             wanted[bus.name] = BusSignature(
                 bus: bus, devices: devices, tags: devices.map { config.effectiveTags(of: $0) },
                 limits: devices.map { config.effectiveLimits(of: $0) },
-                efm: devices.map { config.template(named: $0.template)?.efmProfile })
+                efm: devices.map { config.template(named: $0.template)?.efmProfile },
+                enron: devices.map { config.template(named: $0.template)?.addressing == .enron })
         }
         let stopping = lock.withLock { () -> [(String, BusPoller)] in
             let changed = running.filter { wanted[$0.key] != $0.value.signature }
@@ -83,9 +86,12 @@ final class PollingSupervisor: @unchecked Sendable {
         }
         let present = lock.withLock { Set(running.keys) }
         for (name, sig) in wanted where !present.contains(name) {
-            let pollers = zip(sig.devices, zip(sig.tags, sig.limits)).map { d, tl in
+            let framing: EnronFrame.Transport = sig.bus.kind == .tcp ? .tcp : .rtu
+            let pollers = sig.devices.indices.map { i in
                 DevicePoller(
-                    config: d, tags: tl.0, limits: tl.1, timing: BusTiming.of(sig.bus, turnaround: tl.1.turnaround))
+                    config: sig.devices[i], tags: sig.tags[i], limits: sig.limits[i],
+                    timing: BusTiming.of(sig.bus, turnaround: sig.limits[i].turnaround),
+                    enron: sig.enron[i] ? framing : nil)
             }
             let bus = sig.bus
             let collections = zip(sig.devices, sig.efm).compactMap { d, profile in
