@@ -118,6 +118,7 @@ extension BufferStore {
                         row.deviceTime, row.collectedWallMillis, Data(row.raw), row.decoded, write.unitsJSON
                     ])
                 result.stored += 1
+                result.storedKeys.append(row.key)
             case row.hash?:
                 result.duplicates += 1
             case let storedHash?:
@@ -248,6 +249,8 @@ public struct EFMGapRow: Sendable, Equatable {
 public struct EFMStoreResult: Sendable, Equatable {
     /// Stored for the first time.
     public var stored = 0
+    /// Their keys, in the order stored.
+    public var storedKeys: [String] = []
     /// Already stored with the same bytes (collected twice: kept once).
     public var duplicates = 0
     /// Keys already stored with other bytes: kept aside in `efm_conflict`.

@@ -65,6 +65,8 @@ public struct AlarmRule: Sendable, Equatable, Codable {
         case stale
         /// The device stopped answering.
         case commLoss = "comm-loss"
+        /// A flow computer's own alarm, from its event log (set and cleared records for a register).
+        case deviceAlarm = "device-alarm"
     }
     public var name: String
     public var kind: Kind
@@ -86,4 +88,7 @@ public struct AlarmRule: Sendable, Equatable, Codable {
     /// While this holds the alarm is suppressed (neither raised nor cleared).
     public var suppressWhen: ConditionExpression?
     public var description: String?
+    /// Device alarms: the register the flow computer's alarm records name, and (optionally) the limit.
+    public var register: Int? = nil
+    public var deviceLimit: EventRecord.Limit? = nil
 }

@@ -8,7 +8,8 @@ extension ConfigParser {
             .rate: common.union(["tag", "change", "per", "direction", "onDelay", "offDelay"]),
             .state: common.union(["tag", "states", "onDelay", "offDelay"]),
             .stale: common.union(["tag", "after"]),
-            .commLoss: common.union(["after"])
+            .commLoss: common.union(["after"]),
+            .deviceAlarm: common.union(["register", "limit"])
         ]
     }()
 
@@ -22,7 +23,7 @@ extension ConfigParser {
             r.log.error(kn.location, kn.path, "'\(key)' does not apply to a \(kind.rawValue) alarm")
         }
         let device = r.name(m, "device")
-        let tag = kind == .commLoss ? nil : r.name(m, "tag", identifier: true)
+        let tag = kind == .commLoss || kind == .deviceAlarm ? nil : r.name(m, "tag", identifier: true)
         let priority = r.word(m, "priority", as: AlarmPriority.self)
         let latching = r.bool(m, "latching") ?? false
         let onDelay = r.duration(m, "onDelay", max: .hours(24)) ?? TimeSpan(milliseconds: 0)
@@ -88,8 +89,22 @@ extension ConfigParser {
             rule.after = r.duration(m, "after", required: true, min: .seconds(1), max: .hours(24 * 7))
         case .commLoss:
             rule.after = r.duration(m, "after", max: .hours(24)) ?? TimeSpan(milliseconds: 0)
+        case .deviceAlarm:
+            if let rn = m["register"], let v = r.int(rn, range: 0...65535) {
+                if EnronRegister.width(of: v) == nil {
+                    r.log.error(
+                        rn.location, rn.path,
+                        "\(v) is not an Enron register (1001-1999, 3001-3999, 5001-5999, 7000-9999) a flow computer alarms on"
+                    )
+                }
+                rule.register = v
+            } else if !m.has("register") {
+                r.log.error(n.location, n.path, "a device-alarm needs the register the flow computer alarms on")
+            }
+            rule.deviceLimit = r.word(m, "limit", as: EventRecord.Limit.self)
         }
-        guard name != nil, device != nil, kind == .commLoss || tag != nil else { return nil }
+        let needsTag = kind != .commLoss && kind != .deviceAlarm
+        guard name != nil, device != nil, !needsTag || tag != nil else { return nil }
         return rule
     }
 

@@ -190,6 +190,15 @@ struct ConfigValidator {
     mutating func checkAlarms() {
         let deviceNames = draft.devices.map(\.0.name)
         for (a, n) in draft.alarms {
+            if a.kind == .deviceAlarm, let d = draft.devices.first(where: { $0.0.name == a.device })?.0,
+                d.efm == nil
+            {
+                let dn = Self.field(n, "device")
+                log.error(
+                    dn.location, dn.path,
+                    "a device-alarm comes from the flow computer's event log: device '\(a.device)' needs `efm: {meter: ...}` (and a template with an EFM profile)"
+                )
+            }
             guard let (device, tags) = tagsOf(device: a.device) else {
                 if !deviceNames.contains(a.device) && !draft.broken.contains(a.device) {
                     let dn = Self.field(n, "device")

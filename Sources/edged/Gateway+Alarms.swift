@@ -36,6 +36,12 @@ extension Gateway {
     }
 
     /// Commits alarm events and waits until they are stored (or failed).
+    /// A flow computer's event-log records, stored for the first time: its own alarms raise and clear the
+    /// device-alarm rules that watch them.
+    func deviceEvents(_ device: String, _ records: [EventRecord]) {
+        commit(engine.deviceAlarms(device, records, now: SystemClock.wallMillis()))
+    }
+
     func commitEvents(_ events: [AlarmEvent]) async {
         guard !events.isEmpty else { return }
         await withCheckedContinuation { c in commit(events) { c.resume() } }

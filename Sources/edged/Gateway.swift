@@ -91,6 +91,9 @@ actor Gateway {
         let g = Gateway(
             loaded: loaded, store: store, logger: logger, engine: engine, occurrences: restored?.occurrences ?? [:],
             systemOccurrences: restored?.system ?? [:])
+        g.polling.efmEvents.withLock { sink in
+            sink = { [weak g] device, records in Task { await g?.deviceEvents(device, records) } }
+        }
         return (g, owed)
     }
 

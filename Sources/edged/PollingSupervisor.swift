@@ -15,6 +15,8 @@ final class PollingSupervisor: @unchecked Sendable {
     /// Where EFM collections store their records, and who to tell when a store committed (the uplink).
     private let store: BufferStore
     private let efmStored: @Sendable () -> Void
+    /// Where event-log records go once stored for the first time (the alarm engine's device alarms).
+    let efmEvents = Locked<(@Sendable (String, [EventRecord]) -> Void)?>(nil)
     /// Guards `running`; held only to read or swap entries, never across a bus's stop or start.
     private let lock = NSLock()
     /// Applies configurations one at a time, off the actor and the cooperative pool.
@@ -132,7 +134,7 @@ final class PollingSupervisor: @unchecked Sendable {
         return EFMCollection(
             device: device, unit: d.unit, configuration: configuration, cursors: cursors, meter: meter,
             contractHour: contractHour,
-            store: { [store, logger, efmStored, failing] request, done in
+            store: { [store, logger, efmStored, failing, efmEvents] request, done in
                 let write: EFMWrite
                 do {
                     write = try EFMWrite(
@@ -158,6 +160,10 @@ final class PollingSupervisor: @unchecked Sendable {
                         }
                         failing.withLock { $0 = false }
                         if r.stored > 0 || !write.gaps.isEmpty { efmStored() }
+                        // Only records stored now: an event read again after a crash raises nothing twice.
+                        let fresh = Set(r.storedKeys)
+                        let events = request.events.filter { fresh.contains($0.identity.key) }
+                        if !events.isEmpty, let sink = efmEvents.withLock({ $0 }) { sink(device, events) }
                         done(nil)
                     case .failure(let error):
                         done(error.description)

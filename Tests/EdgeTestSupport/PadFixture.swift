@@ -22,7 +22,8 @@ public final class PadFixture: @unchecked Sendable {
     public init(
         pollInterval: String = "500ms", batchMaxAge: String = "1s", extraProfile: String = "",
         bufferPath: String? = nil, storageSettings: String = "", efm: String? = nil,
-        flowComputer: String = "{profile: scanner2000, bus: pad-lan, unit: 20, historyHours: 0}"
+        flowComputer: String = "{profile: scanner2000, bus: pad-lan, unit: 20, historyHours: 0}",
+        extraAlarms: String = ""
     ) throws {
         receiverPort = try freeTCPPort()
         adminPort = try freeTCPPort()
@@ -66,6 +67,7 @@ public final class PadFixture: @unchecked Sendable {
         alarms:
           - {name: rpc-1-tubing, type: limit, device: rpc-1, tag: tubing_pressure, h: 450, hh: {setpoint: 600, priority: critical}, deadband: 10}
           - {name: rpc-1-comm, type: comm-loss, device: rpc-1, after: 1s}
+        \(extraAlarms.isEmpty ? "" : "  " + extraAlarms)
         """.write(toFile: configPath, atomically: true, encoding: .utf8)
         try """
         devices:

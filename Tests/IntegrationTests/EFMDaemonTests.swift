@@ -160,4 +160,40 @@ import Testing
             Self.int(s, "records", "hourly") == written.hourly && Self.int(s, "records", "event") == 20,
             "seed \(seed): \(String(describing: s))")
     }
+
+    /// The flow computer's own DP-high alarm, from its event log, raised and cleared at the receiver (kind
+    /// device-alarm, in a version-2 batch) once edged stored the event records.
+    @Test func aFlowComputersOwnAlarmIsRaisedAndClearedFromItsEventLog() async throws {
+        let pad = try PadFixture(
+            efm: "{meter: PAD-M1, check: 1s}",
+            flowComputer: "{profile: scanner2000, bus: pad-lan, unit: 20, historyHours: 2, clock: \"\(Self.start)\"}",
+            extraAlarms:
+                "- {name: efm-1-dp-high, type: device-alarm, device: efm-1, register: 7101, limit: hi, priority: high}")
+        try await pad.startReceiver()
+        try await pad.startSimulator()
+        let edged = try pad.startEdged()
+        defer { edged.terminate() }
+        func transitions() async -> [String] {
+            ((try? await pad.storedRecords()) ?? []).compactMap { r -> String? in
+                let body = r["record"] as? [String: Any] ?? [:]
+                guard r["kind"] as? String == "alarm", body["alarm"] as? String == "efm-1-dp-high" else { return nil }
+                return "\(body["kind"] ?? "?") \(body["transition"] ?? "?")"
+            }
+        }
+        // Two hourly records and the daily record closed at midnight (contract hour 0).
+        await await_(60, { (try? await atReceiver(pad).total) == 3 }, explain: { pad.log("edged.log") })
+        // The DP alarm limit set below the flowing DP: the device logs an alarm-set record at the hour's close.
+        _ = try await pad.simCommand("efm efm-1 param 7112 10")
+        _ = try await pad.simCommand("efm efm-1 advance 1")
+        await await_(
+            60, { await transitions() == ["device-alarm raised"] },
+            explain: { "\(await transitions())\n\(pad.log("edged.log").suffix(3000))" })
+        _ = try await pad.simCommand("efm efm-1 param 7112 100")
+        _ = try await pad.simCommand("efm efm-1 advance 1")
+        await await_(
+            60, { await transitions() == ["device-alarm raised", "device-alarm cleared"] },
+            explain: { "\(await transitions())\n\(pad.log("edged.log").suffix(3000))" })
+        let r = try await atReceiver(pad)
+        #expect(r.byKind["event"] == 4, "two parameter changes and the alarm's set and clear: \(r.byKind)")
+    }
 }

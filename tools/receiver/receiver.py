@@ -64,9 +64,11 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/-]+=*\Z")                  # RFC 6750 b64
 
 QUALITY_CAUSES = ("timeout", "framing", "link", "decode", "offline")
 QUALITY_RE = re.compile(r"(?:good|timeout|framing|link|decode|offline|exception-[0-9A-F]{2})\Z")
-ALARM_KINDS = ("limit", "rate", "state", "stale", "comm-loss", "system")
+ALARM_KINDS = ("limit", "rate", "state", "stale", "comm-loss", "system", "device-alarm")
+# A flow computer's own alarm from its event log: version 2 only (a version-1 server does not know the kind).
+V2_ALARM_KINDS = ("device-alarm",)
 # Alarms that watch no tag: a device (comm-loss) or the gateway itself (system: buffer, uplink).
-TAGLESS_KINDS = ("comm-loss", "system")
+TAGLESS_KINDS = ("comm-loss", "system", "device-alarm")
 ALARM_LEVELS = ("hh", "h", "l", "ll")
 TRANSITIONS = ("raised", "cleared", "acknowledged", "reset", "shelved", "unshelved", "suppressed", "unsuppressed",
                "out-of-service", "in-service")
@@ -388,7 +390,9 @@ def parse_batch(doc) -> Batch:
             "t": _int(a["t"], p + "/t", 0, MAX_SAFE),
             "alarm": _str(a["alarm"], p + "/alarm", NAME_RE, what="an alarm name"),
             "id": _str(a["id"], p + "/id", maxlen=128),
-            "kind": _enum(a["kind"], p + "/kind", ALARM_KINDS),
+            "kind": _enum(a["kind"], p + "/kind",
+                          ALARM_KINDS if b.schema == SCHEMA_V2 else tuple(k for k in ALARM_KINDS
+                                                                          if k not in V2_ALARM_KINDS)),
             "device": _str(a["device"], p + "/device", NAME_RE, what="a device name"),
             "transition": _enum(a["transition"], p + "/transition", TRANSITIONS),
             "priority": _enum(a["priority"], p + "/priority", PRIORITIES),

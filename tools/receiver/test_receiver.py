@@ -898,6 +898,22 @@ def test_efm_version_rules(rx):
     assert rx.seqs(ep)["ranges"] == [[2, 4]]
 
 
+def test_device_alarm_kind_is_version_2(rx):
+    """A flow computer's own alarm (kind device-alarm, no tag) comes in /2; a /1 server does not know it."""
+    ep = epoch()
+    c = rx.conn()
+    b = header(ep, 1, 1)
+    b["alarms"] = [{"seq": 1, "t": 1717423200000, "alarm": "fc-1-dp-hi", "id": "o-1", "kind": "device-alarm",
+                    "device": "fc-1", "transition": "raised", "priority": "high", "value": 212.5,
+                    "reason": "fc-1 register 7101 hi alarm set, value 212.5 at 2024-06-03T08:00:00 device time"}]
+    status, _, resp = post(c, b)
+    assert status == 400 and resp["error"] == "schema" and resp["path"] == "/alarms/0/kind"
+    assert post(c, dict(b, schema=R.SCHEMA_V2))[:3:2] == (200, {"stored": 1, "duplicates": 0})
+    with_tag = dict(b, schema=R.SCHEMA_V2, alarms=[dict(b["alarms"][0], seq=2, tag="dp")], firstSeq=2, lastSeq=2)
+    status, _, resp = post(c, with_tag)
+    assert status == 400 and resp["path"] == "/alarms/0/tag"
+
+
 def test_efm_values_not_finite_are_null(rx):
     ep, dev = epoch(), fc()
     rec = efm_hourly(1, device=dev)

@@ -58,6 +58,8 @@ extension AlarmEngine {
         case .commLoss:
             guard let since = offlineSince[rule.device] else { return .normal }
             return now - since >= (rule.after?.milliseconds ?? 0) ? .abnormal : .normal
+        case .deviceAlarm:
+            return deviceAlarms[p.rule].map { $0.set ? .abnormal : .normal }
         }
     }
 

@@ -51,6 +51,14 @@ extension AlarmEngine {
             return raising
                 ? (value, "\(tag): no good reading for \(after)")
                 : (value, "\(tag) read again\(shown.map { ": \($0)" } ?? "")")
+        case .deviceAlarm:
+            guard let last = deviceAlarms[p.rule] else { return (nil, "\(rule.device) alarm state unknown") }
+            let limit = last.limits.map(\.rawValue).joined(separator: ", ")
+            let what = "\(rule.device) register \(last.register)\(limit.isEmpty ? "" : " \(limit)")"
+            let at = "at \(last.deviceTime) device time"
+            return raising
+                ? (last.value, "\(what) alarm set, value \(AlarmText.number(last.value)) \(at)")
+                : (last.value, "\(what) alarm cleared \(at)")
         case .commLoss:
             let after = rule.after ?? TimeSpan(milliseconds: 0)
             if raising {

@@ -55,6 +55,17 @@ public struct AlarmEngine: Sendable {
     /// Recent good values of each rate rule's tag, by rule index.
     var rateSamples: [Int: [Sample]] = [:]
     var healthLog = AlarmHealthLog()
+    /// The last set or cleared record of each device-alarm rule's register, by rule index.
+    var deviceAlarms: [Int: DeviceAlarmState] = [:]
+
+    /// A flow computer's alarm record, as a device-alarm rule keeps it.
+    struct DeviceAlarmState: Sendable, Equatable {
+        var set: Bool
+        var register: Int
+        var limits: [EventRecord.Limit]
+        var value: Double
+        var deviceTime: String
+    }
     /// The `now` given to `init`.
     let startedAt: Int64
 
@@ -163,6 +174,26 @@ public struct AlarmEngine: Sendable {
             events.append(points[i].event(.unshelved, value: currentValue(i), reason: "shelve expired\(who)", now: now))
         }
         for ri in rules.indices { events += evaluate(rule: ri, now: now, newReading: false) }
+        return events
+    }
+
+    /// Alarm records from a flow computer's event log, oldest first, as they were stored (each once): a set or
+    /// cleared record on a register a device-alarm rule watches (and on its limit, when the rule names one)
+    /// raises or clears that alarm. Operator events change nothing here.
+    public mutating func deviceAlarms(_ device: String, _ records: [EventRecord], now: Int64) -> [AlarmEvent] {
+        var events: [AlarmEvent] = []
+        for record in records {
+            guard let set = record.alarmSet else { continue }
+            for (ri, rule) in rules.enumerated()
+            where rule.kind == .deviceAlarm && rule.device == device && rule.register == Int(record.register)
+                && (rule.deviceLimit.map { record.limits.contains($0) } ?? true)
+            {
+                deviceAlarms[ri] = DeviceAlarmState(
+                    set: set, register: Int(record.register), limits: record.limits, value: Double(record.asFound),
+                    deviceTime: record.timestamp.description)
+                events += evaluate(rule: ri, now: now, newReading: true)
+            }
+        }
         return events
     }
 

@@ -106,5 +106,5 @@ struct Sample: Sendable, Equatable {
 
 extension AlarmRule.Kind {
     /// Whether the alarm watches a tag's value, and so is frozen while its device is offline.
-    var watchesValue: Bool { self != .commLoss }
+    var watchesValue: Bool { self != .commLoss && self != .deviceAlarm }
 }

@@ -50,7 +50,9 @@ public struct BatchEncoder: Sendable {
         let records = inOrder ? batch.records : batch.records.sorted { $0.seq < $1.seq }
         var out: [UInt8] = []
         out.reserveCapacity(records.count * 24 + 1024)
-        let carriesEFM = !batch.efmSeqs.isEmpty
+        // Version 2 for EFM records, and for a flow computer's own alarms (kind device-alarm).
+        let carriesEFM =
+            !batch.efmSeqs.isEmpty || batch.records.contains { $0.alarm?.kind == AlarmRule.Kind.deviceAlarm.rawValue }
         out +=
             header(
                 epoch: batch.epoch, sentAt: sentAt, clockSynchronized: clockSynchronized,
