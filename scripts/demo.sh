@@ -70,6 +70,13 @@ wait_for 90 "the backlog to drain" bash -c "$EDGECTL status --json $SOCK | pytho
 $EDGECTL status $SOCK | grep -E 'backlog|uplink'
 $EDGECTL uplink $SOCK
 
+step "Gas measurement: efm-1's hourly and daily records and event log, backfilled and uploaded (edgectl efm)"
+wait_for 60 "the EFM backfill" bash -c "$EDGECTL efm status --json $SOCK | python3 -c 'import json,sys; m=json.load(sys.stdin)[0]; sys.exit(0 if m[\"queued\"] == 0 and m[\"uploaded\"] > 0 else 1)'"
+$EDGECTL efm $SOCK
+$EDGECTL efm history efm-1 --limit 3 $SOCK
+$EDGECTL efm export efm-1 --archive daily $SOCK | head -3 | cut -c1-160
+curl -s http://127.0.0.1:18444/efm/counts | python3 -c 'import json,sys; c=json.load(sys.stdin); print("at the receiver:", c["records"], "EFM records,", c["conflicts"], "conflicts,", c["gaps"], "gaps")'
+
 step "What arrived at the receiver"
 curl -s http://127.0.0.1:18444/stats | python3 -c '
 import json, sys
