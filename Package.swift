@@ -113,9 +113,10 @@ let package = Package(
         .executableTarget(
             name: "edgebench",
             dependencies: [
-                "EdgeCore", "EdgeSim", "ModbusPoller", "EdgeBuffer", "CBenchRaw",
+                "EdgeCore", "EdgeSim", "EdgeSystem", "ModbusPoller", "EdgeBuffer", "CBenchRaw",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "GRDB", package: "GRDB.swift")
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log")
             ]),
         // Test tool: writes readings into a buffer and logs each seq it was told is stored (the kill test).
         .executableTarget(name: "edgebuf-writer", dependencies: ["EdgeCore", "EdgeBuffer"]),

@@ -48,8 +48,13 @@ public struct BusTiming: Sendable, Equatable {
 
     /// Seconds one read of `count` registers (or bits) costs.
     public func cost(table: RegisterTable, count: Int) -> Double {
-        let dataBytes = table.isBitTable ? (count + 7) / 8 : 2 * count
-        return perTransaction + Double(framingBytes + dataBytes) * characterTime
+        cost(replyDataBytes: table.isBitTable ? (count + 7) / 8 : 2 * count)
+    }
+
+    /// Seconds one transaction costs whose reply carries `replyDataBytes` beyond a read reply's framing (an
+    /// Enron archive record: the record's bytes, whatever the request's quantity field says).
+    public func cost(replyDataBytes: Int) -> Double {
+        perTransaction + Double(framingBytes + replyDataBytes) * characterTime
     }
 }
 

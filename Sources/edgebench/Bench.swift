@@ -8,7 +8,8 @@ struct EdgeBench: ParsableCommand {
         commandName: "edgebench",
         abstract: "edged benchmarks, each beside its reference.",
         subcommands: [
-            All.self, PollingBench.self, PlannerBench.self, BufferBench.self, DaemonBench.self, UplinkBench.self
+            All.self, PollingBench.self, PlannerBench.self, BufferBench.self, DaemonBench.self, UplinkBench.self,
+            EFMBench.self
         ],
         defaultSubcommand: All.self
     )
@@ -22,6 +23,7 @@ struct EdgeBench: ParsableCommand {
             try BufferBench.parse([]).run()
             try DaemonBench.parse(packaged.map { ["--packaged", $0] } ?? []).run()
             try UplinkBench.parse([]).run()
+            try EFMBench.parse([]).run()
         }
     }
 }

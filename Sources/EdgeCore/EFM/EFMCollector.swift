@@ -90,17 +90,21 @@ public struct EFMCollector: Sendable {
     public init(configuration: Configuration, cursors: [ArchiveKind: Cursor] = [:]) {
         self.configuration = configuration
         self.cursors = cursors
-        let profile = configuration.profile
+        self.pointerReads = Self.pointerReads(for: configuration.profile)
+    }
+
+    /// The reads that fetch both archive pointers: one read spanning both when they have the same width and
+    /// fit one reply, else one read each. The bus-time model (`EFMBusModel`) prices the same reads.
+    public static func pointerReads(for profile: EFMProfile) -> [(start: Int, count: Int)] {
         let regs = [profile.hourly.pointerRegister.value, profile.daily.pointerRegister.value].sorted()
         let span = regs[1] - regs[0] + 1
         let width = EnronRegister.width(of: regs[0])
-        if width != nil, width == EnronRegister.width(of: regs[1]),
-            EnronRegister.byteCount(width!, count: span) <= profile.maxReplyBytes.value
+        if let width, width == EnronRegister.width(of: regs[1]),
+            EnronRegister.byteCount(width, count: span) <= profile.maxReplyBytes.value
         {
-            pointerReads = [(regs[0], span)]
-        } else {
-            pointerReads = [(regs[0], 1), (regs[1], 1)]
+            return [(regs[0], span)]
         }
+        return [(regs[0], 1), (regs[1], 1)]
     }
 
     // MARK: Asked by the shell
