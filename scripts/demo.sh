@@ -77,6 +77,18 @@ $EDGECTL efm history efm-1 --limit 3 $SOCK
 $EDGECTL efm export efm-1 --archive daily $SOCK | head -3 | cut -c1-160
 curl -s http://127.0.0.1:18444/efm/counts | python3 -c 'import json,sys; c=json.load(sys.stdin); print("at the receiver:", c["records"], "EFM records,", c["conflicts"], "conflicts,", c["gaps"], "gaps")'
 
+step "The gateway's own health, stored every 20 s as readings of device demo-gw (edgectl tail --device demo-gw)"
+wait_for 60 "a health sample" bash -c "$EDGECTL tail --device demo-gw --once $SOCK | grep -q uplink_success_rate"
+$EDGECTL tail --device demo-gw --once $SOCK
+curl -s http://127.0.0.1:18444/stats | python3 -c '
+import json, sys, urllib.request
+s = json.load(sys.stdin)
+tags = set()
+for e in s["store"]["byEpoch"]:
+    page = json.load(urllib.request.urlopen("http://127.0.0.1:18444/records?gateway=demo-gw&epoch=%s&limit=100000" % e["epoch"]))
+    tags |= {r["tag"] for r in page["records"] if r.get("device") == "demo-gw"}
+print("at the receiver: %d health series of demo-gw: %s" % (len(tags), ", ".join(sorted(tags))))'
+
 step "What arrived at the receiver"
 curl -s http://127.0.0.1:18444/stats | python3 -c '
 import json, sys

@@ -70,7 +70,8 @@ struct ConfigParser {
     // MARK: gateway, uplink, storage
 
     mutating func gateway(_ n: YNode) -> GatewayConfig? {
-        guard let m = r.map(n, known: ["id", "site", "tenant"]) else { return nil }
+        guard let m = r.map(n, known: ["id", "site", "tenant", "healthInterval"]) else { return nil }
+        let health = r.duration(m, "healthInterval", min: .seconds(10), max: .hours(24)) ?? .minutes(5)
         let id = r.name(m, "id")
         let site = r.string(m, "site", required: true)
         var tenant = r.string(m, "tenant", required: true)
@@ -81,7 +82,7 @@ struct ConfigParser {
             tenant = nil
         }
         guard let id, let site, let tenant else { return nil }
-        return GatewayConfig(id: id, site: site, tenant: tenant)
+        return GatewayConfig(id: id, site: site, tenant: tenant, healthInterval: health)
     }
 
     static func isDNSLabel(_ s: String) -> Bool {

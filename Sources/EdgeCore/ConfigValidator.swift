@@ -117,6 +117,13 @@ struct ConfigValidator {
         var units: [String: String] = [:]
         var meters: [String: String] = [:]
         for (d, n) in draft.devices {
+            if let gw = draft.gateway?.id, d.name == gw {
+                let nn = Self.field(n, "name")
+                log.error(
+                    nn.location, nn.path,
+                    "'\(gw)' is the gateway's id: the gateway's own health is stored as readings of that device; name this device otherwise"
+                )
+            }
             if let meter = d.efm?.meter {
                 if let other = meters[meter] {
                     let mn = Self.field(Self.field(n, "efm"), "meter")

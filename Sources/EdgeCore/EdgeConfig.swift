@@ -35,6 +35,8 @@ public struct GatewayConfig: Sendable, Equatable, Codable {
     public var id: String
     public var site: String
     public var tenant: String
+    /// How often the gateway's own health is stored as readings of the device named `id` (GatewayHealth).
+    public var healthInterval: TimeSpan = .minutes(5)
 }
 
 /// How buffered records reach the tenant's sync endpoint.

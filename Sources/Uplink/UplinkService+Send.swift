@@ -42,10 +42,14 @@ extension UplinkService {
         let request = shell.client.request(for: prepared.batch, gzippedBody: prepared.body, token: token)
         let outcome: UplinkOutcome
         var wireBytes: Int64 = 0
+        let started = SystemClock.monotonicMillis()
         do throws(TransportError) {
             let response = try await shell.client.http.send(request)
+            let roundTrip = SystemClock.monotonicMillis() - started
             update {
                 $0.bytesSent += response.bytesSent; $0.bytesReceived += response.bytesReceived
+                $0.attempts += 1; $0.lastRoundTripMillis = roundTrip
+                if (200..<300).contains(response.status) { $0.attemptsStored += 1 }
             }
             wireBytes = response.bytesSent + response.bytesReceived
             outcome = UplinkOutcome.classify(
@@ -53,6 +57,7 @@ extension UplinkService {
                 body: String(decoding: response.body.prefix(400), as: UTF8.self),
                 nowWallMillis: SystemClock.wallMillis())
         } catch {
+            update { $0.attempts += 1 }
             switch error.kind {
             case .tlsVerify, .pinMismatch: outcome = .untrusted(reason: error.description)
             default: outcome = .retry(status: nil, retryAfterMillis: nil, reason: error.description)

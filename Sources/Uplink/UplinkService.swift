@@ -14,6 +14,10 @@ public struct UplinkStatus: Sendable, Codable {
     public var lastError: String?
     public var batchesSent = 0
     public var recordsAcknowledged = 0
+    /// Requests sent (batches, not probes) and those answered 2xx, since edged started; the last round trip.
+    public var attempts = 0
+    public var attemptsStored = 0
+    public var lastRoundTripMillis: Int64?
     public var bytesSent: Int64 = 0
     public var bytesReceived: Int64 = 0
     public var deadLetterBatches = 0

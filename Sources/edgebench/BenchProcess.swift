@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeCore
+import EdgeSystem
 import Foundation
 
 /// A child process of the benchmark (posix_spawn), with its CPU time.
@@ -49,14 +50,7 @@ final class BenchProcess {
     }
 
     /// CPU seconds so far of a running process (`/proc/<pid>/stat` utime + stime).
-    static func cpu(_ pid: pid_t) -> Double {
-        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = s.lastIndex(of: ")")
-        else { return 0 }
-        let f = s[s.index(after: close)...].split(separator: " ")
-        guard f.count > 13, let u = Double(f[11]), let k = Double(f[12]) else { return 0 }
-        return (u + k) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    static func cpu(_ pid: pid_t) -> Double { ProcessStats.cpuSeconds(pid: pid) ?? 0 }
 
     /// Runs a command to completion; its output, or an error with it.
     static func output(_ exe: String, _ args: [String]) throws -> String {

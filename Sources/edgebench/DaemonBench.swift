@@ -2,6 +2,7 @@ import ArgumentParser
 import CBenchRaw
 import EdgeBuffer
 import EdgeCore
+import EdgeSystem
 import Foundation
 
 /// The daemon as a process: time to READY with a large backlog, resident memory and CPU while polling
@@ -402,23 +403,10 @@ struct DaemonBench: ParsableCommand {
         )
     }
 
-    /// A `/proc/<pid>/status` memory line (`VmRSS:`, `RssAnon:`) in bytes.
-    static func memory(_ pid: pid_t, _ key: String) -> Int64 {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) })
-        else { return 0 }
-        return (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
-    }
+    /// A `/proc/<pid>/status` memory line (`VmRSS:`, `RssAnon:`) in bytes (0 when unknown).
+    static func memory(_ pid: pid_t, _ key: String) -> Int64 { ProcessStats.memory(key, pid: pid) ?? 0 }
 
-    static func cpuSeconds(_ pid: pid_t) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After the comm field: state is fields[0]; utime and stime are fields 11 and 12.
-        guard fields.count > 12, let u = Double(fields[11]), let k = Double(fields[12]) else { return 0 }
-        return (u + k) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    static func cpuSeconds(_ pid: pid_t) -> Double { ProcessStats.cpuSeconds(pid: pid) ?? 0 }
 
     struct BenchFiles: ConfigFileAccess {
         func readText(_ path: String) throws(ConfigFileError) -> String {

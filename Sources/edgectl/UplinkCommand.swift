@@ -37,6 +37,12 @@ struct UplinkCommand: ParsableCommand {
             print("last success \(Fmt.ago(u.lastSuccessMillis))")
             if let e = u.lastError { print("last error   \(e)") }
             print("sent         \(u.batchesSent) batches, \(u.recordsAcknowledged) records acknowledged")
+            if u.attempts > 0 {
+                let rate = String(format: "%.1f", 100 * Double(u.attemptsStored) / Double(u.attempts))
+                print(
+                    "attempts     \(u.attempts), \(rate) % stored"
+                        + (u.lastRoundTripMillis.map { "; last round trip \($0) ms" } ?? ""))
+            }
             print("on the wire  \(Fmt.bytes(u.bytesSent)) sent, \(Fmt.bytes(u.bytesReceived)) received since start")
             if let budget = u.monthlyBudget {
                 let used = Double(u.monthBytes) / Double(max(1, budget))

@@ -103,6 +103,20 @@ enum ControlHandlers {
                             millis: r.wallMillis, formatted: r.value.map { NumberFormat.of(t).display($0) }))
                 }
             }
+            // The gateway's own health series (GatewayHealth), under the gateway's id.
+            let gw = c.gateway.id
+            if args["device"] == nil || args["device"] == gw {
+                let health = latest.values.filter { $0.device == gw }.sorted { $0.tag < $1.tag }
+                let tags = GatewayHealth.tags(devices: c.devices.map(\.name), buses: c.buses.map(\.name))
+                let units = Dictionary(tags.map { ($0.name, $0.units) }, uniquingKeysWith: { a, _ in a })
+                for r in health {
+                    out.append(
+                        TailValue(
+                            device: gw, tag: r.tag, value: r.value, units: units[r.tag] ?? nil,
+                            quality: r.quality.description, millis: r.wallMillis,
+                            formatted: r.value.map { NumberFormat.shortest.display($0) }))
+                }
+            }
             return ControlEnvelope.ok(out)
         case .efm:
             return await efm(gateway, device: args["device"])

@@ -99,6 +99,7 @@ struct EdgedCommand: AsyncParsableCommand {
                 .init(service: PollingService(gateway: gateway)),
                 .init(service: uplink),
                 .init(service: NotifyService(gateway: gateway)),
+                .init(service: HealthService(gateway: gateway, uplink: uplink)),
                 .init(service: reloader),
                 .init(service: ControlService(server: control, logger: logger))
             ],

@@ -41,6 +41,29 @@ extension Gateway {
         }
     }
 
+    /// The gateway's own health sample, as readings of the device named after the gateway: through
+    /// report-by-exception (the series' deadbands and hourly integrity) into the buffer, like any reading.
+    /// The latest values are kept for `edgectl tail --device <gateway id>`.
+    func ingestHealth(_ health: GatewayHealth) {
+        let device = config.gateway.id
+        let readings = health.readings(
+            device: device, wallMillis: SystemClock.wallMillis(), monotonicNanos: SystemClock.monotonicNanos(),
+            clockSynchronized: health.clockSynchronized)
+        let tags = GatewayHealth.tags(devices: health.devices.map(\.name), buses: health.buses.map(\.name))
+        let byName = Dictionary(tags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var keep: [Reading] = []
+        for r in readings {
+            latest["\(r.device).\(r.tag)"] = r
+            guard let tag = byName[r.tag] else { continue }
+            if rbe.admit(r, tag: tag) { keep.append(r) }
+        }
+        guard !keep.isEmpty else { return }
+        let n = keep.count
+        store.enqueue(readings: keep, units: { _, t in byName[t]?.units }) { [weak self] result in
+            Task { await self?.appended(n, result.map { _ in () }) }
+        }
+    }
+
     func appended(_ n: Int, _ result: Result<Void, BufferError>) async {
         switch result {
         case .success: await stored(n)

@@ -70,7 +70,8 @@ import Testing
         defer { store.close() }
         let readings = (0..<3).map {
             Reading(
-                device: "rpc-1", tag: "tp", value: .number(Double($0)), quality: .good, wallMillis: 1000 + Int64($0),
+                device: "rpc-1", tag: "tp", value: .number(Double($0)), quality: .good,
+                wallMillis: clock.withLock { $0 } + Int64($0),
                 monotonicNanos: UInt64($0))
         }
         _ = try await store.append(readings: readings, units: { _, _ in "psi" })

@@ -23,7 +23,7 @@ public final class PadFixture: @unchecked Sendable {
         pollInterval: String = "500ms", batchMaxAge: String = "1s", extraProfile: String = "",
         bufferPath: String? = nil, storageSettings: String = "", efm: String? = nil,
         flowComputer: String = "{profile: scanner2000, bus: pad-lan, unit: 20, historyHours: 0}",
-        extraAlarms: String = ""
+        extraAlarms: String = "", gatewaySettings: String = ""
     ) throws {
         receiverPort = try freeTCPPort()
         adminPort = try freeTCPPort()
@@ -47,7 +47,7 @@ public final class PadFixture: @unchecked Sendable {
         try FileManager.default.copyItem(
             at: TestPaths.config.appendingPathComponent("templates"), to: dir.url.appendingPathComponent("templates"))
         try """
-        gateway: {id: pad-gw, site: Test Pad, tenant: test}
+        gateway: {id: pad-gw, site: Test Pad, tenant: test\(gatewaySettings.isEmpty ? "" : ", " + gatewaySettings)}
         uplink:
           endpoint: https://127.0.0.1:\(receiverPort)/api/v1/edge/batches
           tls: {caFile: \(pki)/ca.pem}
