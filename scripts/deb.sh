@@ -17,6 +17,12 @@ install -D -m 0644 systemd/edged.service "$root/lib/systemd/system/edged.service
 install -D -m 0640 config/edged.example.yaml "$root/etc/edged/edged.yaml"
 for t in config/templates/*.yaml; do install -D -m 0644 "$t" "$root/etc/edged/templates/$(basename "$t")"; done
 install -D -m 0644 README.md "$root/usr/share/doc/edged/README.md"
+# Man pages (scripts/man.sh regenerates them from the binaries' help) and bash completion (from edgectl itself).
+install -d "$root/usr/share/man/man8" "$root/usr/share/man/man1"
+gzip -9n < packaging/man/edged.8 > "$root/usr/share/man/man8/edged.8.gz"
+gzip -9n < packaging/man/edgectl.1 > "$root/usr/share/man/man1/edgectl.1.gz"
+install -d "$root/usr/share/bash-completion/completions"
+"$root/usr/bin/edgectl" --generate-completion-script bash > "$root/usr/share/bash-completion/completions/edgectl"
 for d in docs/*.md docs/*.json; do install -D -m 0644 "$d" "$root/usr/share/doc/edged/$(basename "$d")"; done
 install -D -m 0644 packaging/copyright "$root/usr/share/doc/edged/copyright"
 # Yams (the YAML parser) compiles libyaml into the binaries; there is no system libyaml to use instead.

@@ -9,12 +9,26 @@ struct EdgeCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgectl",
         abstract: "Configure and inspect the edged gateway daemon.",
+        discussion: """
+            edgectl is the field technician's tool on the pad. Commands that read a running edged (status, \
+            devices, alarms, tail, buffer, uplink, efm, reload, support-bundle) talk to its control socket, \
+            /run/edged/control.sock or --socket (members of group edged may connect); config, plan, probe, \
+            scan and poll work on the configuration file and the devices directly, with or without edged.
+
+            Environment: EDGED_CONTROL_SOCKET (the default of --socket), EDGECTL_TIMEOUT (seconds to wait for \
+            edged's answer, default 10).
+
+            Exit status: 0 on success; 1 when edged refused or did not answer, a device did not answer, or \
+            a configuration is not valid (each error is printed with its file, line and column).
+
+            See also: edged(8).
+            """,
         version: EdgeCoreVersion.string,
         subcommands: [
             StatusCommand.self, DevicesCommand.self, AlarmsCommand.self, TailCommand.self, BufferCommand.self,
             UplinkCommand.self, EFMCommand.self,
             ReloadCommand.self, ConfigCommand.self, PlanCommand.self, ProbeCommand.self, ScanCommand.self,
-            PollCommand.self
+            PollCommand.self, SupportBundleCommand.self
         ]
     )
 }

@@ -15,6 +15,30 @@ struct EdgedCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edged",
         abstract: "WellPulse edge gateway: polls Modbus devices, raises local alarms, buffers and uploads readings.",
+        discussion: """
+            edged runs in the foreground under systemd (edged.service, Type=notify): it polls the devices of its \
+            configuration over Modbus RTU and TCP (and a flow computer's Enron map and EFM records), applies the \
+            alarms, buffers readings, alarm events and EFM records in SQLite while the site is offline, and \
+            uploads them to the tenant's sync endpoint. edgectl(1) talks to it over the control socket.
+
+            Signals: SIGHUP (systemctl reload edged) reads and validates the configuration again; a broken one \
+            is refused and the running one stays. SIGTERM and SIGINT stop it: the batch in flight is finished, \
+            everything queued is committed, nothing buffered is lost.
+
+            Files: /etc/edged/edged.yaml (configuration), /etc/edged/templates/ (device templates), \
+            /var/lib/edged/buffer.db (the buffer: readings, alarm events, EFM records, alarm state), \
+            /run/edged/control.sock (control socket), /etc/edged/token (the uplink token, given to the service \
+            as the systemd credential edged-token).
+
+            Environment: NOTIFY_SOCKET and WATCHDOG_USEC (systemd), CREDENTIALS_DIRECTORY (the token), \
+            EDGED_CONTROL_SOCKET (the default of --control-socket).
+
+            Exit status: 0 after a clean stop; 78 (EX_CONFIG) when the configuration cannot be used (the unit \
+            does not restart on it); 1 on other errors at start-up.
+
+            See also: edgectl(1), systemctl(1), journalctl(1); /usr/share/doc/edged/ (README, sync protocol, \
+            control protocol, EFM).
+            """,
         version: EdgeCoreVersion.string)
 
     @Option(help: "Configuration file.") var config: String = ConfigLoader.defaultPath
