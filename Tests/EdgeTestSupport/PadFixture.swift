@@ -13,6 +13,8 @@ public final class PadFixture: @unchecked Sendable {
     public let simControl: String
     public private(set) var receiver: ChildProcess?
     public private(set) var sim: ChildProcess?
+    /// With `efmOverSerial`: the pty pair `efm-1`'s RS-485 line runs over (edged on `a`, edgesim on `b`).
+    public let serialLine: PtyPair?
 
     /// - Parameter alarmsYAML: the `alarms:` section to use (the demo's by default).
     /// - Parameter bufferPath: where edged keeps its buffer (in the fixture's directory by default).
@@ -23,8 +25,10 @@ public final class PadFixture: @unchecked Sendable {
         pollInterval: String = "500ms", batchMaxAge: String = "1s", extraProfile: String = "",
         bufferPath: String? = nil, storageSettings: String = "", efm: String? = nil,
         flowComputer: String = "{profile: scanner2000, bus: pad-lan, unit: 20, historyHours: 0}",
-        extraAlarms: String = "", gatewaySettings: String = ""
+        extraAlarms: String = "", gatewaySettings: String = "", efmOverSerial: Bool = false
     ) throws {
+        serialLine = efmOverSerial ? try PtyPair() : nil
+        let efmBus = serialLine == nil ? "pad-lan" : "fc-line"
         receiverPort = try freeTCPPort()
         adminPort = try freeTCPPort()
         simPort = try freeTCPPort()
@@ -58,12 +62,13 @@ public final class PadFixture: @unchecked Sendable {
         storage: {path: \(bufferPath ?? dir.file("buffer.db")), maxBytes: 64MiB\(storageSettings.isEmpty ? "" : ", " + storageSettings)}
         buses:
           - {name: pad-lan, type: tcp, host: 127.0.0.1, port: \(simPort), responseTimeout: 300ms, retries: 0}
+        \(serialLine.map { "  - {name: fc-line, type: rtu, device: \($0.a), baud: 19200, responseTimeout: 300ms}" } ?? "")
         templates:
           - include: templates/rod-pump-controller.yaml
           - include: templates/scanner-2000.yaml
         devices:
           - {name: rpc-1, bus: pad-lan, unit: 1, template: rod-pump-controller, poll: \(pollInterval), offlineAfter: 2, maxBackoff: 2s}
-          - {name: efm-1, bus: pad-lan, unit: 20, template: scanner-2000, poll: \(pollInterval), offlineAfter: 2, maxBackoff: 2s\(efm.map { ", efm: " + $0 } ?? "")}
+          - {name: efm-1, bus: \(efmBus), unit: 20, template: scanner-2000, poll: \(pollInterval), offlineAfter: 2, maxBackoff: 2s\(efm.map { ", efm: " + $0 } ?? "")}
         alarms:
           - {name: rpc-1-tubing, type: limit, device: rpc-1, tag: tubing_pressure, h: 450, hh: {setpoint: 600, priority: critical}, deadband: 10}
           - {name: rpc-1-comm, type: comm-loss, device: rpc-1, after: 1s}
@@ -78,7 +83,7 @@ public final class PadFixture: @unchecked Sendable {
             casing_pressure: {walk: {mid: 80, step: 1, min: 60, max: 100}}
           efm-1:
             flow_rate: {walk: {mid: 400, step: 2, min: 300, max: 500}}
-        \(efm == nil ? "" : "flowComputers:\n  efm-1: \(flowComputer)")
+        \(efm == nil ? "" : "flowComputers:\n  efm-1: \(flowComputer.replacingOccurrences(of: "bus: pad-lan", with: "bus: \(efmBus)"))")
         \(extraProfile)
         """.write(toFile: dir.file("profile.yaml"), atomically: true, encoding: .utf8)
     }
@@ -105,7 +110,8 @@ public final class PadFixture: @unchecked Sendable {
         sim?.terminate()
         sim = try ChildProcess(
             TestPaths.product("edgesim"),
-            ["--config", configPath, "--profile", dir.file("profile.yaml"), "--control", simControl],
+            ["--config", configPath, "--profile", dir.file("profile.yaml"), "--control", simControl]
+                + (serialLine.map { ["--serial", "fc-line=\($0.b)"] } ?? []),
             output: dir.file("edgesim.log"))
         guard await eventually(timeout: 20, { FileManager.default.fileExists(atPath: simControl) }) else {
             throw TestSetupError("edgesim did not start: \(log("edgesim.log"))")

@@ -66,16 +66,22 @@ import Testing
         return (after("hourly"), after("daily"))
     }
 
-    @Test func anUplinkOutageThenADeviceOutageAreBackfilledOnceAtTheReceiver() async throws {
+    /// Over loopback TCP, and over a serial pty pair (RTU at 19200 baud).
+    @Test(arguments: [false, true]) func anUplinkOutageThenADeviceOutageAreBackfilledOnceAtTheReceiver(serial: Bool)
+        async throws
+    {
         let pad = try PadFixture(
             efm: "{meter: PAD-M1, check: 1s}",
-            flowComputer: "{profile: scanner2000, bus: pad-lan, unit: 20, historyHours: 240, clock: \"\(Self.start)\"}")
+            flowComputer: "{profile: scanner2000, bus: pad-lan, unit: 20, historyHours: 240, clock: \"\(Self.start)\"}",
+            efmOverSerial: serial)
+        // Over 19200 baud a record is a ~50 ms exchange, taken only in efm-1's live polls' slack: minutes.
+        let patience: Double = serial ? 300 : 60
         try await pad.startSimulator()
         // Ten days of hourly records on the device, and no uplink: all collected and held in the buffer.
         let edged = try pad.startEdged()
         defer { edged.terminate() }
         await await_(
-            60,
+            patience,
             {
                 let s = await efmStatus(pad)
                 return Self.int(s, "records", "hourly") == 240 && Self.int(s, "records", "daily") == 10
@@ -84,7 +90,7 @@ import Testing
         // The uplink comes back: each record arrives once.
         try await pad.startReceiver()
         await await_(
-            60, { (try? await atReceiver(pad).total) == 250 },
+            patience, { (try? await atReceiver(pad).total) == 250 },
             explain: { "\(String(describing: try? await atReceiver(pad)))\n\(pad.log("receiver.log").suffix(3000))" })
         // The device goes silent for two days of its own time: edged sees it away, and when it answers again the
         // 48 hourly and 2 daily records written meanwhile are collected after the stored ones.
@@ -100,7 +106,7 @@ import Testing
         try profile.write(toFile: pad.dir.file("profile.yaml"), atomically: true, encoding: .utf8)
         try await pad.startSimulator()
         await await_(
-            60, { (try? await atReceiver(pad).total) == 300 },
+            patience, { (try? await atReceiver(pad).total) == 300 },
             explain: { "\(String(describing: try? await atReceiver(pad)))\n\(pad.log("edged.log").suffix(3000))" })
         let r = try await atReceiver(pad)
         #expect(r.byKind == ["hourly": 288, "daily": 12])
