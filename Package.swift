@@ -127,6 +127,7 @@ let package = Package(
             name: "BufferTests",
             dependencies: [
                 "EdgeCore", "EdgeBuffer", "EdgeSystem", "EdgeTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log")
             ]),
         .testTarget(

@@ -15,7 +15,10 @@ import GRDB
 /// - `dead_letter` keeps records of rejected batches with their original seq; `dead_batch` says why.
 /// - `counter` holds totals updated in the same transaction as the records, so they survive crashes.
 enum BufferSchema {
-    static let version = "1"
+    /// The schema this build writes. 2: EFM records and gaps carry seqs, meter, contract hour and upload state.
+    static let version = "2"
+    /// The schema versions this build reads; older ones are migrated at open (`migrate`).
+    static let readable = ["1", "2"]
 
     static let create = """
         CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -121,6 +124,64 @@ enum BufferSchema {
         FROM efm_gap WHERE uploaded = 0
         ORDER BY seq LIMIT ?
         """
+
+    /// Brings a file of an older schema up to `version`, in one transaction (a crash leaves the old schema,
+    /// migrated again at the next open).
+    /// - 1 → 2: EFM tables made by schema 1 had no seq, meter, contract hour or upload state, and nothing in
+    ///   them was ever uploaded. They are rebuilt: each record and gap gets a seq from the record sequence
+    ///   (in the order they were stored) and is queued for upload, with its device as its meter.
+    static func migrate(_ db: Database, from old: String) throws {
+        guard old != version else { return }
+        guard old == "1" else { throw DatabaseError(message: "no migration from schema \(old)") }
+        let tables = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
+        if tables.contains("efm_record") {
+            let columns = Set(try Row.fetchAll(db, sql: "PRAGMA table_info(efm_record)").map { $0["name"] as String })
+            if !columns.contains("seq") {
+                try db.execute(
+                    sql: """
+                        ALTER TABLE efm_record RENAME TO efm_record_v1;
+                        ALTER TABLE efm_gap RENAME TO efm_gap_v1;
+                        """)
+                try db.execute(sql: efmTables)
+                var next = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'record'") ?? 0
+                let records = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT device, archive, key, hash, device_time, collected, raw, decoded FROM efm_record_v1
+                        ORDER BY id
+                        """)
+                for r in records {
+                    next += 1
+                    try db.execute(
+                        sql: """
+                            INSERT INTO efm_record(seq, device, meter, contract_hour, archive, key, hash, device_time,
+                                                   collected, raw, decoded)
+                            VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [next, r[0], r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]])
+                }
+                let gaps = try Row.fetchAll(
+                    db, sql: "SELECT device, archive, from_time, to_time, periods, noted FROM efm_gap_v1")
+                for g in gaps {
+                    next += 1
+                    try db.execute(
+                        sql: """
+                            INSERT INTO efm_gap(device, archive, from_time, to_time, periods, noted, seq, meter)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                            """, arguments: [g[0], g[1], g[2], g[3], g[4], g[5], next, g[0]])
+                }
+                // sqlite_sequence has no unique key: update its row, or add the one row when there is none.
+                if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'record'") == 0 {
+                    try db.execute(
+                        sql: "INSERT INTO sqlite_sequence(name, seq) VALUES ('record', ?)", arguments: [next])
+                } else {
+                    try db.execute(sql: "UPDATE sqlite_sequence SET seq = ? WHERE name = 'record'", arguments: [next])
+                }
+                try db.execute(sql: "DROP TABLE efm_record_v1; DROP TABLE efm_gap_v1")
+            }
+        }
+        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'schema'", arguments: [version])
+    }
 
     /// The dequeue statements. Tests check their query plans.
     static let alarmLaneSQL = "SELECT seq, kind, wall, body FROM record WHERE kind = 1 ORDER BY seq LIMIT ?"

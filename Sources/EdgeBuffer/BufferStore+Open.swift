@@ -36,6 +36,23 @@ extension BufferStore {
             do {
                 let store = try openExisting(path: path, budget: budget, logger: logger, options: options)
                 return (store, notes)
+            } catch let newer as Newer {
+                throw BufferError(
+                    .newerSchema, path: path, operation: "open",
+                    detail:
+                        "the file is schema \(newer.schema), written by a newer edged; this edged reads schemas \(BufferSchema.readable.joined(separator: ", ")). It is left as it is: install the newer edged again to upload what it holds (or move the file aside to start an empty buffer, whose records would then never be uploaded)"
+                )
+            } catch let older as Older {
+                do {
+                    try migrate(path: path, from: older.schema)
+                } catch {
+                    throw BufferError(
+                        .database, path: path, operation: "migrate schema \(older.schema) → \(BufferSchema.version)",
+                        detail: "\(error); the file is left at schema \(older.schema)")
+                }
+                let note = "buffer file \(path) migrated from schema \(older.schema) to \(BufferSchema.version)"
+                logger.notice("\(note)")
+                notes.append(note)
             } catch let problem as Unusable {
                 let aside: String
                 do { aside = try moveAside(path) } catch {
@@ -58,6 +75,10 @@ extension BufferStore {
 
     /// A file that must be moved aside.
     struct Unusable: Error { var reason: String }
+    /// A file written by a newer edged: never moved aside (its records are the newer edged's to upload).
+    struct Newer: Error { var schema: String }
+    /// A file of an older schema this build migrates.
+    struct Older: Error { var schema: String }
 
     private static func openExisting(path: String, budget: BufferBudget, logger: Logger, options: BufferOptions) throws
         -> BufferStore
@@ -153,9 +174,14 @@ extension BufferStore {
             try Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0[0] as String, $0[1] as String) },
             uniquingKeysWith: { a, _ in a })
         guard let epoch = meta["epoch"], !epoch.isEmpty else { throw Unusable(reason: "no epoch") }
-        guard meta["schema"] == BufferSchema.version else {
+        guard let schema = meta["schema"], let number = Int(schema) else {
             throw Unusable(reason: "schema \(meta["schema"] ?? "none"), expected \(BufferSchema.version)")
         }
+        if number > Int(BufferSchema.version)! { throw Newer(schema: schema) }
+        guard BufferSchema.readable.contains(schema) else {
+            throw Unusable(reason: "schema \(schema), expected \(BufferSchema.version)")
+        }
+        if schema != BufferSchema.version { throw Older(schema: schema) }
         let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size")
         let autoVacuum = try Int64.fetchOne(db, sql: "PRAGMA auto_vacuum")
         guard pageSize == BufferBudget.pageSize, autoVacuum == 2 else {
@@ -165,6 +191,23 @@ extension BufferStore {
             )
         }
         return epoch
+    }
+
+    /// Migrates a file of an older schema in place, in one transaction on a short-lived writer.
+    private static func migrate(path: String, from schema: String) throws {
+        var config = Configuration()
+        config.label = "edged.buffer.migrate"
+        config.foreignKeysEnabled = false
+        config.busyMode = .timeout(10)
+        let queue = try DatabaseQueue(path: path, configuration: config)
+        defer { try? queue.close() }
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.inTransaction {
+                try BufferSchema.migrate(db, from: schema)
+                return .commit
+            }
+        }
     }
 
     /// Moves `path` and its `-wal`/`-shm` to `<path>.corrupt-<UTC time>`; returns the new name.

@@ -33,8 +33,9 @@ struct EdgedCommand: AsyncParsableCommand {
             Environment: NOTIFY_SOCKET and WATCHDOG_USEC (systemd), CREDENTIALS_DIRECTORY (the token), \
             EDGED_CONTROL_SOCKET (the default of --control-socket).
 
-            Exit status: 0 after a clean stop; 78 (EX_CONFIG) when the configuration cannot be used (the unit \
-            does not restart on it); 1 on other errors at start-up.
+            Exit status: 0 after a clean stop; 78 (EX_CONFIG) when the configuration cannot be used, or the \
+            buffer file was written by a newer edged (a downgrade: the file is left as it is; the unit does not \
+            restart on 78); 1 on other errors at start-up. A buffer file of an older schema is migrated in place.
 
             See also: edgectl(1), systemctl(1), journalctl(1); /usr/share/doc/edged/ (README, sync protocol, \
             control protocol, EFM).
@@ -87,7 +88,11 @@ struct EdgedCommand: AsyncParsableCommand {
             }
         }
         guard case .success(let (store, notes, restored)) = opened else {
-            if case .failure(let error) = opened { logger.critical("cannot start: \(error)") }
+            if case .failure(let error) = opened {
+                logger.critical("cannot start: \(error)")
+                // A downgrade: the file is left for the newer edged; restarting cannot help.
+                if error.code == .newerSchema { throw ExitCode(Self.exitConfig) }
+            }
             throw ExitCode(1)
         }
         for n in notes { logger.warning("\(n)") }

@@ -12,6 +12,7 @@ public struct BufferError: Error, Sendable, Equatable, CustomStringConvertible {
             case closed
             case staleBatch = "stale batch"
             case database
+            case newerSchema = "newer schema"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -31,6 +32,8 @@ public struct BufferError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let staleBatch = Code(.staleBatch)
         /// Any other SQLite failure.
         public static let database = Code(.database)
+        /// The file was written by a newer edged (a downgrade): it is left as it is, and this edged refuses it.
+        public static let newerSchema = Code(.newerSchema)
         public var description: String { base.rawValue }
     }
 
