@@ -58,6 +58,8 @@ public struct FlowComputerModel: Sendable {
     /// The events the last register-32 read returned: the acknowledge clears these, not ones logged since.
     private var lastReplied: Set<Int> = []
     private var faults: [EnronReplyFault] = []
+    /// While set, event acknowledges go unanswered and change nothing (a device that lost them on the line).
+    public var ignoreAcknowledges = false
 
     /// The most events kept; the oldest go first when it is full (devices keep at least 100, reference §1.6).
     public static let eventCapacity = 1000
@@ -253,6 +255,7 @@ extension FlowComputerModel {
         switch function {
         case 0x05 where address == EnronFrame.eventRegister:
             guard pdu[3] == 0xFF, pdu[4] == 0x00 else { return [0x85, 0x03] }
+            if ignoreAcknowledges { return nil }
             acknowledgeEvents()
             return pdu
         case 0x03 where address == EnronFrame.eventRegister:

@@ -3,7 +3,7 @@ import EdgeCore
 extension SimControl {
     static let flowComputerUsage =
         "error: usage: efm NAME status | advance HOURS | param REGISTER VALUE | clock YYYY-MM-DDTHH:MM:SS"
-        + " | skip hourly|daily N | clear hourly|daily | fault silent|truncated:N|record-size:N"
+        + " | skip hourly|daily N | clear hourly|daily | fault silent|truncated:N|record-size:N | acks on|off"
 
     /// `efm NAME …`: moves a flow computer's simulated time, changes a parameter (logging an operator event),
     /// sets its clock, jumps or clears an archive pointer, or queues a fault for its next reply.
@@ -35,6 +35,10 @@ extension SimControl {
             guard let kind else { return Self.flowComputerUsage }
             fc.clearArchive(kind)
             return "ok \(fc.name) \(kind.rawValue) pointer \(fc.pointer(kind))"
+        case ("acks", 1):
+            guard ["on", "off"].contains(args[0]) else { return Self.flowComputerUsage }
+            fc.withModel { $0.ignoreAcknowledges = args[0] == "off" }
+            return "ok \(fc.name) event acknowledges \(args[0] == "off" ? "ignored" : "answered")"
         case ("fault", 1):
             guard let f = EnronReplyFault(parsing: args[0]) else { return "error: unknown fault '\(args[0])'" }
             fc.inject(f)

@@ -202,4 +202,40 @@ import Testing
         let r = try await atReceiver(pad)
         #expect(r.byKind["event"] == 4, "two parameter changes and the alarm's set and clear: \(r.byKind)")
     }
+
+    /// kill -9 between the commit of events and their acknowledge (the device does not answer the acknowledge
+    /// while edged is killed): after the restart the events are read again, stored once, and acknowledged.
+    @Test func eventsStoredButNotAcknowledgedAreReadAgainAndStoredOnce() async throws {
+        let pad = try PadFixture(
+            efm: "{meter: PAD-M1, check: 1s}",
+            flowComputer: "{profile: scanner2000, bus: pad-lan, unit: 20, historyHours: 2, clock: \"\(Self.start)\"}")
+        try await pad.startReceiver()
+        try await pad.startSimulator()
+        _ = try await pad.simCommand("efm efm-1 acks off")
+        _ = try await pad.simCommand("efm efm-1 param 7110 2.25")
+        _ = try await pad.simCommand("efm efm-1 param 7111 4.5")
+        var edged = try pad.startEdged()
+        // Stored (committed) and the acknowledge sent, unanswered: the device still holds both events.
+        await await_(
+            60,
+            {
+                let s = await efmStatus(pad)
+                return Self.int(s, "records", "event") == 2 && (s?["collection"] as? [String: Any])?["lastError"] != nil
+            }, explain: { "\(String(describing: await efmStatus(pad)))\n\(pad.log("edged.log").suffix(2000))" })
+        #expect(try await pad.simCommand("efm efm-1 status").contains("events 2"))
+        edged.signal(SIGKILL)
+        _ = await edged.wait(timeout: 10)
+        _ = try await pad.simCommand("efm efm-1 acks on")
+        edged = try pad.startEdged()
+        defer { edged.terminate() }
+        // Read again, kept once (duplicates), acknowledged: the device's log empties.
+        await await_(
+            60, { (try? await pad.simCommand("efm efm-1 status").contains("events 0")) == true },
+            explain: { "\(String(describing: await efmStatus(pad)))\n\(pad.log("edged.log").suffix(2000))" })
+        await await_(60, { (try? await atReceiver(pad).byKind["event"]) == 2 }, explain: { pad.log("edged.log") })
+        let r = try await atReceiver(pad)
+        #expect(r.seqsPerKey.filter { $0.key.hasPrefix("event/") }.count == 2)
+        #expect(r.seqsPerKey.values.allSatisfy { $0 == 1 }, "an event stored twice in the buffer")
+        #expect(Self.int(await efmStatus(pad), "records", "event") == 2)
+    }
 }
