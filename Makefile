@@ -7,7 +7,7 @@ APT_PKGS   := pkg-config libmodbus-dev libsqlite3-dev libssl-dev libsystemd-dev 
               socat openssl python3 python3-pytest python3-jsonschema sqlite3 e2fsprogs util-linux mount
 BUILD_FLAGS ?=
 
-.PHONY: deps build release test format tsan soak demo bench deb clean
+.PHONY: deps build release test format tsan soak demo bench deb fuzz clean
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -51,6 +51,11 @@ soak: deps
 	$$($(SWIFT) build -c release --show-bin-path)/edgebench daemon --seconds 600 --backlog 1000000 --trace 60 \
 	  --packaged $$(./scripts/build-packaged.sh edged)
 
+# libFuzzer on every parser of untrusted bytes (config, Enron and RTU frames, conditions, units, Retry-After,
+# control replies), FUZZ_SECONDS (60) each; findings in .build-fuzz/crashes. make test replays the seeds.
+fuzz: deps
+	./scripts/fuzz.sh
+
 demo: deps build
 	./scripts/demo.sh
 
@@ -61,4 +66,4 @@ deb: deps
 	./scripts/deb.sh
 
 clean:
-	rm -rf .build .build-deb demo-run
+	rm -rf .build .build-deb .build-fuzz demo-run

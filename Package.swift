@@ -118,6 +118,9 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log")
             ]),
+        // Fuzz targets for the parsers of untrusted bytes: replays inputs, or runs libFuzzer when built by
+        // scripts/fuzz.sh (`make fuzz`).
+        .executableTarget(name: "edgefuzz", dependencies: ["EdgeCore", "EdgeRuntime", "EdgeControl"]),
         // Test tool: writes readings into a buffer and logs each seq it was told is stored (the kill test).
         .executableTarget(name: "edgebuf-writer", dependencies: ["EdgeCore", "EdgeBuffer"]),
 
