@@ -21,6 +21,12 @@ import Testing
         #expect(RetryAfter.millis("Sun, 06 Nov 1994 08:49:37 GMT", nowWallMillis: 784_111_700_000) == 77_000)
         #expect(RetryAfter.millis("Sun, 06 Nov 1994 08:49:37 GMT", nowWallMillis: 784_111_800_000) == 0)
         #expect(RetryAfter.millis("soon", nowWallMillis: 0) == nil)
+        // Fields out of range are an unparsable header (ignored), never an overflow (a make fuzz finding: this
+        // asctime date trapped the gateway).
+        #expect(RetryAfter.millis("Sun Nov  6 08:49:37 199444444444019744", nowWallMillis: 0) == nil)
+        #expect(RetryAfter.millis("Sun, 06 Nov 1994 999999999999999:49:37 GMT", nowWallMillis: 0) == nil)
+        #expect(RetryAfter.millis("Sunday, 06-Nov-94 08:61:37 GMT", nowWallMillis: 0) == nil)
+        #expect(RetryAfter.millis("Sun Nov  6 08:49:37 1994", nowWallMillis: 784_111_700_000) == 77_000)
     }
 
     @Test func classifiesEveryStatusTheProtocolNames() {

@@ -71,9 +71,14 @@ enum HTTPDate {
     }
 
     private static func millis(_ year: Int, _ monthName: Substring, _ day: Int, _ time: Substring) -> Int64? {
-        guard let month = months.firstIndex(of: String(monthName)), (1...31).contains(day) else { return nil }
+        // Fields in their ranges only: a server (or a proxy) that sends year 199444444444019744 or hour 10^15
+        // gets its header ignored, not the gateway crashed by an overflow (found by make fuzz).
+        guard let month = months.firstIndex(of: String(monthName)), (1...31).contains(day), (1900...9999).contains(year)
+        else { return nil }
         let hms = time.split(separator: ":").compactMap { Int($0) }
-        guard hms.count == 3 else { return nil }
+        guard hms.count == 3, (0...23).contains(hms[0]), (0...59).contains(hms[1]), (0...60).contains(hms[2]) else {
+            return nil
+        }
         return (daysFromCivil(year, month + 1, day) * 86_400 + Int64(hms[0] * 3600 + hms[1] * 60 + hms[2])) * 1000
     }
 
