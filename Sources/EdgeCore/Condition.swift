@@ -116,6 +116,13 @@ struct ConditionParser {
     private var tokens: [(Token, Int)] = []
     private var index = 0
     private let text: String
+    /// Parentheses and `not`s open now, and `and`/`or`s so far: conditions are parsed, evaluated and encoded
+    /// recursively, so their depth and size are bounded (make fuzz found a stack overflow at a few thousand
+    /// '(' — a file a field tech could save by accident would crash edgectl and edged).
+    private var depth = 0
+    private var operators = 0
+    static let maxDepth = 32
+    static let maxOperators = 64
 
     init(_ text: String) { self.text = text }
 
@@ -132,20 +139,40 @@ struct ConditionParser {
 
     private mutating func parseOr() throws(ConditionSyntaxError) -> Condition {
         var lhs = try parseAnd()
-        while tokens[index].0 == .word("or") { index += 1; lhs = .or(lhs, try parseAnd()) }
+        while tokens[index].0 == .word("or") {
+            try countOperator()
+            index += 1
+            lhs = .or(lhs, try parseAnd())
+        }
         return lhs
     }
     private mutating func parseAnd() throws(ConditionSyntaxError) -> Condition {
         var lhs = try parseUnary()
-        while tokens[index].0 == .word("and") { index += 1; lhs = .and(lhs, try parseUnary()) }
+        while tokens[index].0 == .word("and") {
+            try countOperator()
+            index += 1
+            lhs = .and(lhs, try parseUnary())
+        }
         return lhs
+    }
+    private mutating func countOperator() throws(ConditionSyntaxError) {
+        operators += 1
+        guard operators <= Self.maxOperators else {
+            throw fail("more than \(Self.maxOperators) 'and'/'or' in one condition; split it over several alarms")
+        }
     }
     private mutating func parseUnary() throws(ConditionSyntaxError) -> Condition {
         switch tokens[index].0 {
-        case .word("not"):
-            index += 1
-            return .not(try parseUnary())
-        case .lparen:
+        case .word("not"), .lparen:
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Self.maxDepth else {
+                throw fail("nested deeper than \(Self.maxDepth) parentheses or 'not's")
+            }
+            if tokens[index].0 == .word("not") {
+                index += 1
+                return .not(try parseUnary())
+            }
             index += 1
             let inner = try parseOr()
             guard tokens[index].0 == .rparen else { throw fail("expected ')'") }

@@ -39,6 +39,22 @@ import Testing
         }
     }
 
+    /// Depth and size are bounded: a few thousand '(' overflowed the stack (a make fuzz finding); 32 levels and
+    /// 64 operators are far beyond any alarm's condition and still parse.
+    @Test func nestingAndLengthAreBounded() throws {
+        let deep = String(repeating: "(", count: 5000) + "a == 1" + String(repeating: ")", count: 5000)
+        #expect(throws: ConditionSyntaxError.self) { try ConditionExpression(parsing: deep) }
+        #expect(throws: ConditionSyntaxError.self) {
+            try ConditionExpression(parsing: String(repeating: "not ", count: 5000) + "a == 1")
+        }
+        #expect(throws: ConditionSyntaxError.self) {
+            try ConditionExpression(parsing: (0...65).map { "t\($0) == 1" }.joined(separator: " and "))
+        }
+        _ = try ConditionExpression(
+            parsing: String(repeating: "(", count: 32) + "a == 1" + String(repeating: ")", count: 32))
+        _ = try ConditionExpression(parsing: (0...63).map { "t\($0) == 1" }.joined(separator: " or "))
+    }
+
     @Test func evaluatesWithUnknownValues() throws {
         let c = try parse("a > 10 and b == running")
         let values: [String: Double] = ["a": 12, "b": 1]
