@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# make deb: edged_<version>_<arch>.deb with both binaries as scripts/build-packaged.sh builds them (Swift
-# standard library linked statically, packed relocations), the systemd unit, the example configuration and
-# templates as conffiles, and a postinst that creates the edged system user. Checked with lintian when it is
-# installed.
+# make deb: edged_<version>_<arch>.deb with edged as scripts/build-packaged.sh builds it (Swift standard
+# library linked statically, packed relocations) and /usr/bin/edgectl a link to it (edged runs as edgectl when
+# invoked under that name: one copy of the Swift runtime, Foundation and ICU instead of two), the systemd
+# unit, the example configuration and templates as conffiles, and a postinst that creates the edged system
+# user. Checked with lintian when it is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(sed -n 's/.*string = "\(.*\)".*/\1/p' Sources/EdgeCore/Version.swift)
 arch=$(dpkg --print-architecture)
-bin=$(scripts/build-packaged.sh edged edgectl)
+bin=$(scripts/build-packaged.sh edged)
 root=.build-deb/edged_${version}_${arch}
 rm -rf "$root" && mkdir -p "$root/DEBIAN"
 install -D -m 0755 "$bin/edged" "$root/usr/bin/edged"
-install -D -m 0755 "$bin/edgectl" "$root/usr/bin/edgectl"
-strip --strip-unneeded "$root/usr/bin/edged" "$root/usr/bin/edgectl"
+ln -s edged "$root/usr/bin/edgectl"
+strip --strip-unneeded "$root/usr/bin/edged"
 install -D -m 0644 systemd/edged.service "$root/lib/systemd/system/edged.service"
 install -D -m 0640 config/edged.example.yaml "$root/etc/edged/edged.yaml"
 for t in config/templates/*.yaml; do install -D -m 0644 "$t" "$root/etc/edged/templates/$(basename "$t")"; done
