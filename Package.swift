@@ -77,9 +77,10 @@ let package = Package(
         // The device simulator: serves templates over TCP and serial ports, with faults on demand.
         .target(name: "EdgeSim", dependencies: ["EdgeCore", "EdgeSystem", "CModbus"]),
 
-        // Executables only wire things together.
-        .executableTarget(
-            name: "edged",
+        // The daemon (EdgedCommand, the Gateway actor and its services) and edgectl's command tree, as
+        // libraries, so that one binary can be both (see `edged`).
+        .target(
+            name: "EdgedDaemon",
             dependencies: [
                 "EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeControl", "ModbusPoller", "EdgeBuffer", "Uplink",
                 "CEdgedStart",
@@ -88,13 +89,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle")
             ]),
-        .executableTarget(
-            name: "edgectl",
+        .target(
+            name: "EdgeCtlCommands",
             dependencies: [
                 "EdgeCore", "EdgeRuntime", "EdgeSystem", "EdgeControl", "ModbusPoller", "Uplink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams")
             ]),
+
+        // Executables only wire things together. edged is also edgectl when invoked under that name: the
+        // package ships one binary and a link (the Swift runtime, Foundation and ICU once, not twice); the
+        // edgectl executable is the same commands on their own, for development and the tests.
+        .executableTarget(name: "edged", dependencies: ["EdgedDaemon", "EdgeCtlCommands"]),
+        .executableTarget(name: "edgectl", dependencies: ["EdgeCtlCommands"]),
 
         .executableTarget(
             name: "edgesim",

@@ -10,9 +10,8 @@ import ServiceLifecycle
 import Uplink
 
 /// `edged`: the gateway daemon. Runs in the foreground; systemd supervises it (Type=notify).
-@main
-struct EdgedCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct EdgedCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "edged",
         abstract: "WellPulse edge gateway: polls Modbus devices, raises local alarms, buffers and uploads readings.",
         discussion: """
@@ -50,7 +49,16 @@ struct EdgedCommand: AsyncParsableCommand {
     /// Exit status for a configuration that cannot be used (EX_CONFIG): the unit does not restart on it.
     static let exitConfig: Int32 = 78
 
-    func run() async throws {
+    public init() {}
+
+    /// Parses the command line, runs the daemon and exits: what `@main` did when edged had an executable of its
+    /// own. Called from an async function so that the async `main()` is chosen; top-level code in `main.swift`
+    /// picks ParsableCommand's synchronous one, which does not run an async command.
+    public static func runAsProcess() async {
+        await main()
+    }
+
+    public func run() async throws {
         // The arena cap is set before main (CEdgedStart); this repeats it only if that was refused.
         if edged_arenas_capped_at_start() != 1 { HeapUsage.limitArenas() }
         HeapUsage.mapLargeBlocks()

@@ -4,9 +4,10 @@ import EdgeRuntime
 import Foundation
 
 /// The field tech's tool: validate and change configuration, read devices, see what edged is doing.
-@main
-struct EdgeCtl: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// Run by the `edgectl` executable, and by `edged` when it is invoked under the name `edgectl` (the link the
+/// package installs).
+public struct EdgeCtl: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "edgectl",
         abstract: "Configure and inspect the edged gateway daemon.",
         discussion: """
@@ -31,6 +32,8 @@ struct EdgeCtl: ParsableCommand {
             PollCommand.self, SupportBundleCommand.self
         ]
     )
+
+    public init() {}
 }
 
 /// Standard error, for diagnostics.
